@@ -1,0 +1,45 @@
+"""``pseudo-labels <stage> ...``: one console entry point over every stage's command line.
+
+Each stage is a module with a ``main(argv)``; this front end only picks the
+module and hands it the remaining arguments, so ``pseudo-labels synthetic --help``
+and ``python -m pseudo_labels.synthetic --help`` are the same command.
+Modules are imported on demand, so a stage that needs torch costs nothing to the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+STAGES: dict[str, tuple[str, str]] = {
+    "synthetic": ("pseudo_labels.synthetic", "write a synthetic Cityscapes-format dataset (tests, demo)"),
+}
+"""Stage name -> (module with ``main(argv)``, one-line description)."""
+
+
+def usage() -> str:
+    """The help text listing every stage."""
+    width = max(len(name) for name in STAGES)
+    lines = ["usage: pseudo-labels <stage> [options]   (pseudo-labels <stage> --help for a stage's options)", "",
+             "stages:"]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in STAGES.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch ``argv[0]`` to its stage's ``main``; unknown stages exit with status 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    stage, rest = argv[0], argv[1:]
+    if stage not in STAGES:
+        print(f"error: unknown stage {stage!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(STAGES[stage][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

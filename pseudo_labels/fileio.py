@@ -1,0 +1,184 @@
+"""Atomic, deterministic file writers (PNG, NPY, NPZ, JSON, text, ``.pt``) and file hashing.
+
+Every output is encoded in memory, written to a hidden temporary file in the
+destination folder, flushed to disk and renamed over the destination
+(``os.replace`` is atomic on POSIX). A run that is killed therefore leaves
+either the old file or the complete new one, never a partial file; at worst a
+temporary ``.pl-tmp-*`` file remains, which :func:`remove_stale_temp_files`
+clears. Temporary names contain neither the destination's name nor its
+extension, so loaders that glob by extension or by substring (the CUPS loader
+takes every name containing ``".pt"``) never see them.
+
+Encoders are deterministic: the same array gives the same bytes on every run
+(NPZ members carry a fixed timestamp, unlike ``np.savez``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import secrets
+import zipfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+TEMP_PREFIX = ".pl-tmp-"
+"""Name prefix of in-flight temporary files."""
+
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+    # os.open with mode 0o666 lets the umask decide permissions, like a plain open() would.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Delete temporary files left under ``folder`` by killed runs; return what was removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = sorted(folder.rglob(f"{TEMP_PREFIX}*"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+# --------------------------------------------------------------------------- encoders
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """PNG bytes of an HxW uint8 (grey), HxWx3 uint8 (RGB) or HxW uint16 (16-bit grey) array."""
+    array = np.asarray(array)
+    if array.dtype == np.uint8 and array.ndim == 2:
+        image = Image.fromarray(array)  # mode "L"
+    elif array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] == 3:
+        image = Image.fromarray(array)  # mode "RGB"
+    elif array.dtype == np.uint16 and array.ndim == 2:
+        image = Image.fromarray(array)  # mode "I;16", written as a 16-bit PNG
+    else:
+        raise ValueError(
+            f"PNG output must be HxW uint8, HxWx3 uint8 or HxW uint16; got shape {array.shape} dtype {array.dtype}"
+        )
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def encode_npy(array: np.ndarray) -> bytes:
+    """``.npy`` bytes of an array (no pickling)."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.asanyarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def encode_npz(arrays: Mapping[str, Any], compressed: bool = True) -> bytes:
+    """``.npz`` bytes readable by ``np.load``, byte-identical for identical arrays.
+
+    ``np.savez`` stamps each member with the current time; here every member
+    gets the same fixed timestamp and permissions, and members keep the given order.
+    """
+    buffer = io.BytesIO()
+    compression = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        for name, value in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
+            info.compress_type = compression
+            info.external_attr = 0o644 << 16
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def encode_json(obj: Any) -> bytes:
+    """Indented UTF-8 JSON with a trailing newline; NaN/inf are refused (not valid JSON)."""
+    text = json.dumps(obj, indent=2, allow_nan=False, default=_json_default, ensure_ascii=False)
+    return (text + "\n").encode("utf-8")
+
+
+# --------------------------------------------------------------------------- atomic writers
+
+
+def write_png(path: str | Path, array: np.ndarray) -> Path:
+    """Atomically write an 8-bit or 16-bit PNG (see :func:`encode_png`)."""
+    return write_bytes_atomic(path, encode_png(array))
+
+
+def write_npy(path: str | Path, array: np.ndarray) -> Path:
+    """Atomically write a ``.npy`` file."""
+    return write_bytes_atomic(path, encode_npy(array))
+
+
+def write_npz(path: str | Path, arrays: Mapping[str, Any], compressed: bool = True) -> Path:
+    """Atomically write a deterministic ``.npz`` file (see :func:`encode_npz`)."""
+    return write_bytes_atomic(path, encode_npz(arrays, compressed))
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    """Atomically write JSON (see :func:`encode_json`)."""
+    return write_bytes_atomic(path, encode_json(obj))
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Atomically write UTF-8 text."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_pt(path: str | Path, obj: Any) -> Path:
+    """Atomically write a ``torch.save`` file (tensors and plain containers only)."""
+    import torch  # deferred: most stages never need torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return write_bytes_atomic(path, buffer.getvalue())
+
+
+# --------------------------------------------------------------------------- hashing
+
+
+def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_files(paths: Iterable[str | Path], root: str | Path | None = None) -> str:
+    """One hex sha256 over many files: their names (relative to ``root``) and contents, in the given order."""
+    digest = hashlib.sha256()
+    for path in paths:
+        name = os.path.relpath(path, root) if root is not None else str(path)
+        digest.update(f"{name}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()

@@ -1,0 +1,135 @@
+"""Run manifests: what produced an output folder.
+
+A manifest (``manifest.json`` beside the outputs) records the command, its
+arguments, the versions of the packages that shape the numbers, the git
+revision of this toolkit when it runs from a checkout, the sha256 of inputs and
+checkpoints, and wall-clock timing. Timing lives only here, so the outputs
+themselves are byte-identical across reruns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pseudo_labels.fileio import sha256_file, sha256_files, write_json
+
+MANIFEST_NAME = "manifest.json"
+
+RECORDED_PACKAGES = (
+    "pseudo-labels",
+    "numpy",
+    "scipy",
+    "pillow",
+    "opencv-python-headless",
+    "scikit-learn",
+    "torch",
+    "torchvision",
+    "timm",
+    "cityscapesscripts",
+)
+
+
+def package_versions(names: Sequence[str] = RECORDED_PACKAGES) -> dict[str, str | None]:
+    """Installed version of each distribution (None when not installed)."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_revision(path: Path = Path(__file__).resolve().parent) -> dict[str, Any] | None:
+    """``{"commit", "dirty"}`` of the checkout holding ``path``, or None outside a git work tree."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(status.strip())}
+
+
+def arguments_dict(args: argparse.Namespace | Mapping[str, Any]) -> dict[str, Any]:
+    """Command-line arguments as JSON-friendly values (paths as strings, tuples as lists)."""
+    items = vars(args).items() if isinstance(args, argparse.Namespace) else args.items()
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    return {key: plain(value) for key, value in items}
+
+
+def describe_files(files: Mapping[str, str | Path | Sequence[str | Path]], root: str | Path | None = None) -> dict:
+    """Hashes of named inputs: one file -> ``{"path", "sha256"}``; a list -> ``{"count", "sha256"}``."""
+    described: dict[str, Any] = {}
+    for name, value in files.items():
+        if isinstance(value, (str, Path)):
+            described[name] = {"path": str(value), "sha256": sha256_file(value)}
+        else:
+            paths = list(value)
+            described[name] = {"count": len(paths), "sha256": sha256_files(paths, root)}
+    return described
+
+
+class RunManifest:
+    """Collects a run's provenance; :meth:`write` adds the finish time and writes it atomically.
+
+    Usage::
+
+        manifest = RunManifest("sweep", args)
+        manifest.add_inputs({"semantic": png_paths, "centroids": npz_path}, root=cityscapes_root)
+        ...  # do the work
+        manifest.write(output_folder)
+    """
+
+    def __init__(self, command: str, args: argparse.Namespace | Mapping[str, Any]) -> None:
+        self._start = time.monotonic()
+        self.record: dict[str, Any] = {
+            "command": command,
+            "argv": list(sys.argv),
+            "arguments": arguments_dict(args),
+            "versions": package_versions(),
+            "git": git_revision(),
+            "inputs": {},
+            "checkpoints": {},
+            "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    def add_inputs(self, files: Mapping[str, str | Path | Sequence[str | Path]], root: str | Path | None = None) -> None:
+        """Hash input files (single paths or lists of paths) into the manifest."""
+        self.record["inputs"].update(describe_files(files, root))
+
+    def add_checkpoints(self, files: Mapping[str, str | Path]) -> None:
+        """Hash checkpoint files into the manifest."""
+        self.record["checkpoints"].update(describe_files(files))
+
+    def write(self, folder: str | Path, extra: Mapping[str, Any] | None = None, name: str = MANIFEST_NAME) -> Path:
+        """Write ``{folder}/{name}`` with timing and any ``extra`` fields (e.g. per-stage timings)."""
+        record = dict(self.record)
+        record["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        record["elapsed_s"] = round(time.monotonic() - self._start, 3)
+        if extra:
+            record.update(extra)
+        return write_json(Path(folder) / name, record)

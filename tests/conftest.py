@@ -1,0 +1,28 @@
+"""Shared fixtures: the ``../shared`` folder (skipped with a reason when absent) and a small synthetic dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pseudo_labels.synthetic import write_dataset
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` beside the repository (golden fixtures, DESIGN.md); skip when it is not there."""
+    if not (SHARED_DIR / "golden").is_dir():
+        pytest.skip(f"{SHARED_DIR}/golden is absent: the parity fixtures live beside the repository in CI")
+    return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def synthetic_val(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three small synthetic val images (256x512) with depth and a k=24 raw-cluster prediction."""
+    root = tmp_path_factory.mktemp("synthetic_val")
+    write_dataset(root, "val", num_images=3, seed=7, size=(256, 512), num_clusters=24, show_progress=False)
+    return root
