@@ -1,0 +1,117 @@
+"""Instance splitting: hand-computed cases and the fast path against the per-mask oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pseudo_labels import instances as inst
+
+CAR, PERSON = 13, 11
+
+
+def _as_list(found: inst.Instances) -> list[tuple[list, int, int]]:
+    return [(m.tolist(), int(c), int(a)) for m, c, a in zip(found.masks(), found.classes, found.areas)]
+
+
+def _oracle_list(found: list) -> list[tuple[list, int, int]]:
+    return [(m.tolist(), c, a) for m, c, a in found]
+
+
+def test_depth_step_splits_two_touching_cars() -> None:
+    semantic = np.zeros((8, 12), np.uint8)
+    semantic[2:6, 1:11] = CAR
+    depth = np.zeros((8, 12))
+    depth[:, 6:] = 1.0  # a car behind the other: depth jumps between columns 5 and 6
+    gradient = inst.depth_gradient(depth)
+    found = inst.split_instances(semantic, gradient, tau=0.2, min_area=4, dilation_iters=0)
+    assert found.classes.tolist() == [CAR, CAR]
+    masks = found.masks()
+    # the edge band around the jump belongs to no instance without dilation
+    assert all(m[:, 5:7].sum() == 0 for m in masks)
+    assert sorted(int(m.sum()) for m in masks) == sorted(found.areas.tolist())
+    # with dilation the band is reclaimed by the first (larger or, on ties, left) car
+    grown = inst.split_instances(semantic, gradient, tau=0.2, min_area=4, dilation_iters=3)
+    assert grown.areas.sum() == 40 and np.array_equal(grown.mask(0) | grown.mask(1), semantic == CAR)
+
+
+def test_no_edges_gives_one_instance_per_component() -> None:
+    semantic = np.zeros((6, 10), np.uint8)
+    semantic[1:3, 1:4] = PERSON  # 6 px
+    semantic[4:6, 6:10] = PERSON  # 8 px
+    semantic[0, 9] = CAR  # 1 px: below min_area
+    found = inst.cc_instances(semantic, min_area=2)
+    assert found.classes.tolist() == [PERSON, PERSON] and found.areas.tolist() == [8, 6]
+    assert (found.second == -1).all()
+
+
+def test_small_class_has_no_instances() -> None:
+    semantic = np.full((4, 4), 0, np.uint8)
+    semantic[0, :3] = CAR
+    found = inst.split_instances(semantic, np.zeros((4, 4)), tau=0.5, min_area=4)
+    assert len(found) == 0 and (found.first == -1).all()
+
+
+def test_dilation_reclaims_pixels_of_a_later_component_so_instances_overlap() -> None:
+    # A depth step between columns 7 and 8 (no blur) makes columns 7-8 edges: components are
+    # columns 0-6 (21 px) and 9-13 (15 px). The big one's 3-step dilation reaches column 9.
+    semantic = np.full((3, 14), CAR, np.uint8)
+    depth = np.zeros((3, 14))
+    depth[:, 8:] = 1.0
+    found = inst.split_instances(semantic, inst.depth_gradient(depth, sigma=0), tau=0.5, min_area=3)
+    big, small = found.mask(0), found.mask(1)
+    assert big[:, :10].all() and not big[:, 10:].any()  # reclaimed the edges and column 9
+    assert small[:, 9:].all() and not small[:, :9].any()  # keeps its own column 9
+    assert found.areas.tolist() == [30, 15]
+    assert (found.second[:, 9] == 1).all() and (found.second[:, :9] == -1).all()
+    oracle = inst.split_instances_reference(semantic, depth, 0.5, 3, sigma=0)
+    assert _as_list(found) == _oracle_list(oracle)
+
+
+def _random_scene(seed: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    coarse = rng.choice([0, 2, CAR, PERSON, 18], size=(height // 4 + 1, width // 4 + 1), p=[0.3, 0.1, 0.3, 0.2, 0.1])
+    semantic = np.kron(coarse, np.ones((4, 4), np.uint8))[:height, :width].astype(np.uint8)
+    flips = rng.random((height, width)) < 0.05
+    semantic[flips] = CAR
+    depth = np.kron(rng.random((height // 6 + 1, width // 6 + 1)), np.ones((6, 6)))[:height, :width]
+    depth += 0.02 * rng.random((height, width))
+    return semantic, depth
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), height=st.integers(8, 40), width=st.integers(8, 40),
+       tau=st.sampled_from([0.05, 0.2, 0.5, 1.5]), min_area=st.sampled_from([1, 3, 10, 30]),
+       dilation=st.integers(0, 3), sigma=st.sampled_from([0.0, 1.0]))
+def test_fast_split_equals_oracle(seed: int, height: int, width: int, tau: float, min_area: int,
+                                  dilation: int, sigma: float) -> None:
+    semantic, depth = _random_scene(seed, height, width)
+    fast = inst.split_instances(semantic, inst.depth_gradient(depth, sigma), tau, min_area, dilation)
+    oracle = inst.split_instances_reference(semantic, depth, tau, min_area, dilation, sigma)
+    assert _as_list(fast) == _oracle_list(oracle)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), height=st.integers(4, 40), width=st.integers(4, 40),
+       min_area=st.sampled_from([1, 10, 25]))
+def test_fast_cc_equals_oracle(seed: int, height: int, width: int, min_area: int) -> None:
+    semantic, _ = _random_scene(seed, height, width)
+    assert _as_list(inst.cc_instances(semantic, min_area)) == _oracle_list(
+        inst.split_instances_reference(semantic, None, None, min_area))
+
+
+def test_components_reused_across_min_areas_match_direct_calls() -> None:
+    semantic, depth = _random_scene(5, 64, 96)
+    gradient = inst.depth_gradient(depth)
+    components = inst.components_for_classes(semantic, inst.depth_edges(gradient, 0.2), 3)
+    for min_area in (1, 5, 20, 100):
+        shared = inst.instances_from_components(components, min_area, semantic.shape)
+        direct = inst.split_instances(semantic, gradient, 0.2, min_area)
+        assert _as_list(shared) == _as_list(direct)
+
+
+def test_gradient_is_strict_threshold() -> None:
+    gradient = np.array([[0.2, 0.2000001, 0.1]])
+    assert inst.depth_edges(gradient, 0.2).tolist() == [[False, True, False]]
