@@ -1,0 +1,96 @@
+"""Cityscapes panoptic format (COCO-style): RGB-encoded id PNGs plus one JSON of ``segments_info``.
+
+A segment id ``i`` is stored as the colour ``(i % 256, i // 256 % 256, i // 65536)``;
+``category_id`` is the Cityscapes labelId (as ``createPanopticImgs`` writes GT
+without ``--use-train-id``). This module converts :class:`~pseudo_labels.panoptic.Segments`
+to and from that format; evaluation never needs a GT conversion step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from pseudo_labels import cityscapes as cs
+from pseudo_labels.errors import InputError
+from pseudo_labels.fileio import write_json, write_png
+from pseudo_labels.panoptic import Segments
+
+PANOPTIC_SUFFIX = "_panoptic.png"
+
+
+def id_to_rgb(ids: np.ndarray) -> np.ndarray:
+    """HxW segment ids (< 2**24) -> HxWx3 uint8 colours."""
+    ids = ids.astype(np.int64)
+    return np.stack([ids % 256, ids // 256 % 256, ids // 65536 % 256], axis=-1).astype(np.uint8)
+
+
+def rgb_to_id(rgb: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 colours -> HxW int64 segment ids."""
+    rgb = rgb.astype(np.int64)
+    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+
+
+def segments_info(segments: Segments) -> list[dict]:
+    """COCO ``segments_info`` of a prediction: id, labelId category, area, bbox, iscrowd 0."""
+    areas = np.bincount(segments.ids.ravel(), minlength=segments.count + 1)
+    boxes = ndimage.find_objects(segments.ids, max_label=segments.count)
+    info = []
+    for seg_id, box in enumerate(boxes, start=1):
+        if box is None:
+            continue
+        rows, cols = box
+        info.append({
+            "id": seg_id,
+            "category_id": int(cs.TRAIN_ID_TO_LABEL_ID[segments.classes[seg_id]]),
+            "area": int(areas[seg_id]),
+            "bbox": [cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start],
+            "iscrowd": 0,
+        })
+    return info
+
+
+def write_predictions(pred_dir: str | Path, json_path: str | Path,
+                      items: Iterable[tuple[str, Segments]]) -> Path:
+    """Write ``{pred_dir}/{stem}_panoptic.png`` per ``(stem, segments)`` and the JSON listing them."""
+    annotations = []
+    for stem, segments in items:
+        file_name = f"{stem}{PANOPTIC_SUFFIX}"
+        write_png(Path(pred_dir) / file_name, id_to_rgb(segments.ids))
+        annotations.append({"image_id": stem, "file_name": file_name, "segments_info": segments_info(segments)})
+    categories = [{"id": int(cs.TRAIN_ID_TO_LABEL_ID[c]), "name": name, "isthing": int(cs.IS_THING[c])}
+                  for c, name in enumerate(cs.CLASS_NAMES)]
+    return write_json(json_path, {"annotations": annotations, "categories": categories})
+
+
+def read_prediction(png_path: str | Path, annotation: dict) -> Segments:
+    """One predicted image as :class:`Segments` (compact ids), checking the PNG against its JSON entry."""
+    colours = cs.read_png(png_path)
+    if colours.ndim != 3 or colours.shape[2] < 3:
+        raise InputError(f"{png_path}: a panoptic PNG must be RGB (segment ids as colours), got shape {colours.shape}.")
+    raw = rgb_to_id(colours[:, :, :3])
+    listed = {int(s["id"]): s for s in annotation.get("segments_info", [])}
+    present = np.unique(raw)
+    unlisted = sorted(set(present.tolist()) - set(listed) - {0})
+    if unlisted:
+        raise InputError(f"{png_path}: segment ids {unlisted[:10]} are in the PNG but not in the JSON entry "
+                         f"for image {annotation.get('image_id')!r}. Re-export the predictions.")
+    absent = sorted(set(listed) - set(present.tolist()))
+    if absent:
+        raise InputError(f"{png_path}: segment ids {absent[:10]} are in the JSON but not in the PNG. Re-export the predictions.")
+    ids_sorted = np.array(sorted(listed), np.int64)
+    classes = []
+    for seg_id in ids_sorted:
+        category = int(listed[int(seg_id)]["category_id"])
+        train_id = int(cs.LABEL_ID_TO_TRAIN_ID[category]) if 0 <= category < 256 else cs.IGNORE_ID
+        if train_id == cs.IGNORE_ID:
+            raise InputError(f"{png_path}: segment {seg_id} has category_id {category}, which is not one of the "
+                             f"19 evaluated Cityscapes labelIds.")
+        classes.append(train_id)
+    compact = np.zeros(raw.shape, np.int32)
+    listed_pixels = raw > 0
+    compact[listed_pixels] = (np.searchsorted(ids_sorted, raw[listed_pixels]) + 1).astype(np.int32)
+    return Segments(compact, np.array([cs.IGNORE_ID, *classes], np.uint8), np.zeros(len(classes) + 1, bool))
