@@ -215,43 +215,49 @@ def _per_class(classes: np.ndarray, weights: np.ndarray | None = None) -> np.nda
     return np.bincount(classes, weights=weights, minlength=cs.NUM_CLASSES)[: cs.NUM_CLASSES]
 
 
-def match(gt: Segments, pred: Segments, protocol: str, counts: np.ndarray | None = None) -> PanopticStats:
+def match(gt: Segments, pred: Segments, protocol: str) -> PanopticStats:
     """TP/FP/FN/IoU of one image under ``protocol`` (``"reference"`` or ``"official"``)."""
-    counts = pair_counts(gt, pred) if counts is None else counts
+    return match_counts(pair_counts(gt, pred), gt.classes, gt.crowd, pred.classes, protocol)
+
+
+def match_counts(counts: np.ndarray, gt_classes: np.ndarray, gt_crowd: np.ndarray, pred_classes: np.ndarray,
+                 protocol: str) -> PanopticStats:
+    """:func:`match` from a pair-count matrix (row/column 0 = void) and the segments' classes."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
+    official = protocol == OFFICIAL
     gt_area, pred_area = counts.sum(axis=1), counts.sum(axis=0)
     g, p = np.nonzero(counts[1:, 1:])
     g, p = g + 1, p + 1  # row-major: GT ids ascending, as the reference visits them
     inter = counts[g, p]
     union = gt_area[g] + pred_area[p] - inter
-    candidate = gt.classes[g] == pred.classes[p]
-    if protocol == OFFICIAL:
+    candidate = gt_classes[g] == pred_classes[p]
+    if official:
         union = union - counts[0, p]  # void pixels leave the union
-        candidate &= ~gt.crowd[g]
-    elif protocol != REFERENCE:
-        raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
+        candidate &= ~gt_crowd[g]
     iou = inter / union
     hit = candidate & (iou > 0.5)
     stats = PanopticStats()
-    stats.tp = _per_class(gt.classes[g[hit]]).astype(np.int64)
-    stats.iou = _per_class(gt.classes[g[hit]], iou[hit])
-    gt_matched = np.zeros(gt.count + 1, bool)
+    stats.tp = _per_class(gt_classes[g[hit]]).astype(np.int64)
+    stats.iou = _per_class(gt_classes[g[hit]], iou[hit])
+    gt_ids = np.arange(1, len(gt_classes))
+    pred_ids = np.arange(1, len(pred_classes))
+    gt_matched = np.zeros(len(gt_classes), bool)
     gt_matched[g[hit]] = True
-    pred_matched = np.zeros(pred.count + 1, bool)
+    pred_matched = np.zeros(len(pred_classes), bool)
     pred_matched[p[hit]] = True
-    gt_ids = np.arange(1, gt.count + 1)
-    pred_ids = np.arange(1, pred.count + 1)
-    unmatched_gt = gt_ids[~gt_matched[1:] & ~gt.crowd[1:]]
-    stats.fn = _per_class(gt.classes[unmatched_gt]).astype(np.int64)
+    unmatched_gt = gt_ids[~gt_matched[1:] & ~gt_crowd[1:]]
+    stats.fn = _per_class(gt_classes[unmatched_gt]).astype(np.int64)
     unmatched_pred = pred_ids[~pred_matched[1:]]
-    if protocol == OFFICIAL:
+    if official:
         ignored = counts[0, unmatched_pred].astype(np.int64)
         crowd_of_class = np.zeros(256, np.int64)  # one crowd segment per class in Cityscapes GT
-        crowd_ids = gt_ids[gt.crowd[1:]]
-        crowd_of_class[gt.classes[crowd_ids]] = crowd_ids
-        crowd_id = crowd_of_class[pred.classes[unmatched_pred]]
+        crowd_ids = gt_ids[gt_crowd[1:]]
+        crowd_of_class[gt_classes[crowd_ids]] = crowd_ids
+        crowd_id = crowd_of_class[pred_classes[unmatched_pred]]
         ignored += np.where(crowd_id > 0, counts[crowd_id, unmatched_pred], 0)
         unmatched_pred = unmatched_pred[~(ignored / pred_area[unmatched_pred] > 0.5)]
-    stats.fp = _per_class(pred.classes[unmatched_pred]).astype(np.int64)
+    stats.fp = _per_class(pred_classes[unmatched_pred]).astype(np.int64)
     return stats
 
 
