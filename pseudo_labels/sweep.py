@@ -13,11 +13,8 @@ runs a whole grid on one image; :func:`run_sweep` runs it over a dataset.
 
 from __future__ import annotations
 
-import logging
-import os
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +25,7 @@ from pseudo_labels import cityscapes as cs
 from pseudo_labels import instances as inst
 from pseudo_labels import panoptic as pan
 from pseudo_labels.errors import InputError
-
-log = logging.getLogger(__name__)
+from pseudo_labels.parallel import ordered_map
 
 REFERENCE_GRID: tuple[tuple[float, int], ...] = (
     (0.05, 100), (0.08, 200), (0.08, 500), (0.12, 200), (0.12, 500), (0.20, 200), (0.20, 500),
@@ -314,26 +310,9 @@ def run_sweep(files: Sequence[ImageFiles], cluster_to_class: np.ndarray, params:
     needs_depth = any(not c.cc_only for c in params.configs)
     jobs = [(f, cluster_to_class, params, needs_depth) for f in files]
     start = time.perf_counter()
-    progress = tqdm(total=len(jobs), desc="sweep", unit="img", disable=not show_progress)
-
-    def results() -> Iterator[ImageResult]:
-        if workers <= 1:
-            yield from map(_evaluate_files, jobs)
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                yield from pool.map(_evaluate_files, jobs, chunksize=1)
-
-    for job, result in zip(jobs, results()):
+    results = ordered_map(_evaluate_files, jobs, workers)
+    for job, result in tqdm(zip(jobs, results), total=len(jobs), desc="sweep", unit="img", disable=not show_progress):
         totals.add(job[0].key, result)
-        progress.update()
-    progress.close()
     totals.seconds = time.perf_counter() - start
     return totals
 
-
-def default_workers() -> int:
-    """Worker processes when ``--workers`` is not given: the usable CPUs, at most 8."""
-    try:
-        return max(1, min(8, len(os.sched_getaffinity(0))))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, min(8, os.cpu_count() or 1))

@@ -24,6 +24,7 @@ from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import sha256_file, sha256_files, write_json
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 from pseudo_labels.manifest import RunManifest
+from pseudo_labels.parallel import default_workers
 
 log = logging.getLogger("sweep")
 
@@ -163,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_images:
         files = files[: args.max_images]
     output = args.output or root / f"sweep_k{k}_spidepth_{args.split}.json"
-    workers = args.workers or sweep.default_workers()
+    workers = args.workers or default_workers()
     log.info("%d images, %d configurations, protocols %s, eval size %dx%d, %d workers",
              len(files), len(grid), "+".join(protocols), *args.eval_size, workers)
     manifest = RunManifest("sweep", args)

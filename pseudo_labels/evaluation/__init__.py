@@ -1,0 +1,1 @@
+"""Evaluation front ends (the original tools' paths under ``pseudo_labels/evaluation/``)."""
