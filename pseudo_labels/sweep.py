@@ -92,10 +92,10 @@ class PixelPairs:
 
     pred_index: np.ndarray
     gt_id: np.ndarray
-    weight: np.ndarray
+    weight: np.ndarray | None  # None: every pair weighs 1
 
     def subset(self, keep: np.ndarray) -> PixelPairs:
-        return PixelPairs(self.pred_index[keep], self.gt_id[keep], self.weight[keep])
+        return PixelPairs(self.pred_index[keep], self.gt_id[keep], None if self.weight is None else self.weight[keep])
 
 
 def pixel_pairs(gt_ids: np.ndarray, pred_shape: tuple[int, int]) -> PixelPairs:
@@ -103,32 +103,36 @@ def pixel_pairs(gt_ids: np.ndarray, pred_shape: tuple[int, int]) -> PixelPairs:
     pred_h, pred_w = pred_shape
     if gt_ids.shape == (pred_h, pred_w):
         index = np.arange(pred_h * pred_w, dtype=np.int64)
-        return PixelPairs(index, gt_ids.ravel().astype(np.int64), np.ones(len(index), np.int64))
+        return PixelPairs(index, gt_ids.ravel().astype(np.int64), None)
     source = cs.resize_nearest(np.arange(pred_h * pred_w, dtype=np.int64).reshape(pred_shape), gt_ids.shape)
     size = pred_h * pred_w
     keys, weights = np.unique(gt_ids.astype(np.int64).ravel() * size + source.ravel(), return_counts=True)
     return PixelPairs(keys % size, keys // size, weights.astype(np.int64))
 
 
-def _weighted_counts(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def _weighted_counts(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray | None,
+                     shape: tuple[int, int]) -> np.ndarray:
+    """``shape`` matrix of summed ``weights`` (or plain counts) per (row, col) pair."""
     flat = np.bincount(rows * shape[1] + cols, weights=weights, minlength=shape[0] * shape[1])
-    return np.rint(flat).astype(np.int64).reshape(shape)  # integer sums < 2**53: exact
+    if weights is not None:
+        flat = np.rint(flat).astype(np.int64)  # integer sums below 2**53 are exact in float64
+    return flat.reshape(shape)
 
 
 class ImageEvaluator:
     """Scores any set of instances of one image against its GT under one protocol.
 
     Built once per (image, protocol): it fixes the predicted stuff segments,
-    counts their pixel pairs, and keeps only the thing-class pixels for the
-    per-configuration work in :meth:`stats`.
+    counts their pixel pairs, and keeps only the pairs on thing-class pixels
+    (located in the canonical :class:`~pseudo_labels.instances.ThingPixels`
+    order) for the per-configuration work in :meth:`stats`.
     """
 
-    def __init__(self, semantic: np.ndarray, gt: pan.Segments, protocol: str) -> None:
+    def __init__(self, semantic: np.ndarray, things: inst.ThingPixels, gt: pan.Segments, protocol: str) -> None:
         if protocol not in pan.PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}")
         self.protocol = protocol
         self.gt = gt
-        self.shape = semantic.shape
         if protocol == pan.REFERENCE:
             self.min_stuff_area, self.min_new_pixels = pan.STUFF_MIN_AREA, pan.THING_MIN_AREA
         else:
@@ -141,14 +145,23 @@ class ImageEvaluator:
         self.stuff_counts = _weighted_counts(stuff_pairs.gt_id, stuff.ids.ravel()[stuff_pairs.pred_index],
                                              stuff_pairs.weight, (gt.count + 1, stuff.count + 1))
         self.thing_pairs = pairs.subset(on_thing)
+        self.n_thing_pixels = len(things.pixels)
+        position = np.full(semantic.size, -1, np.int64)
+        position[things.pixels] = np.arange(len(things.pixels))
+        self.thing_position = position[self.thing_pairs.pred_index]  # where each thing pair's pixel is listed
 
     def stats(self, instances: inst.Instances) -> pan.PanopticStats:
-        """TP/FP/FN/IoU of this image when ``instances`` are the predicted things."""
+        """TP/FP/FN/IoU of this image when ``instances`` (built on the same ThingPixels) are the things."""
+        if len(instances.pixels) not in (0, self.n_thing_pixels):
+            raise ValueError("instances were not built on this image's ThingPixels")
         owner, painted = pan.paint_instances(instances, self.min_new_pixels)
         painted_index = np.flatnonzero(painted)
         local = np.zeros(len(instances) + 1, np.int64)  # owner -1 -> 0 (void)
         local[painted_index] = np.arange(1, len(painted_index) + 1)
-        thing_ids = local[owner.ravel()[self.thing_pairs.pred_index]]
+        if len(instances.pixels):
+            thing_ids = local[owner[self.thing_position]]
+        else:
+            thing_ids = np.zeros(len(self.thing_position), np.int64)
         n_things = len(painted_index)
         thing_counts = _weighted_counts(self.thing_pairs.gt_id, thing_ids, self.thing_pairs.weight,
                                         (self.gt.count + 1, n_things + 1))
@@ -183,6 +196,7 @@ class ImageResult:
 def evaluate_image(semantic: np.ndarray, depth: np.ndarray | None, gt_train_ids: np.ndarray,
                    gt_instance_ids: np.ndarray, params: SweepParams) -> ImageResult:
     """Run every configuration on one image. ``semantic`` and ``depth`` at the eval size, GT at full size."""
+    things = inst.thing_pixels(semantic)
     evaluators = {}
     for protocol in params.protocols:
         if protocol == pan.REFERENCE:
@@ -190,7 +204,7 @@ def evaluate_image(semantic: np.ndarray, depth: np.ndarray | None, gt_train_ids:
                                            cs.resize_nearest(gt_instance_ids, params.eval_size))
         else:
             gt = pan.official_gt_segments(gt_instance_ids)
-        evaluators[protocol] = ImageEvaluator(semantic, gt, protocol)
+        evaluators[protocol] = ImageEvaluator(semantic, things, gt, protocol)
     result = ImageResult({p: [pan.PanopticStats() for _ in params.configs] for p in params.protocols},
                          [0] * len(params.configs))
     by_tau: dict[float | None, list[int]] = {}
@@ -199,15 +213,15 @@ def evaluate_image(semantic: np.ndarray, depth: np.ndarray | None, gt_train_ids:
     gradient = None
     for tau, indices in by_tau.items():
         if tau is None:
-            components = inst.components_for_classes(semantic, None, 0)
+            components = inst.components_for_classes(things, None, 0)
         else:
             if gradient is None:
                 if depth is None:
                     raise ValueError("depth configurations need a depth map")
                 gradient = inst.depth_gradient(depth, params.sigma)
-            components = inst.components_for_classes(semantic, inst.depth_edges(gradient, tau), params.dilation_iters)
+            components = inst.components_for_classes(things, inst.depth_edges(gradient, tau), params.dilation_iters)
         for index in indices:
-            found = inst.instances_from_components(components, params.configs[index].min_area, semantic.shape)
+            found = inst.instances_from_components(components, params.configs[index].min_area, things)
             result.instances[index] = len(found)
             for protocol, evaluator in evaluators.items():
                 result.stats[protocol][index] = evaluator.stats(found)

@@ -44,14 +44,14 @@ def test_no_edges_gives_one_instance_per_component() -> None:
     semantic[0, 9] = CAR  # 1 px: below min_area
     found = inst.cc_instances(semantic, min_area=2)
     assert found.classes.tolist() == [PERSON, PERSON] and found.areas.tolist() == [8, 6]
-    assert (found.second == -1).all()
+    assert (found.second_map() == -1).all()
 
 
 def test_small_class_has_no_instances() -> None:
     semantic = np.full((4, 4), 0, np.uint8)
     semantic[0, :3] = CAR
     found = inst.split_instances(semantic, np.zeros((4, 4)), tau=0.5, min_area=4)
-    assert len(found) == 0 and (found.first == -1).all()
+    assert len(found) == 0 and (found.first_map() == -1).all()
 
 
 def test_dilation_reclaims_pixels_of_a_later_component_so_instances_overlap() -> None:
@@ -65,7 +65,8 @@ def test_dilation_reclaims_pixels_of_a_later_component_so_instances_overlap() ->
     assert big[:, :10].all() and not big[:, 10:].any()  # reclaimed the edges and column 9
     assert small[:, 9:].all() and not small[:, :9].any()  # keeps its own column 9
     assert found.areas.tolist() == [30, 15]
-    assert (found.second[:, 9] == 1).all() and (found.second[:, :9] == -1).all()
+    second = found.second_map()
+    assert (second[:, 9] == 1).all() and (second[:, :9] == -1).all()
     oracle = inst.split_instances_reference(semantic, depth, 0.5, 3, sigma=0)
     assert _as_list(found) == _oracle_list(oracle)
 
@@ -105,9 +106,10 @@ def test_fast_cc_equals_oracle(seed: int, height: int, width: int, min_area: int
 def test_components_reused_across_min_areas_match_direct_calls() -> None:
     semantic, depth = _random_scene(5, 64, 96)
     gradient = inst.depth_gradient(depth)
-    components = inst.components_for_classes(semantic, inst.depth_edges(gradient, 0.2), 3)
+    things = inst.thing_pixels(semantic)
+    components = inst.components_for_classes(things, inst.depth_edges(gradient, 0.2), 3)
     for min_area in (1, 5, 20, 100):
-        shared = inst.instances_from_components(components, min_area, semantic.shape)
+        shared = inst.instances_from_components(components, min_area, things)
         direct = inst.split_instances(semantic, gradient, 0.2, min_area)
         assert _as_list(shared) == _as_list(direct)
 
@@ -115,3 +117,15 @@ def test_components_reused_across_min_areas_match_direct_calls() -> None:
 def test_gradient_is_strict_threshold() -> None:
     gradient = np.array([[0.2, 0.2000001, 0.1]])
     assert inst.depth_edges(gradient, 0.2).tolist() == [[False, True, False]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), height=st.integers(1, 30), width=st.integers(1, 30), radius=st.integers(0, 4))
+def test_diamond_minimum_equals_scipy_minimum_filter(seed: int, height: int, width: int, radius: int) -> None:
+    from scipy import ndimage
+
+    values = np.random.default_rng(seed).integers(0, 9, (height, width)).astype(np.int32)
+    values[values > 6] = 1000
+    footprint = ndimage.iterate_structure(ndimage.generate_binary_structure(2, 1), radius) if radius else np.ones((1, 1))
+    expected = ndimage.minimum_filter(values, footprint=footprint, mode="constant", cval=1000)
+    assert np.array_equal(inst.diamond_minimum(values, radius, fill=1000), expected)

@@ -65,17 +65,17 @@ def test_paint_instances_keeps_overlap_for_earlier_and_frees_pixels_of_skipped()
     # instance 0 (big) and 1 overlap on one pixel; instance 2 adds fewer than 2 new pixels.
     first = np.array([[0, 0, 0, 1, 2]], np.int32)
     second = np.array([[-1, -1, 1, -1, -1]], np.int32)
-    found = inst.Instances(np.array([CAR, CAR, CAR], np.uint8), np.array([3, 2, 1]), first, second)
+    found = inst.Instances.from_maps([CAR, CAR, CAR], [3, 2, 1], first, second)
     owner, painted = pan.paint_instances(found, min_new_pixels=2)
     assert painted.tolist() == [True, False, False]
-    assert owner.tolist() == [[0, 0, 0, -1, -1]]
-    # if instance 0 is not painted, the shared pixel goes to instance 1
+    assert owner.tolist() == [0, 0, 0, -1, -1]
+    # nothing is painted when every instance adds fewer than 4 new pixels
     owner, painted = pan.paint_instances(found, min_new_pixels=4)
     assert painted.tolist() == [False, False, False] and (owner == -1).all()
-    found = inst.Instances(np.array([CAR, CAR], np.uint8), np.array([2, 3]),
-                           np.array([[0, 0, 1, 1]], np.int32), np.array([[-1, 1, -1, -1]], np.int32))
+    # if instance 0 is not painted, the pixel it shares with instance 1 goes to instance 1
+    found = inst.Instances.from_maps([CAR, CAR], [2, 3], np.array([[0, 0, 1, 1]]), np.array([[-1, 1, -1, -1]]))
     owner, painted = pan.paint_instances(found, min_new_pixels=3)
-    assert painted.tolist() == [False, True] and owner.tolist() == [[-1, 1, 1, 1]]
+    assert painted.tolist() == [False, True] and owner.tolist() == [-1, 1, 1, 1]
 
 
 def test_reference_gt_segments_drop_small_crowd_and_caravan() -> None:

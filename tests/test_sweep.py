@@ -49,13 +49,13 @@ def test_image_evaluator_equals_direct_evaluation(synthetic_val: Path, eval_size
     ref_gt = pan.reference_gt_segments(cs.resize_nearest(gt_train, eval_size), cs.resize_nearest(gt_instance, eval_size))
     ref_pred = pan.predicted_segments(semantic, found, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA)
     direct = pan.match(ref_gt, ref_pred, pan.REFERENCE)
-    shared = sweep.ImageEvaluator(semantic, ref_gt, pan.REFERENCE).stats(found)
+    shared = sweep.ImageEvaluator(semantic, inst.thing_pixels(semantic), ref_gt, pan.REFERENCE).stats(found)
     assert shared.counts_equal(direct) and np.allclose(shared.iou, direct.iou, rtol=0, atol=1e-12)
     off_gt = pan.official_gt_segments(gt_instance)
     off_pred = pan.predicted_segments(semantic, found, 1, 1)
     full = pan.Segments(cs.resize_nearest(off_pred.ids, off_gt.ids.shape), off_pred.classes, off_pred.crowd)
     direct = pan.match(off_gt, full, pan.OFFICIAL)
-    shared = sweep.ImageEvaluator(semantic, off_gt, pan.OFFICIAL).stats(found)
+    shared = sweep.ImageEvaluator(semantic, inst.thing_pixels(semantic), off_gt, pan.OFFICIAL).stats(found)
     assert shared.counts_equal(direct) and np.allclose(shared.iou, direct.iou, rtol=0, atol=1e-12)
 
 
