@@ -52,15 +52,32 @@ _CROSS = ndimage.generate_binary_structure(2, 1)
 # --------------------------------------------------------------------------- depth edges
 
 
-def depth_gradient(depth: np.ndarray, sigma: float = DEFAULT_SIGMA) -> np.ndarray:
+def depth_gradient(depth: np.ndarray, sigma: float = DEFAULT_SIGMA,
+                   region: tuple[slice, slice] | None = None) -> np.ndarray:
     """Sobel gradient magnitude (HxW float64) of the depth map after a Gaussian blur.
 
     ``depth``: HxW float, normalised to [0, 1]. ``sigma`` <= 0 skips the blur.
     Compute once per image; threshold it for every tau (:func:`depth_edges`).
+    With ``region`` (a box), only that box is computed, bit for bit as on the
+    whole image (the filters see the same neighbourhoods); the rest is 0.
     """
-    smoothed = np.asarray(depth, dtype=np.float64)
-    if sigma > 0:
-        smoothed = ndimage.gaussian_filter(smoothed, sigma)
+    depth = np.asarray(depth, dtype=np.float64)
+    if region is None:
+        return _gradient(depth, sigma)
+    # the blur reaches int(4 sigma + 0.5) px (scipy's truncate=4), Sobel 1 px more
+    margin = (int(4.0 * sigma + 0.5) if sigma > 0 else 0) + 1
+    rows, cols = region
+    outer = (slice(max(rows.start - margin, 0), min(rows.stop + margin, depth.shape[0])),
+             slice(max(cols.start - margin, 0), min(cols.stop + margin, depth.shape[1])))
+    inner = (slice(rows.start - outer[0].start, rows.stop - outer[0].start),
+             slice(cols.start - outer[1].start, cols.stop - outer[1].start))
+    gradient = np.zeros(depth.shape, np.float64)
+    gradient[region] = _gradient(depth[outer], sigma)[inner]
+    return gradient
+
+
+def _gradient(depth: np.ndarray, sigma: float) -> np.ndarray:
+    smoothed = ndimage.gaussian_filter(depth, sigma) if sigma > 0 else depth
     return np.sqrt(ndimage.sobel(smoothed, axis=1) ** 2 + ndimage.sobel(smoothed, axis=0) ** 2)
 
 
@@ -89,6 +106,14 @@ class ThingPixels:
     crops: tuple[np.ndarray, ...]
     pixels: np.ndarray
     starts: np.ndarray
+
+    @property
+    def region(self) -> tuple[slice, slice] | None:
+        """Bounding box of all thing pixels (None when there are none): the only place edges are read."""
+        if not self.boxes:
+            return None
+        return (slice(min(b[0].start for b in self.boxes), max(b[0].stop for b in self.boxes)),
+                slice(min(b[1].start for b in self.boxes), max(b[1].stop for b in self.boxes)))
 
 
 def thing_pixels(semantic: np.ndarray, thing_ids: Iterable[int] = THING_TRAIN_IDS) -> ThingPixels:
@@ -245,6 +270,15 @@ def components_for_classes(things: ThingPixels, edges: np.ndarray | None,
             for class_id, box, crop in zip(things.classes, things.boxes, things.crops)]
 
 
+def kept_counts(components: Sequence[ClassComponents], min_area: int) -> tuple[int, ...]:
+    """How many components of each class have >= ``min_area`` pixels (a prefix of the size order).
+
+    The instances depend on ``min_area`` only through these counts, so two
+    thresholds with equal counts give identical instances.
+    """
+    return tuple(int(np.searchsorted(-comp.sizes, -min_area, side="right")) for comp in components)
+
+
 def instances_from_components(components: Sequence[ClassComponents], min_area: int,
                               things: ThingPixels) -> Instances:
     """Instances keeping components of >= ``min_area`` pixels (see the module docstring)."""
@@ -252,8 +286,7 @@ def instances_from_components(components: Sequence[ClassComponents], min_area: i
     reachers = owners.copy()
     classes, areas = [], []
     offset = 0
-    for block, comp in enumerate(components):
-        kept = int(np.searchsorted(-comp.sizes, -min_area, side="right"))  # sizes >= min_area: a prefix
+    for block, (comp, kept) in enumerate(zip(components, kept_counts(components, min_area))):
         if kept == 0:
             continue
         own = np.where(comp.own_rank < kept, comp.own_rank, -1)

@@ -13,6 +13,7 @@ runs a whole grid on one image; :func:`run_sweep` runs it over a dataset.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -83,30 +84,36 @@ def build_grid(taus: Sequence[float] | None = None, min_areas: Sequence[int] | N
 
 @dataclass(frozen=True)
 class PixelPairs:
-    """For each (prediction pixel at the eval size, GT segment) pair: how many GT-resolution pixels link them.
+    """(prediction pixel at the eval size, GT segment) pairs and how many GT-resolution pixels link them.
 
     When GT and prediction have the same size this is one pair per pixel with
-    weight 1; at full GT resolution each eval pixel covers several GT pixels
-    (Pillow NEAREST upsampling), grouped here once per image.
+    weight 1 (``weight`` None); at full GT resolution each eval pixel covers
+    several GT pixels (Pillow NEAREST upsampling), grouped once per image.
     """
 
     pred_index: np.ndarray
     gt_id: np.ndarray
     weight: np.ndarray | None  # None: every pair weighs 1
 
-    def subset(self, keep: np.ndarray) -> PixelPairs:
-        return PixelPairs(self.pred_index[keep], self.gt_id[keep], None if self.weight is None else self.weight[keep])
+
+@functools.lru_cache(maxsize=4)
+def upsampling_source(pred_shape: tuple[int, int], gt_shape: tuple[int, int]) -> np.ndarray:
+    """Flat prediction index that Pillow NEAREST upsampling puts at each GT pixel (flat, read-only)."""
+    index = np.arange(pred_shape[0] * pred_shape[1], dtype=np.int64).reshape(pred_shape)
+    source = cs.resize_nearest(index, gt_shape).ravel()
+    source.setflags(write=False)
+    return source
 
 
-def pixel_pairs(gt_ids: np.ndarray, pred_shape: tuple[int, int]) -> PixelPairs:
-    """Pairs linking an HxW prediction to ``gt_ids``, upsampling the prediction with Pillow NEAREST."""
-    pred_h, pred_w = pred_shape
-    if gt_ids.shape == (pred_h, pred_w):
-        index = np.arange(pred_h * pred_w, dtype=np.int64)
-        return PixelPairs(index, gt_ids.ravel().astype(np.int64), None)
-    source = cs.resize_nearest(np.arange(pred_h * pred_w, dtype=np.int64).reshape(pred_shape), gt_ids.shape)
-    size = pred_h * pred_w
-    keys, weights = np.unique(gt_ids.astype(np.int64).ravel() * size + source.ravel(), return_counts=True)
+def pixel_pairs(gt_ids: np.ndarray, pred_shape: tuple[int, int], selected: np.ndarray) -> PixelPairs:
+    """Pairs linking the ``selected`` prediction pixels (flat bool mask) to the GT segments they cover."""
+    size = pred_shape[0] * pred_shape[1]
+    if gt_ids.shape == tuple(pred_shape):
+        index = np.flatnonzero(selected)
+        return PixelPairs(index, gt_ids.ravel()[index].astype(np.int64), None)
+    source = upsampling_source(tuple(pred_shape), gt_ids.shape)
+    covered = selected[source]
+    keys, weights = np.unique(gt_ids.ravel()[covered].astype(np.int64) * size + source[covered], return_counts=True)
     return PixelPairs(keys % size, keys // size, weights.astype(np.int64))
 
 
@@ -123,9 +130,9 @@ class ImageEvaluator:
     """Scores any set of instances of one image against its GT under one protocol.
 
     Built once per (image, protocol): it fixes the predicted stuff segments,
-    counts their pixel pairs, and keeps only the pairs on thing-class pixels
-    (located in the canonical :class:`~pseudo_labels.instances.ThingPixels`
-    order) for the per-configuration work in :meth:`stats`.
+    counts their pixel pairs, and keeps only the pairs on the other pixels
+    (thing classes, located in the canonical :class:`~pseudo_labels.instances.ThingPixels`
+    order, and void) for the per-configuration work in :meth:`stats`.
     """
 
     def __init__(self, semantic: np.ndarray, things: inst.ThingPixels, gt: pan.Segments, protocol: str) -> None:
@@ -139,16 +146,19 @@ class ImageEvaluator:
             self.min_stuff_area, self.min_new_pixels = 1, 1
         stuff = pan.predicted_segments(semantic, inst.Instances.empty(semantic.shape), self.min_stuff_area, 1)
         self.stuff_classes = stuff.classes
-        pairs = pixel_pairs(gt.ids, semantic.shape)
-        on_thing = cs.IS_THING[semantic.ravel()[pairs.pred_index]]
-        stuff_pairs = pairs.subset(~on_thing)
-        self.stuff_counts = _weighted_counts(stuff_pairs.gt_id, stuff.ids.ravel()[stuff_pairs.pred_index],
-                                             stuff_pairs.weight, (gt.count + 1, stuff.count + 1))
-        self.thing_pairs = pairs.subset(on_thing)
+        # Stuff part, fixed for every configuration: counted once at the GT's resolution.
+        stuff_ids = stuff.ids.ravel()
+        if gt.ids.shape != semantic.shape:
+            stuff_ids = stuff_ids[upsampling_source(semantic.shape, gt.ids.shape)]
+        on_stuff = stuff_ids > 0
+        self.stuff_counts = _weighted_counts(gt.ids.ravel()[on_stuff].astype(np.int64), stuff_ids[on_stuff], None,
+                                             (gt.count + 1, stuff.count + 1))
+        # Thing part: only these pairs are counted per configuration (void prediction pixels join column 0).
+        self.thing_pairs = pixel_pairs(gt.ids, semantic.shape, stuff.ids.ravel() == 0)
         self.n_thing_pixels = len(things.pixels)
         position = np.full(semantic.size, -1, np.int64)
         position[things.pixels] = np.arange(len(things.pixels))
-        self.thing_position = position[self.thing_pairs.pred_index]  # where each thing pair's pixel is listed
+        self.thing_position = position[self.thing_pairs.pred_index]  # where each pair's pixel is listed, or -1
 
     def stats(self, instances: inst.Instances) -> pan.PanopticStats:
         """TP/FP/FN/IoU of this image when ``instances`` (built on the same ThingPixels) are the things."""
@@ -159,6 +169,7 @@ class ImageEvaluator:
         local = np.zeros(len(instances) + 1, np.int64)  # owner -1 -> 0 (void)
         local[painted_index] = np.arange(1, len(painted_index) + 1)
         if len(instances.pixels):
+            owner = np.append(owner, -1)  # position -1 (a pixel of no thing class) -> no owner
             thing_ids = local[owner[self.thing_position]]
         else:
             thing_ids = np.zeros(len(self.thing_position), np.int64)
@@ -218,10 +229,18 @@ def evaluate_image(semantic: np.ndarray, depth: np.ndarray | None, gt_train_ids:
             if gradient is None:
                 if depth is None:
                     raise ValueError("depth configurations need a depth map")
-                gradient = inst.depth_gradient(depth, params.sigma)
+                gradient = inst.depth_gradient(depth, params.sigma, things.region or (slice(0, 0), slice(0, 0)))
             components = inst.components_for_classes(things, inst.depth_edges(gradient, tau), params.dilation_iters)
+        first_with: dict[tuple[int, ...], int] = {}  # kept counts -> first config that had them
         for index in indices:
-            found = inst.instances_from_components(components, params.configs[index].min_area, things)
+            min_area = params.configs[index].min_area
+            source = first_with.setdefault(inst.kept_counts(components, min_area), index)
+            if source != index:  # same kept components, hence the same instances and statistics
+                result.instances[index] = result.instances[source]
+                for protocol in evaluators:
+                    result.stats[protocol][index] = result.stats[protocol][source]
+                continue
+            found = inst.instances_from_components(components, min_area, things)
             result.instances[index] = len(found)
             for protocol, evaluator in evaluators.items():
                 result.stats[protocol][index] = evaluator.stats(found)

@@ -129,3 +129,20 @@ def test_diamond_minimum_equals_scipy_minimum_filter(seed: int, height: int, wid
     footprint = ndimage.iterate_structure(ndimage.generate_binary_structure(2, 1), radius) if radius else np.ones((1, 1))
     expected = ndimage.minimum_filter(values, footprint=footprint, mode="constant", cval=1000)
     assert np.array_equal(inst.diamond_minimum(values, radius, fill=1000), expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), height=st.integers(1, 40), width=st.integers(1, 40),
+       sigma=st.sampled_from([0.0, 0.5, 1.0, 2.0]), box=st.tuples(*[st.floats(0, 1)] * 4))
+def test_gradient_in_a_region_is_bitwise_the_full_gradient(seed: int, height: int, width: int, sigma: float,
+                                                            box: tuple[float, ...]) -> None:
+    depth = np.random.default_rng(seed).random((height, width)).astype(np.float32)
+    r0, r1 = sorted(int(v * height) for v in box[:2])
+    c0, c1 = sorted(int(v * width) for v in box[2:])
+    region = (slice(r0, r1), slice(c0, c1))
+    full = inst.depth_gradient(depth, sigma)
+    part = inst.depth_gradient(depth, sigma, region)
+    assert np.array_equal(part[region], full[region])
+    outside = np.ones(depth.shape, bool)
+    outside[region] = False
+    assert (part[outside] == 0).all()

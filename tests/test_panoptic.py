@@ -179,3 +179,28 @@ def test_panoptic_png_round_trip(tmp_path: Path) -> None:
     assert entry["segments_info"][1]["bbox"] == [0, 1, 2, 1]
     back = read_prediction(tmp_path / "pred" / entry["file_name"], entry)
     assert np.array_equal(back.ids, segments.ids) and np.array_equal(back.classes, segments.classes)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), height=st.integers(12, 40), width=st.integers(12, 40),
+       scale=st.sampled_from([1, 2, 3]), tau=st.sampled_from([None, 0.1, 0.3]))
+def test_shared_image_evaluator_equals_direct_match(seed: int, height: int, width: int, scale: int,
+                                                    tau: float | None) -> None:
+    """The sweep's per-image scorer (stuff counted once, things per config) == assembling and matching directly."""
+    from pseudo_labels.sweep import ImageEvaluator
+
+    semantic, depth, gt_train, instance_ids = _random_image(seed, height, width)
+    found = inst.cc_instances(semantic) if tau is None else inst.split_instances(semantic, inst.depth_gradient(depth), tau, 8)
+    things = inst.thing_pixels(semantic)
+    ref_gt = pan.reference_gt_segments(gt_train, instance_ids)
+    direct = pan.match(ref_gt, pan.predicted_segments(semantic, found, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA),
+                       pan.REFERENCE)
+    shared = ImageEvaluator(semantic, things, ref_gt, pan.REFERENCE).stats(found)
+    assert shared.counts_equal(direct) and np.allclose(shared.iou, direct.iou, rtol=0, atol=1e-12)
+    big = np.kron(instance_ids, np.ones((scale, scale), np.int32))[: height * scale - scale // 2]  # odd sizes too
+    off_gt = pan.official_gt_segments(big)
+    pred = pan.predicted_segments(semantic, found, 1, 1)
+    full = pan.Segments(cs.resize_nearest(pred.ids, big.shape), pred.classes, pred.crowd)
+    direct = pan.match(off_gt, full, pan.OFFICIAL)
+    shared = ImageEvaluator(semantic, things, off_gt, pan.OFFICIAL).stats(found)
+    assert shared.counts_equal(direct) and np.allclose(shared.iou, direct.iou, rtol=0, atol=1e-12)

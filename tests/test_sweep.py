@@ -60,7 +60,8 @@ def test_image_evaluator_equals_direct_evaluation(synthetic_val: Path, eval_size
 
 
 def test_sweep_equals_oracle_and_is_independent_of_workers(synthetic_val: Path) -> None:
-    configs = (sweep.CC_BASELINE, sweep.Config(0.05, 20), sweep.Config(0.2, 20), sweep.Config(0.2, 300))
+    configs = (sweep.CC_BASELINE, sweep.Config(0.05, 20), sweep.Config(0.2, 20), sweep.Config(0.2, 21),
+               sweep.Config(0.2, 300))
     params = sweep.SweepParams(configs, pan.PROTOCOLS, eval_size=(128, 256))
     labels = cs.label_ids_paths(synthetic_val, "val")
     files = [sweep.ImageFiles(k, synthetic_val / SEMANTIC / "val" / f"{k}.png",
