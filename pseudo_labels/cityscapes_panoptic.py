@@ -29,9 +29,15 @@ def id_to_rgb(ids: np.ndarray) -> np.ndarray:
 
 
 def rgb_to_id(rgb: np.ndarray) -> np.ndarray:
-    """HxWx3 uint8 colours -> HxW int64 segment ids."""
-    rgb = rgb.astype(np.int64)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+    """HxWx3 uint8 colours (RGB order) -> HxW int32 segment ids."""
+    ids = rgb[..., 2].astype(np.int32) << 16
+    ids |= rgb[..., 1].astype(np.int32) << 8
+    ids |= rgb[..., 0]
+    return ids
+
+
+MAX_TABLE_ID = 1 << 20
+"""Stored ids below this are mapped through a lookup table; larger ones by binary search."""
 
 
 def segments_info(segments: Segments) -> list[dict]:
@@ -68,19 +74,11 @@ def write_predictions(pred_dir: str | Path, json_path: str | Path,
 
 def read_prediction(png_path: str | Path, annotation: dict) -> Segments:
     """One predicted image as :class:`Segments` (compact ids), checking the PNG against its JSON entry."""
-    colours = cs.read_png(png_path)
+    colours = cs.read_png_fast(png_path)
     if colours.ndim != 3 or colours.shape[2] < 3:
         raise InputError(f"{png_path}: a panoptic PNG must be RGB (segment ids as colours), got shape {colours.shape}.")
     raw = rgb_to_id(colours[:, :, :3])
     listed = {int(s["id"]): s for s in annotation.get("segments_info", [])}
-    present = np.unique(raw)
-    unlisted = sorted(set(present.tolist()) - set(listed) - {0})
-    if unlisted:
-        raise InputError(f"{png_path}: segment ids {unlisted[:10]} are in the PNG but not in the JSON entry "
-                         f"for image {annotation.get('image_id')!r}. Re-export the predictions.")
-    absent = sorted(set(listed) - set(present.tolist()))
-    if absent:
-        raise InputError(f"{png_path}: segment ids {absent[:10]} are in the JSON but not in the PNG. Re-export the predictions.")
     ids_sorted = np.array(sorted(listed), np.int64)
     classes = []
     for seg_id in ids_sorted:
@@ -90,7 +88,21 @@ def read_prediction(png_path: str | Path, annotation: dict) -> Segments:
             raise InputError(f"{png_path}: segment {seg_id} has category_id {category}, which is not one of the "
                              f"19 evaluated Cityscapes labelIds.")
         classes.append(train_id)
-    compact = np.zeros(raw.shape, np.int32)
-    listed_pixels = raw > 0
-    compact[listed_pixels] = (np.searchsorted(ids_sorted, raw[listed_pixels]) + 1).astype(np.int32)
+    lookup = np.concatenate([[0], ids_sorted])  # compact id -> stored id (0 = void)
+    largest = int(raw.max())
+    if largest < MAX_TABLE_ID:  # the usual case: one table look-up per pixel
+        table = np.full(max(largest, int(lookup[-1])) + 1, -1, np.int32)
+        table[lookup] = np.arange(len(lookup), dtype=np.int32)
+        compact = table[raw]
+        unlisted = compact < 0
+    else:
+        compact = np.minimum(np.searchsorted(lookup, raw), len(lookup) - 1).astype(np.int32)
+        unlisted = lookup[compact] != raw
+    if unlisted.any():
+        raise InputError(f"{png_path}: segment ids {np.unique(raw[unlisted])[:10].tolist()} are in the PNG but not in "
+                         f"the JSON entry for image {annotation.get('image_id')!r}. Re-export the predictions.")
+    absent = ids_sorted[np.bincount(compact.ravel(), minlength=len(lookup))[1:] == 0]
+    if len(absent):
+        raise InputError(f"{png_path}: segment ids {absent[:10].tolist()} are in the JSON but not in the PNG. "
+                         f"Re-export the predictions.")
     return Segments(compact, np.array([cs.IGNORE_ID, *classes], np.uint8), np.zeros(len(classes) + 1, bool))

@@ -14,7 +14,9 @@ from pseudo_labels import cityscapes as cs
 from pseudo_labels import instances as inst
 from pseudo_labels import oracle
 from pseudo_labels import panoptic as pan
-from pseudo_labels.cityscapes_panoptic import read_prediction, rgb_to_id, id_to_rgb, write_predictions
+from pseudo_labels.cityscapes_panoptic import id_to_rgb, read_prediction, rgb_to_id, write_predictions
+from pseudo_labels.errors import InputError
+from pseudo_labels.fileio import write_png
 
 ROAD, BUILDING, PERSON, CAR = 0, 2, 11, 13
 
@@ -179,6 +181,19 @@ def test_panoptic_png_round_trip(tmp_path: Path) -> None:
     assert entry["segments_info"][1]["bbox"] == [0, 1, 2, 1]
     back = read_prediction(tmp_path / "pred" / entry["file_name"], entry)
     assert np.array_equal(back.ids, segments.ids) and np.array_equal(back.classes, segments.classes)
+
+
+def test_read_prediction_with_large_ids(tmp_path: Path) -> None:
+    """Stored ids above the lookup-table range go through binary search; colours decode in RGB order."""
+    stored = np.array([[0, 26001, 26001], [2**22 + 5, 2**22 + 5, 7]])
+    write_png(tmp_path / "p.png", id_to_rgb(stored))
+    entry = {"image_id": "x", "segments_info": [{"id": 26001, "category_id": 26}, {"id": 2**22 + 5, "category_id": 24},
+                                                  {"id": 7, "category_id": 7}]}
+    back = read_prediction(tmp_path / "p.png", entry)
+    assert back.ids.tolist() == [[0, 2, 2], [3, 3, 1]] and back.classes.tolist() == [255, ROAD, CAR, PERSON]
+    entry["segments_info"].pop(1)
+    with pytest.raises(InputError, match=r"segment ids \[4194309\] are in the PNG"):
+        read_prediction(tmp_path / "p.png", entry)
 
 
 @settings(max_examples=40, deadline=None)
