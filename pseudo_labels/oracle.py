@@ -16,6 +16,18 @@ from pseudo_labels import cityscapes as cs
 from pseudo_labels.panoptic import STUFF_MIN_AREA, THING_MIN_AREA, PanopticStats
 
 
+def _stuff_segments(train_ids: np.ndarray) -> tuple[np.ndarray, dict[int, int]]:
+    """Segment map holding each stuff class with >= 64 px as one segment (ids 1, 2, ...), and id -> class."""
+    segment_map = np.zeros(train_ids.shape, np.int32)
+    segment_class: dict[int, int] = {}
+    for cls in cs.STUFF_TRAIN_IDS:
+        mask = train_ids == cls
+        if mask.sum() >= STUFF_MIN_AREA:
+            segment_class[len(segment_class) + 1] = cls
+            segment_map[mask] = len(segment_class)
+    return segment_map, segment_class
+
+
 def evaluate_image(pred_semantic: np.ndarray, pred_instances: Sequence[tuple[np.ndarray, int, int]],
                    gt_train_ids: np.ndarray, gt_instance_ids: np.ndarray) -> PanopticStats:
     """Reference-protocol TP/FP/FN/IoU of one image; all inputs at the eval size.
@@ -23,16 +35,8 @@ def evaluate_image(pred_semantic: np.ndarray, pred_instances: Sequence[tuple[np.
     ``pred_instances``: ``[(mask, trainId, area), ...]`` in painting order, as
     :func:`pseudo_labels.instances.split_instances_reference` returns them.
     """
-    height, width = pred_semantic.shape
-    pred_map = np.zeros((height, width), np.int32)
-    pred_class: dict[int, int] = {}
-    next_id = 1
-    for cls in cs.STUFF_TRAIN_IDS:
-        mask = pred_semantic == cls
-        if mask.sum() >= STUFF_MIN_AREA:
-            pred_map[mask] = next_id
-            pred_class[next_id] = cls
-            next_id += 1
+    pred_map, pred_class = _stuff_segments(pred_semantic)
+    next_id = len(pred_class) + 1
     for mask, cls, _ in pred_instances:
         new = mask & (pred_map == 0)
         if new.sum() >= THING_MIN_AREA:
@@ -40,15 +44,8 @@ def evaluate_image(pred_semantic: np.ndarray, pred_instances: Sequence[tuple[np.
             pred_class[next_id] = cls
             next_id += 1
 
-    gt_map = np.zeros((height, width), np.int32)
-    gt_class: dict[int, int] = {}
-    next_id = 1
-    for cls in cs.STUFF_TRAIN_IDS:
-        mask = gt_train_ids == cls
-        if mask.sum() >= STUFF_MIN_AREA:
-            gt_map[mask] = next_id
-            gt_class[next_id] = cls
-            next_id += 1
+    gt_map, gt_class = _stuff_segments(gt_train_ids)
+    next_id = len(gt_class) + 1
     for value in np.unique(gt_instance_ids):
         if value < cs.INSTANCE_OFFSET:
             continue
