@@ -1,0 +1,146 @@
+"""SPIdepth depth maps for Cityscapes images: ``{output_dir}/{split}/{city}/{stem}.npy``.
+
+    python pseudo_labels/generate_depth_spidepth.py --cityscapes_root R --split both
+
+Reads ``leftImg8bit`` images only (no ground truth) and the official SPIdepth
+checkpoint (``encoder.pth``, ``depth.pth`` in ``--checkpoint_dir``). Each map is
+float32 HxW in [0, 1] (per-image min-max), written atomically; existing maps
+are skipped, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from pseudo_labels import cityscapes as cs
+from pseudo_labels import depth
+from pseudo_labels.errors import InputError, exit_on_input_error
+from pseudo_labels.fileio import remove_stale_temp_files, write_npy
+from pseudo_labels.manifest import RunManifest
+from refs.spidepth.model import DEPTH_FILE, ENCODER_FILE, CheckpointError, load_spidepth
+from refs.spidepth.unet import DEFAULT_BACKBONE
+
+log = logging.getLogger("depth")
+
+DEFAULT_CHECKPOINT_DIR = Path("checkpoints/spidepth")
+
+
+class Frames(Dataset):
+    """Network inputs of a list of images; a bad file yields its error message instead of raising in a worker."""
+
+    def __init__(self, paths: Sequence[Path], crop_bottom: float) -> None:
+        self.paths = list(paths)
+        self.crop_bottom = crop_bottom
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str | None]:
+        try:
+            rgb = cs.read_rgb(self.paths[index])
+        except InputError as exc:
+            return index, None, str(exc)
+        return index, torch.from_numpy(depth.network_input(rgb, self.crop_bottom)), None
+
+
+def _collate(items: list[tuple[int, torch.Tensor | None, str | None]]) -> tuple[list[int], torch.Tensor]:
+    for _, _, error in items:
+        if error:
+            raise InputError(error)
+    return [i for i, _, _ in items], torch.stack([x for _, x, _ in items])
+
+
+def pick_device(name: str | None) -> torch.device:
+    """``--device`` or, when not given, CUDA if available else CPU."""
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root (leftImg8bit/)")
+    parser.add_argument("--split", default="both", choices=("train", "val", "both"), help="split(s) to process")
+    parser.add_argument("--output_dir", type=Path, default=None, help=f"default: {{root}}/{cs.DEPTH_SUBDIR}")
+    parser.add_argument("--checkpoint_dir", type=Path, default=DEFAULT_CHECKPOINT_DIR,
+                        help=f"folder with SPIdepth's {ENCODER_FILE} and {DEPTH_FILE}")
+    parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
+    parser.add_argument("--target_size", type=int, nargs=2, default=depth.DEFAULT_TARGET_SIZE, metavar=("H", "W"),
+                        help="size of the written depth maps")
+    parser.add_argument("--no_flip_augment", action="store_true", help="skip the horizontal-flip average")
+    parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="timm backbone the checkpoint was trained with")
+    parser.add_argument("--batch_size", type=int, default=2, help="images per network batch (x2 with flips)")
+    parser.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA (ignored on CPU)")
+    parser.add_argument("--num_workers", type=int, default=2, help="processes decoding and resizing images")
+    parser.add_argument("--limit", type=int, default=None, help="process only the first N images of each split")
+    parser.add_argument("--crop_bottom", type=float, default=0.0,
+                        help="fraction of the frame bottom (ego vehicle) not fed to the network; 0 = reference")
+    return parser
+
+
+def run_split(model: torch.nn.Module, root: Path, split: str, output_dir: Path, args: argparse.Namespace,
+              device: torch.device) -> int:
+    """Write the depth maps of one split; returns how many were written (existing ones are skipped)."""
+    images = cs.image_paths(root, split)
+    keys = list(images)[: args.limit] if args.limit else list(images)
+    remove_stale_temp_files(output_dir / split)
+    todo = [k for k in keys if not cs.output_path(output_dir, split, k, ".npy").is_file()]
+    log.info("%s: %d images, %d already done, %d to compute", split, len(keys), len(keys) - len(todo), len(todo))
+    if not todo:
+        return 0
+    loader = DataLoader(Frames([images[k] for k in todo], args.crop_bottom), batch_size=args.batch_size,
+                        num_workers=args.num_workers, collate_fn=_collate)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if args.amp and device.type == "cuda"
+                else contextlib.nullcontext())
+    with tqdm(total=len(todo), desc=f"depth {split}", unit="img") as progress:
+        for indices, batch in loader:
+            with autocast:
+                raw = depth.predict(model, batch.to(device), flip=not args.no_flip_augment)
+            for index, raw_map in zip(indices, raw):
+                out = depth.normalised_depth(raw_map, args.target_size, args.crop_bottom)
+                write_npy(cs.output_path(output_dir, split, todo[index], ".npy"), out)
+            progress.update(len(indices))
+    return len(todo)
+
+
+@exit_on_input_error
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not 0.0 <= args.crop_bottom < 1.0:
+        raise InputError(f"--crop_bottom must be in [0, 1), got {args.crop_bottom}.")
+    if args.batch_size < 1:
+        raise InputError("--batch_size must be at least 1.")
+    root: Path = args.cityscapes_root
+    output_dir = args.output_dir or root / cs.DEPTH_SUBDIR
+    splits = ("train", "val") if args.split == "both" else (args.split,)
+    for split in splits:  # fail on a missing or empty split before loading the network
+        cs.image_paths(root, split)
+    device = pick_device(args.device)
+    if args.amp and device.type != "cuda":
+        log.warning("--amp only applies on CUDA; running in float32 on %s", device)
+    try:
+        model = load_spidepth(args.checkpoint_dir, args.backbone)
+    except (FileNotFoundError, CheckpointError) as exc:
+        raise InputError(str(exc)) from None
+    model = model.to(device)
+    log.info("SPIdepth (%s) on %s, flip averaging %s", args.backbone, device, "off" if args.no_flip_augment else "on")
+    manifest = RunManifest("depth", args)
+    manifest.add_checkpoints({name: args.checkpoint_dir / name for name in (ENCODER_FILE, DEPTH_FILE)})
+    for split in splits:
+        written = run_split(model, root, split, output_dir, args, device)
+        manifest.write(output_dir / split, extra={"written": written, "device": str(device)})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
