@@ -18,8 +18,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from refs.checkpoints import CheckpointError, load_state, read_checkpoint
 from refs.spidepth.depth_decoder import QueryDepthDecoder
 from refs.spidepth.unet import DEFAULT_BACKBONE, UNet
+
+__all__ = ["CheckpointError", "SPIdepth", "guess_backbone", "load_spidepth"]
 
 ENCODER_FILE, DEPTH_FILE = "encoder.pth", "depth.pth"
 NON_TENSOR_ENTRIES = ("height", "width", "use_stereo")
@@ -28,10 +31,6 @@ RELEASE = "the SPIdepth release (github.com/Lavreniuk/SPIdepth, Cityscapes check
 
 CONVNEXTV2_WIDTHS = {40: "atto", 48: "femto", 64: "pico", 80: "nano", 96: "tiny", 128: "base", 192: "large", 352: "huge"}
 """Stem width -> ConvNeXtV2 variant (tiny and small share 96; small has 27 blocks in stage 3)."""
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that does not fit the network; the message names the file and the mismatch."""
 
 
 class SPIdepth(nn.Module):
@@ -57,47 +56,11 @@ def guess_backbone(state: Mapping[str, torch.Tensor]) -> str | None:
     return f"convnextv2_{variant}" if variant else None
 
 
-def _mismatch_report(module: nn.Module, state: Mapping[str, torch.Tensor], limit: int = 5) -> str:
-    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-    given = {k: tuple(v.shape) for k, v in state.items()}
-    missing = [k for k in expected if k not in given][:limit]
-    unexpected = [k for k in given if k not in expected][:limit]
-    wrong = [f"{k}: file {given[k]} vs network {expected[k]}" for k in expected
-             if k in given and given[k] != expected[k]][:limit]
-    parts = []
-    if missing:
-        parts.append(f"missing keys {missing}")
-    if unexpected:
-        parts.append(f"unexpected keys {unexpected}")
-    if wrong:
-        parts.append(f"shape mismatches {wrong}")
-    return "; ".join(parts)
-
-
-def load_state(module: nn.Module, state: Mapping[str, torch.Tensor], path: Path, hint: str = "") -> None:
-    """``load_state_dict(strict=True)``, turning any mismatch into a :class:`CheckpointError` naming ``path``."""
-    report = _mismatch_report(module, state)
-    if report:
-        raise CheckpointError(f"{path}: does not fit the network: {report}.{hint}")
-    module.load_state_dict(state, strict=True)
-
-
-def read_checkpoint(path: Path) -> dict:
-    """``torch.load`` of a state-dict file on the CPU (tensors and plain values only)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found. Download {path.name} from {RELEASE} "
-                                f"and put it in {path.parent}.")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: expected a state dict, found {type(state).__name__}.")
-    return state
-
-
 def load_spidepth(checkpoint_dir: str | Path, backbone: str = DEFAULT_BACKBONE) -> SPIdepth:
     """Build SPIdepth for ``backbone`` and load ``{checkpoint_dir}/encoder.pth`` and ``depth.pth`` strictly (CPU, eval)."""
     folder = Path(checkpoint_dir)
-    encoder_state = read_checkpoint(folder / ENCODER_FILE)
-    depth_state = read_checkpoint(folder / DEPTH_FILE)
+    encoder_state = read_checkpoint(folder / ENCODER_FILE, RELEASE)
+    depth_state = read_checkpoint(folder / DEPTH_FILE, RELEASE)
     encoder_state = {k: v for k, v in encoder_state.items() if k not in NON_TENSOR_ENTRIES}
     model = SPIdepth(backbone)
     guessed = guess_backbone(encoder_state)
