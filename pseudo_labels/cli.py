@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 STAGES: dict[str, tuple[str, str]] = {
     "synthetic": ("pseudo_labels.synthetic", "write a synthetic Cityscapes-format dataset (tests, demo)"),
+    "semantics": ("pseudo_labels.generate_overclustered_semantics",
+                  "CAUSE features -> k-means overclustering -> cluster or class PNGs"),
     "depth": ("pseudo_labels.generate_depth_spidepth", "SPIdepth depth maps (official checkpoint) for a split"),
     "sweep": ("pseudo_labels.sweep_k50_spidepth", "(tau, A_min) sweep of depth-guided instances, both PQ protocols"),
     "evaluate-panoptic": ("pseudo_labels.evaluation.evaluate_panoptic",

@@ -89,7 +89,9 @@ def crop_features(model: torch.nn.Module, images: Sequence[np.ndarray], device: 
     with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=autocast):
         out = model(batch).float()
     plain, mirrored = out[: len(crops)], out[len(crops):]
-    averaged = ((plain + mirrored.flip(-1)) / 2).cpu().numpy()
+    # contiguous: the head's output can come back in channels-last layout, and bilinear upsampling of
+    # a channels-last tensor sums in another order than that of the same maps read back from a cache
+    averaged = ((plain + mirrored.flip(-1)) / 2).contiguous().cpu().numpy()
     result, start = [], 0
     for size, offsets in layout:
         maps = averaged[start:start + len(offsets)]
@@ -103,7 +105,8 @@ def full_resolution(windows: Windows) -> torch.Tensor:
     height, width = windows.size
     total = torch.zeros(FEATURE_DIM, height, width)
     count = torch.zeros(1, height, width)
-    upsampled = F.interpolate(torch.from_numpy(windows.maps), size=(CROP, CROP), mode="bilinear", align_corners=False)
+    maps = torch.from_numpy(np.ascontiguousarray(windows.maps))
+    upsampled = F.interpolate(maps, size=(CROP, CROP), mode="bilinear", align_corners=False)
     for window, y, x in zip(upsampled, windows.ys, windows.xs):
         total[:, y:y + CROP, x:x + CROP] += window
         count[:, y:y + CROP, x:x + CROP] += 1
@@ -116,17 +119,22 @@ def patch_features(full: torch.Tensor) -> np.ndarray:
     return F.adaptive_avg_pool2d(full[None], (height // PATCH, width // PATCH))[0].numpy()
 
 
-def assign_clusters(full: torch.Tensor, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine argmax: (H', W') uint8 cluster ids and the top-1 minus top-2 margin.
+def cluster_logits(full: torch.Tensor, centroids: np.ndarray) -> torch.Tensor:
+    """(k, H', W') cosine similarities of L2-normalised pixel features (eps 1e-12) to the centroids.
 
-    ``centroids`` (k, 90) are used as stored (the centroid files hold unit rows,
-    in float64; the reference takes their float32 copy without re-normalising).
+    ``centroids`` (k, 90) are used as stored: centroid files hold unit rows in
+    float64, and the reference takes their float32 copy without re-normalising.
     """
+    unit = F.normalize(full, dim=0)
+    channels, height, width = unit.shape
+    weights = torch.from_numpy(np.asarray(centroids, np.float32))
+    return (weights @ unit.reshape(channels, -1)).reshape(-1, height, width)
+
+
+def assign_clusters(full: torch.Tensor, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Raw cluster map: (H', W') uint8 argmax (first index on ties) and the top-1 minus top-2 margin."""
     if len(centroids) > 256:
         raise ValueError(f"{len(centroids)} clusters do not fit a uint8 map")
-    unit = F.normalize(full, dim=0)  # eps 1e-12, per pixel
-    channels, height, width = unit.shape
-    logits = (torch.from_numpy(np.asarray(centroids, np.float32)) @ unit.reshape(channels, -1)).reshape(-1, height, width)
+    logits = cluster_logits(full, centroids)
     top = logits.topk(min(2, len(centroids)), dim=0).values
-    margin = (top[0] - top[-1]).numpy()
-    return logits.argmax(dim=0).numpy().astype(np.uint8), margin
+    return logits.argmax(dim=0).numpy().astype(np.uint8), (top[0] - top[-1]).numpy()

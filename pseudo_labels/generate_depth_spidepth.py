@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import depth
+from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import remove_stale_temp_files, write_npy
 from pseudo_labels.manifest import RunManifest
@@ -56,13 +57,6 @@ def _collate(items: list[tuple[int, torch.Tensor | None, str | None]]) -> tuple[
         if error:
             raise InputError(error)
     return [i for i, _, _ in items], torch.stack([x for _, x, _ in items])
-
-
-def pick_device(name: str | None) -> torch.device:
-    """``--device`` or, when not given, CUDA if available else CPU."""
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def build_parser() -> argparse.ArgumentParser:

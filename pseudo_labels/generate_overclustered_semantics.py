@@ -1,0 +1,133 @@
+"""Overclustered semantics from CAUSE features: fit k-means on val, write cluster (or class) PNGs.
+
+    python pseudo_labels/generate_overclustered_semantics.py --cityscapes_root R --split val --k 80 \\
+        --skip_crf --raw_clusters --output_subdir pseudo_semantic_raw_k80
+    python pseudo_labels/generate_overclustered_semantics.py --cityscapes_root R --split train --k 80 \\
+        --skip_crf --raw_clusters --output_subdir pseudo_semantic_raw_k80 \\
+        --load_centroids R/pseudo_semantic_raw_k80/kmeans_centroids.npz
+
+Without ``--load_centroids`` the centroids are fitted on the *val* split (as the
+reference) and saved as ``{R}/{output_subdir}/kmeans_centroids.npz``; the
+majority-vote ``cluster_to_class`` reads val ground truth unless ``--label_free``.
+Outputs: ``{R}/{output_subdir}/{split}/{city}/{stem}.png`` (uint8 cluster ids
+with ``--raw_clusters``, else trainIds) and ``stats.json`` per split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from pseudo_labels import cityscapes as cs
+from pseudo_labels import clustering, semantics
+from pseudo_labels.devices import pick_device
+from pseudo_labels.errors import InputError, exit_on_input_error
+from pseudo_labels.fileio import remove_stale_temp_files, write_json, write_npz, write_png
+from pseudo_labels.manifest import RunManifest
+from refs.cause.model import CHECKPOINT_FILES, CheckpointError, load_cause
+
+log = logging.getLogger("semantics")
+
+FIT_SPLIT = "val"
+DEFAULT_K = 80
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root (leftImg8bit/, gtFine/)")
+    parser.add_argument("--split", default="val", choices=("train", "val", "test"), help="split to label")
+    parser.add_argument("--k", type=int, default=DEFAULT_K, help="number of k-means clusters")
+    parser.add_argument("--skip_crf", action="store_true", help="no dense CRF (the published setting)")
+    parser.add_argument("--raw_clusters", action="store_true", help="write cluster ids 0..k-1 instead of trainIds")
+    parser.add_argument("--output_subdir", default=None,
+                        help="default: pseudo_semantic_raw_k{k} (raw) or pseudo_semantic_overclustered_k{k}")
+    parser.add_argument("--load_centroids", type=Path, default=None, help="reuse a kmeans_centroids.npz")
+    parser.add_argument("--checkpoint_dir", type=Path, default=Path("checkpoints"),
+                        help="flat folder with " + ", ".join(CHECKPOINT_FILES))
+    parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu, auto (default: cuda when available)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N images (fitting and output)")
+    parser.add_argument("--batch_size", type=int, default=1, help="images per network batch (all their windows)")
+    parser.add_argument("--amp", action="store_true", help="bfloat16 autocast for the network (CUDA)")
+    parser.add_argument("--feature_cache", type=Path, default=None, help="cache crop features here (float32 .npy)")
+    parser.add_argument("--label_free", action="store_true",
+                        help="fit without ground truth (cluster_to_class left 255); needs --raw_clusters")
+    parser.add_argument("--kmeans", choices=("minibatch", "torch"), default="minibatch", help="k-means implementation")
+    parser.add_argument("--n_init", type=int, default=clustering.DEFAULT_N_INIT, help="k-means restarts")
+    parser.add_argument("--seed", type=int, default=clustering.DEFAULT_SEED, help="sampling and k-means seed")
+    parser.add_argument("--num_workers", type=int, default=2, help="processes decoding images")
+    return parser
+
+
+def _check(args: argparse.Namespace) -> None:
+    if not args.skip_crf:
+        raise InputError("dense-CRF refinement is not implemented in this toolkit; pass --skip_crf "
+                         "(the published numbers use --skip_crf).")
+    if not 2 <= args.k <= 256:
+        raise InputError(f"--k must be in 2..256 (cluster ids are written as uint8), got {args.k}.")
+    if args.label_free and not args.raw_clusters:
+        raise InputError("--label_free gives no cluster-to-class map: add --raw_clusters.")
+    if args.batch_size < 1:
+        raise InputError("--batch_size must be at least 1.")
+
+
+@exit_on_input_error
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _check(args)
+    root: Path = args.cityscapes_root
+    subdir = args.output_subdir or (f"pseudo_semantic_raw_k{args.k}" if args.raw_clusters
+                                    else f"pseudo_semantic_overclustered_k{args.k}")
+    output_dir = root / subdir
+    images = cs.image_paths(root, args.split)
+    keys = list(images)[: args.limit] if args.limit else list(images)
+    if args.load_centroids:
+        centroids, table = semantics.load_centroid_file(args.load_centroids, need_classes=not args.raw_clusters)
+    device = pick_device(args.device)
+    try:
+        model = load_cause(args.checkpoint_dir).to(device)
+    except (FileNotFoundError, CheckpointError) as exc:
+        raise InputError(str(exc)) from None
+    settings = semantics.ExtractSettings(device, args.batch_size, args.amp and device.type == "cuda",
+                                         args.num_workers, args.feature_cache)
+    manifest = RunManifest("semantics", args)
+    manifest.add_checkpoints({name: args.checkpoint_dir / name for name in CHECKPOINT_FILES})
+    kept: dict = {}
+    if not args.load_centroids:
+        fit_images = cs.image_paths(root, FIT_SPLIT)
+        fit_keys = list(fit_images)[: args.limit] if args.limit else list(fit_images)
+        fitted = semantics.fit_on_split(model, root, FIT_SPLIT, fit_keys, settings, args.k, args.kmeans, args.n_init,
+                                        args.seed, args.label_free, keep=kept if args.split == FIT_SPLIT else None)
+        write_npz(output_dir / "kmeans_centroids.npz", fitted.to_npz())
+        log.info("saved %s (inertia %.2f, %d samples)", output_dir / "kmeans_centroids.npz", fitted.inertia, fitted.n_samples)
+        centroids, table = fitted.centroids, None if args.raw_clusters else fitted.cluster_to_class
+
+    split_dir = output_dir / args.split
+    remove_stale_temp_files(split_dir)
+    classes = len(centroids) if args.raw_clusters else cs.NUM_CLASSES
+    pixels = np.zeros(classes, np.int64)
+    todo = [k for k in keys if k not in kept]
+    source = semantics.image_windows(model, args.split, todo, [images[k] for k in todo], settings, f"labels {args.split}")
+    for key in keys:
+        if key in kept:
+            windows, original = kept.pop(key)
+        else:
+            found_key, windows, original = next(source)
+            assert found_key == key
+        labels = semantics.label_map(windows, original, centroids, table)
+        pixels += np.bincount(labels.ravel(), minlength=classes)[:classes]
+        write_png(cs.output_path(output_dir, args.split, key, ".png"), labels)
+    write_json(split_dir / "stats.json", {"total_images": len(keys), "per_class_pixels": pixels.tolist(),
+                                          "num_output_classes": classes, "raw_clusters": args.raw_clusters})
+    manifest.write(split_dir, extra={"device": str(device), "images": len(keys)})
+    log.info("wrote %d label maps under %s", len(keys), split_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,166 @@
+"""Overclustered semantics over a dataset: feature passes with a cache, k-means fitting, cluster maps.
+
+The network runs once per image: crop features (flip-averaged 322-windows,
+float32) either stay in memory between the fitting and the assignment pass
+or are cached as ``{cache}/{split}/{city}/{stem}.npy`` (float32, so that
+assignment from the cache equals assignment straight from the network; the
+patch-level vectors k-means fits on are pooled from them exactly).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from pseudo_labels import cityscapes as cs
+from pseudo_labels import clustering, features
+from pseudo_labels.errors import InputError
+from pseudo_labels.fileio import write_npy
+
+log = logging.getLogger(__name__)
+
+FEATURE_WIDTH = features.FEATURE_DIM
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """How the network is run."""
+
+    device: torch.device
+    batch_size: int = 1
+    amp: bool = False
+    num_workers: int = 0
+    cache: Path | None = None
+
+
+class _Images(Dataset):
+    """Decoded, preprocessed images; a bad file yields its message (raised in the main process)."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = list(paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, tuple[int, int], str | None]:
+        try:
+            rgb = cs.read_rgb(self.paths[index])
+        except InputError as exc:
+            return index, None, (0, 0), str(exc)
+        return index, features.preprocess(rgb), rgb.shape[:2], None
+
+
+def _keep(items: list) -> list:
+    for item in items:
+        if item[3]:
+            raise InputError(item[3])
+    return items
+
+
+def cache_path(cache: Path, split: str, key: str) -> Path:
+    return cs.output_path(cache, split, key, ".npy")
+
+
+def load_cached(path: Path, size: tuple[int, int]) -> features.Windows | None:
+    """Cached crop features of an image of working size ``size``, or None when absent or stale."""
+    if not path.is_file():
+        return None
+    maps = np.load(path, allow_pickle=False)
+    offsets = features.window_grid(size)
+    if maps.shape != (len(offsets), FEATURE_WIDTH, features.GRID, features.GRID) or maps.dtype != np.float32:
+        log.warning("%s: cached features have shape %s, expected %d windows; recomputing", path, maps.shape, len(offsets))
+        return None
+    return features.Windows(maps, tuple(y for y, _ in offsets), tuple(x for _, x in offsets), size)
+
+
+def image_windows(model: torch.nn.Module, split: str, keys: Sequence[str], paths: Sequence[Path],
+                  settings: ExtractSettings, desc: str) -> Iterator[tuple[str, features.Windows, tuple[int, int]]]:
+    """(key, crop features, original (H, W)) per image, from the cache when present, else the network (batched)."""
+    loader = DataLoader(_Images(paths), batch_size=settings.batch_size, num_workers=settings.num_workers,
+                        collate_fn=_keep)
+    for batch in tqdm(loader, desc=desc, unit="batch" if settings.batch_size > 1 else "img"):
+        pending, cached = [], {}
+        for index, image, original, _ in batch:
+            size = tuple(image.shape[1:])
+            found = load_cached(cache_path(settings.cache, split, keys[index]), size) if settings.cache else None
+            if found is None:
+                pending.append((index, image, original))
+            else:
+                cached[index] = (found, original)
+        if pending:
+            computed = features.crop_features(model, [image for _, image, _ in pending], settings.device, settings.amp)
+            for (index, _, original), windows in zip(pending, computed):
+                if settings.cache:
+                    write_npy(cache_path(settings.cache, split, keys[index]), windows.maps.astype(np.float32))
+                cached[index] = (windows, original)
+        for index, _, _, _ in batch:
+            windows, original = cached[index]
+            yield keys[index], windows, original
+
+
+def fit_on_split(model: torch.nn.Module, root: Path, split: str, keys: Sequence[str], settings: ExtractSettings,
+                 k: int, method: str, n_init: int, seed: int, label_free: bool,
+                 keep: dict[str, tuple[features.Windows, tuple[int, int]]] | None = None) -> clustering.Clustering:
+    """Sample patch features of every image (GT read only when not ``label_free``) and fit k-means.
+
+    ``keep`` (optional) receives the crop features, so a following assignment
+    pass on the same split needs no second network pass.
+    """
+    images = cs.image_paths(root, split)
+    labels = None if label_free else cs.label_ids_paths(root, split)
+    sampler = clustering.FitSampler(seed=seed, label_free=label_free)
+    for key, windows, original in image_windows(model, split, keys, [images[k_] for k_ in keys], settings,
+                                                 f"features {split}"):
+        patches = features.patch_features(features.full_resolution(windows))
+        gt = None
+        if labels is not None:
+            if key not in labels:
+                raise InputError(f"no gtFine labelIds for {key} under {root}/gtFine/{split}: fitting with the "
+                                 f"majority-vote map needs them (or pass --label_free).")
+            gt = cs.load_train_ids(labels[key])
+        sampler.add(patches, gt)
+        if keep is not None:
+            keep[key] = (windows, original)
+    log.info("fitting %s k-means (k=%d) on %d vectors", method, k, sum(len(v) for v in sampler.vectors))
+    return clustering.fit(sampler, k, method, n_init, settings.device)
+
+
+def label_map(windows: features.Windows, original: tuple[int, int], centroids: np.ndarray,
+              cluster_to_class: np.ndarray | None) -> np.ndarray:
+    """Raw cluster ids (``cluster_to_class`` None) or trainIds (mapped mode) at the original size (Pillow NEAREST)."""
+    full = features.full_resolution(windows)
+    if cluster_to_class is None:
+        working, _ = features.assign_clusters(full, centroids)
+    else:
+        working = clustering.classes_from_clusters(features.cluster_logits(full, centroids), cluster_to_class)
+    return cs.resize_nearest(working, original)
+
+
+def load_centroid_file(path: Path, need_classes: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """(centroids, cluster_to_class) of a centroid file, checked: width 90, k <= 256, a valid map when needed."""
+    if not path.is_file():
+        raise InputError(f"{path}: centroid file not found (--load_centroids).")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            centroids = np.asarray(npz["centroids"]) if "centroids" in npz.files else None
+            table = np.asarray(npz["cluster_to_class"]) if "cluster_to_class" in npz.files else None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot be read as .npz ({exc}).") from None
+    if centroids is None or centroids.ndim != 2 or centroids.shape[1] != FEATURE_WIDTH:
+        shape = None if centroids is None else centroids.shape
+        raise InputError(f"{path}: 'centroids' must be (k, {FEATURE_WIDTH}) for CAUSE features, got {shape}.")
+    if len(centroids) > 256:
+        raise InputError(f"{path}: k = {len(centroids)} clusters do not fit the uint8 cluster PNGs (k <= 256).")
+    if need_classes:
+        if table is None or table.shape != (len(centroids),) or not np.all(table < cs.NUM_CLASSES):
+            raise InputError(f"{path}: mapped output needs a 'cluster_to_class' of {len(centroids)} trainIds 0..18; "
+                             f"pass --raw_clusters for cluster ids.")
+        return centroids, table.astype(np.uint8)
+    return centroids, None
