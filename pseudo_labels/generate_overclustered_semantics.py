@@ -67,8 +67,9 @@ def _check(args: argparse.Namespace) -> None:
     if not args.skip_crf:
         raise InputError("dense-CRF refinement is not implemented in this toolkit; pass --skip_crf "
                          "(the published numbers use --skip_crf).")
-    if not 2 <= args.k <= 256:
-        raise InputError(f"--k must be in 2..256 (cluster ids are written as uint8), got {args.k}.")
+    if not 2 <= args.k <= semantics.MAX_CLUSTERS:
+        raise InputError(f"--k must be in 2..{semantics.MAX_CLUSTERS} (uint8 cluster ids; 255 stays free for void), "
+                         f"got {args.k}.")
     if args.label_free and not args.raw_clusters:
         raise InputError("--label_free gives no cluster-to-class map: add --raw_clusters.")
     if args.batch_size < 1:

@@ -27,6 +27,8 @@ from pseudo_labels.fileio import write_npy
 log = logging.getLogger(__name__)
 
 FEATURE_WIDTH = features.FEATURE_DIM
+MAX_CLUSTERS = 255
+"""Cluster ids are uint8 and 255 means void everywhere else, so k <= 255."""
 
 
 @dataclass(frozen=True)
@@ -156,8 +158,9 @@ def load_centroid_file(path: Path, need_classes: bool) -> tuple[np.ndarray, np.n
     if centroids is None or centroids.ndim != 2 or centroids.shape[1] != FEATURE_WIDTH:
         shape = None if centroids is None else centroids.shape
         raise InputError(f"{path}: 'centroids' must be (k, {FEATURE_WIDTH}) for CAUSE features, got {shape}.")
-    if len(centroids) > 256:
-        raise InputError(f"{path}: k = {len(centroids)} clusters do not fit the uint8 cluster PNGs (k <= 256).")
+    if len(centroids) > MAX_CLUSTERS:
+        raise InputError(f"{path}: k = {len(centroids)} clusters do not fit the uint8 cluster PNGs "
+                         f"(k <= {MAX_CLUSTERS}).")
     if need_classes:
         if table is None or table.shape != (len(centroids),) or not np.all(table < cs.NUM_CLASSES):
             raise InputError(f"{path}: mapped output needs a 'cluster_to_class' of {len(centroids)} trainIds 0..18; "

@@ -149,7 +149,7 @@ def test_train_split_with_loaded_centroids_mapped_and_label_free(dataset: Path, 
 
 @pytest.mark.parametrize("extra, message", [
     (("--raw_clusters",), "--skip_crf"),
-    (("--skip_crf", "--k", "300"), "--k must be in 2..256"),
+    (("--skip_crf", "--k", "256"), "--k must be in 2..255"),
     (("--skip_crf", "--label_free"), "add --raw_clusters"),
 ])
 def test_bad_arguments_exit_2(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -170,3 +170,18 @@ def test_bad_centroids_and_missing_checkpoint_exit_2(dataset: Path, release: Pat
     with pytest.raises(SystemExit) as info:
         cli.main(_argv(dataset, tmp_path, "--raw_clusters"))
     assert info.value.code == 2 and "dinov2_vitb14_pretrain.pth: checkpoint not found" in capsys.readouterr().err
+
+
+def test_original_centroid_file_loads(shared_dir: Path) -> None:
+    from pseudo_labels.semantics import load_centroid_file
+
+    centroids, table = load_centroid_file(shared_dir / "golden" / "kmeans_centroids_k80.npz", need_classes=True)
+    assert centroids.shape == (80, 90) and table.shape == (80,) and table.max() <= 18
+
+
+def test_too_many_centroids_exit_2(dataset: Path, release: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    many = tmp_path / "many.npz"
+    np.savez(many, centroids=np.zeros((256, 90)), cluster_to_class=np.zeros(256, np.uint8))
+    with pytest.raises(SystemExit) as info:
+        cli.main(_argv(dataset, release, "--raw_clusters", "--load_centroids", str(many)))
+    assert info.value.code == 2 and "k = 256 clusters do not fit" in capsys.readouterr().err
