@@ -119,7 +119,7 @@ def stem_key(city: str, stem: str) -> str:
     return f"{city}/{stem}"
 
 
-def _scan(folder: Path, suffix: str, what: str) -> dict[str, Path]:
+def scan_folder(folder: Path, suffix: str, what: str) -> dict[str, Path]:
     """Find ``{folder}/{city}/{stem}{suffix}`` files, keyed ``city/stem``, sorted.
 
     Raises InputError for a missing folder, a folder with no such files, or a
@@ -145,22 +145,22 @@ def _scan(folder: Path, suffix: str, what: str) -> dict[str, Path]:
 
 def image_paths(root: str | Path, split: str) -> dict[str, Path]:
     """All ``leftImg8bit`` images of a split, keyed ``city/stem``, sorted."""
-    return _scan(Path(root) / "leftImg8bit" / split, IMAGE_SUFFIX, "leftImg8bit image")
+    return scan_folder(Path(root) / "leftImg8bit" / split, IMAGE_SUFFIX, "leftImg8bit image")
 
 
 def label_ids_paths(root: str | Path, split: str) -> dict[str, Path]:
     """All ``gtFine`` labelIds PNGs of a split, keyed ``city/stem`` (ground truth: evaluation only)."""
-    return _scan(Path(root) / "gtFine" / split, LABEL_IDS_SUFFIX, "gtFine labelIds")
+    return scan_folder(Path(root) / "gtFine" / split, LABEL_IDS_SUFFIX, "gtFine labelIds")
 
 
 def instance_ids_paths(root: str | Path, split: str) -> dict[str, Path]:
     """All ``gtFine`` instanceIds PNGs of a split, keyed ``city/stem`` (ground truth: evaluation only)."""
-    return _scan(Path(root) / "gtFine" / split, INSTANCE_IDS_SUFFIX, "gtFine instanceIds")
+    return scan_folder(Path(root) / "gtFine" / split, INSTANCE_IDS_SUFFIX, "gtFine instanceIds")
 
 
 def output_paths(folder: str | Path, split: str, suffix: str, what: str = "pseudo-label") -> dict[str, Path]:
     """Files this toolkit wrote under ``{folder}/{split}/{city}/{stem}{suffix}``, keyed ``city/stem``."""
-    return _scan(Path(folder) / split, suffix, what)
+    return scan_folder(Path(folder) / split, suffix, what)
 
 
 def output_path(folder: str | Path, split: str, key: str, suffix: str) -> Path:

@@ -17,6 +17,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "semantics": ("pseudo_labels.generate_overclustered_semantics",
                   "CAUSE features -> k-means overclustering -> cluster or class PNGs"),
     "depth": ("pseudo_labels.generate_depth_spidepth", "SPIdepth depth maps (official checkpoint) for a split"),
+    "instances": ("pseudo_labels.generate_depth_guided_instances", "depth-guided instances per image (.npz + PNG)"),
+    "cups": ("pseudo_labels.convert_to_cups_format", "export CUPS training pseudo-labels (flat folder)"),
     "sweep": ("pseudo_labels.sweep_k50_spidepth", "(tau, A_min) sweep of depth-guided instances, both PQ protocols"),
     "evaluate-panoptic": ("pseudo_labels.evaluation.evaluate_panoptic",
                           "official Cityscapes PQ of predictions in Cityscapes panoptic format"),

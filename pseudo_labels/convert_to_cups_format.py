@@ -1,0 +1,134 @@
+"""Export semantics + depth-guided instances as CUPS training pseudo-labels (one flat folder).
+
+    python pseudo_labels/convert_to_cups_format.py --cityscapes_root R --split train \\
+        --semantic_subdir pseudo_semantic_raw_k80 --centroids_path R/pseudo_semantic_raw_k80/kmeans_centroids.npz \\
+        --depth_instances --grad_threshold 0.20 --min_instance_area 1000 --target_h 640 --target_w 1280
+
+Per image ``{stem}_leftImg8bit_semantic.png`` (uint8 semantic ids as given),
+``{stem}_leftImg8bit_instance.png`` (uint16, 0 = no instance) and
+``{stem}_leftImg8bit.pt`` (per-class pixel counts, all pixels and inside
+instances), the layout CUPS' pseudo-label loader reads. Instances are split at
+512x1024 with the sweep's algorithm and settings, then upsampled (Pillow
+NEAREST) to ``--target_h x --target_w``. Reads no ground truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pseudo_labels import cityscapes as cs
+from pseudo_labels import export
+from pseudo_labels.errors import InputError, exit_on_input_error
+from pseudo_labels.fileio import remove_stale_temp_files, write_json, write_png, write_pt
+from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
+from pseudo_labels.manifest import RunManifest
+from pseudo_labels.sweep import load_depth
+
+log = logging.getLogger("cups")
+
+CUPS_8BIT_LIMIT = 255
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root")
+    parser.add_argument("--semantic_subdir", default="pseudo_semantic_raw_k80", help="semantic PNGs under the root")
+    parser.add_argument("--split", default="train", help="split to export")
+    parser.add_argument("--output_subdir", default="cups_pseudo_labels", help="flat output folder under the root")
+    parser.add_argument("--num_classes", type=int, default=None,
+                        help="classes of the .pt distributions (default: k of --centroids_path, or 19 for trainIds)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--depth_instances", action="store_true", help="depth-guided instances (the default)")
+    mode.add_argument("--cc_instances", action="store_true", help="connected components only (no depth)")
+    parser.add_argument("--centroids_path", type=Path, default=None, help="kmeans_centroids.npz (cluster_to_class)")
+    parser.add_argument("--stuff_things", type=Path, default=None, help="label-free stuff_things.json (thing cluster ids)")
+    parser.add_argument("--depth_subdir", default=cs.DEPTH_SUBDIR, help="depth .npy maps under the root")
+    parser.add_argument("--grad_threshold", type=float, default=0.20, help="tau (the evaluated best)")
+    parser.add_argument("--min_instance_area", type=int, default=1000, help="A_min in pixels at 512x1024")
+    parser.add_argument("--depth_blur_sigma", type=float, default=DEFAULT_SIGMA, help="Gaussian blur before Sobel")
+    parser.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS, help="reclaim dilation steps")
+    parser.add_argument("--target_h", type=int, default=1024, help="output height (CUPS default scale: 640)")
+    parser.add_argument("--target_w", type=int, default=2048, help="output width (CUPS default scale: 1280)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    parser.add_argument("--skip_missing", action="store_true", help="skip images without a depth map instead of stopping")
+    return parser
+
+
+def check_output_folder(folder: Path, stems: set[str]) -> None:
+    """CUPS loads every file whose name contains '.pt': refuse a folder holding such files that are not ours."""
+    if not folder.is_dir():
+        return
+    foreign = [p.name for p in folder.iterdir() if ".pt" in p.name and p.name.split("_leftImg8bit")[0] not in stems]
+    if foreign:
+        raise InputError(f"{folder}: holds {len(foreign)} unrelated file(s) with '.pt' in the name (e.g. {foreign[:3]}), "
+                         f"which CUPS would load as labels. Use a new --output_subdir.")
+
+
+@exit_on_input_error
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root: Path = args.cityscapes_root
+    semantic_files = cs.output_paths(root / args.semantic_subdir, args.split, ".png", "semantic PNG")
+    keys = list(semantic_files)[: args.limit] if args.limit else list(semantic_files)
+    use_depth = not args.cc_instances
+    depth_files = {k: cs.output_path(root / args.depth_subdir, args.split, k, ".npy") for k in keys}
+    missing = [str(p) for p in depth_files.values() if not p.is_file()] if use_depth else []
+    if missing and not args.skip_missing:
+        raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}. Generate them, pass "
+                         f"--skip_missing to leave those images out, or --cc_instances to export without depth.")
+    keys = [k for k in keys if not use_depth or depth_files[k].is_file()]
+    first = cs.read_png(semantic_files[keys[0]])
+    units = export.decide_units(int(first.max()), args.centroids_path, args.stuff_things, str(semantic_files[keys[0]]))
+    num_classes = args.num_classes or (units.max_id + 1 if units.max_id < 255 else None)
+    if num_classes is None:
+        raise InputError("pass --num_classes (the number of cluster ids) with --stuff_things and no --centroids_path.")
+    output = root / args.output_subdir
+    check_output_folder(output, {k.split("/")[1] for k in keys})
+    remove_stale_temp_files(output)
+    manifest = RunManifest("cups", args)
+    target = (args.target_h, args.target_w)
+    counts, crowded = [], 0
+    for key in tqdm(keys, desc=f"cups {args.split}", unit="img"):
+        semantic = cs.read_png(semantic_files[key])
+        if semantic.ndim != 2 or semantic.dtype != np.uint8:
+            raise InputError(f"{semantic_files[key]}: expected a uint8 single-channel semantic PNG.")
+        working = cs.resize_nearest(semantic, export.WORKING_SIZE)
+        depth = load_depth(depth_files[key], export.WORKING_SIZE) if use_depth else None
+        found = export.split(units.unit_map(working, semantic_files[key]), units.things, depth, args.grad_threshold if use_depth else None,
+                             args.min_instance_area, args.dilation_iters, args.depth_blur_sigma)
+        instance_map, kept = export.instance_id_map(found)
+        if len(kept) > CUPS_8BIT_LIMIT:
+            crowded += 1
+            log.warning("%s: %d instances; CUPS reads instance PNGs through an 8-bit path", key, len(kept))
+        semantic_out = cs.resize_nearest(semantic, target)
+        instance_out = cs.resize_nearest(instance_map, target)
+        stem = f"{key.split('/')[1]}_leftImg8bit"
+        write_png(output / f"{stem}_semantic.png", semantic_out)
+        write_png(output / f"{stem}_instance.png", instance_out)
+        distributions = export.class_distributions(semantic_out, instance_out, num_classes)
+        write_pt(output / f"{stem}.pt", {name: torch.from_numpy(v) for name, v in distributions.items()})
+        counts.append(len(kept))
+    write_json(output / "stats.json", {
+        "images": len(keys), "skipped_missing_depth": len(missing), "instances": int(sum(counts)),
+        "instances_per_image": round(float(np.mean(counts)), 4) if counts else 0.0,
+        "images_over_255_instances": crowded, "units": units.source, "thing_units": list(units.things),
+        "mode": "depth" if use_depth else "cc", "grad_threshold": args.grad_threshold if use_depth else None,
+        "min_instance_area": args.min_instance_area, "working_size": list(export.WORKING_SIZE),
+        "target_size": list(target), "num_classes": num_classes,
+    })
+    manifest.write(output, extra={"images": len(keys)})
+    log.info("wrote %d images (%d instances) to %s", len(keys), sum(counts), output)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,142 @@
+"""Training pseudo-labels from semantics and depth: the sweep's instance algorithm, written for CUPS.
+
+The instances written for training come from :mod:`pseudo_labels.instances`
+with the same settings the sweep evaluates (working size 512x1024, tau, A_min,
+blur, dilation) and are painted onto an instance-id map exactly as the
+reference protocol paints predictions (area order, an instance kept when it
+adds >= 10 new pixels), so the training labels are the evaluated ones.
+
+What the split runs on (the "units"):
+
+* trainId semantics: the 19 classes, things = trainIds 11..18;
+* raw clusters with a ``cluster_to_class`` map: the classes those clusters map
+  to (several clusters of one class form one mask, as in the sweep);
+* raw clusters with a label-free ``stuff_things.json``: every thing *cluster*
+  is its own unit (no class is known).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pseudo_labels import cityscapes as cs
+from pseudo_labels import instances as inst
+from pseudo_labels.errors import InputError
+from pseudo_labels.panoptic import THING_MIN_AREA, paint_instances
+from pseudo_labels.sweep import load_cluster_to_class
+
+WORKING_SIZE = (512, 1024)
+"""Resolution of the sweep, and so of the split for training labels."""
+MAX_INSTANCES = 65535
+
+
+@dataclass(frozen=True)
+class Units:
+    """How to turn a semantic map into the map the split runs on.
+
+    ``lookup``: (256,) uint8 table from semantic ids to unit ids (identity for
+    trainIds and label-free clusters, ``cluster_to_class`` otherwise).
+    ``things``: the unit ids that are things. ``source``: how this was decided.
+    """
+
+    lookup: np.ndarray
+    things: tuple[int, ...]
+    source: str
+    max_id: int = 255
+
+    def unit_map(self, semantic: np.ndarray, path: Path | str = "semantic map") -> np.ndarray:
+        """The map the split runs on; an id above ``max_id`` is an error naming ``path``."""
+        largest = int(semantic.max())
+        if largest > self.max_id:
+            raise InputError(f"{path}: id {largest} is out of range for {self.source} (largest valid id "
+                             f"{self.max_id}); raw cluster ids need --centroids_path or --stuff_things.")
+        return self.lookup[semantic]
+
+
+def _identity() -> np.ndarray:
+    return np.arange(256, dtype=np.uint8)
+
+
+def read_stuff_things(path: Path, num_ids: int | None = None) -> tuple[int, ...]:
+    """``thing_ids`` of a ``stuff_things.json``; ids outside 0..num_ids-1 are an error naming the file."""
+    try:
+        data = json.loads(Path(path).read_text())
+        things = tuple(sorted(int(i) for i in data["thing_ids"]))
+    except FileNotFoundError:
+        raise InputError(f"{path}: stuff_things file not found.") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a stuff_things.json with a 'thing_ids' list ({exc}).") from None
+    limit = 256 if num_ids is None else num_ids
+    bad = [i for i in things if not 0 <= i < limit]
+    if bad:
+        raise InputError(f"{path}: thing_ids {bad[:10]} are outside 0..{limit - 1} (the ids of the semantic maps).")
+    return things
+
+
+def decide_units(max_id: int, centroids_path: Path | None = None, stuff_things_path: Path | None = None,
+                 what: str = "semantic maps") -> Units:
+    """Pick the units from the inputs; raw cluster ids (> 18) without a mapping are an error saying which flag is missing."""
+    if stuff_things_path is not None:
+        num_ids = None
+        if centroids_path is not None:
+            num_ids = len(cluster_to_class(centroids_path, require_classes=False))
+        return Units(_identity(), read_stuff_things(stuff_things_path, num_ids), f"stuff_things: {stuff_things_path}",
+                     255 if num_ids is None else num_ids - 1)
+    if centroids_path is not None:
+        table = cluster_to_class(centroids_path, require_classes=True)
+        if max_id >= len(table):
+            raise InputError(f"{what}: cluster id {max_id} >= k = {len(table)} of {centroids_path}; the semantics and "
+                             f"the centroid file come from different runs.")
+        lookup = np.full(256, cs.IGNORE_ID, np.uint8)
+        lookup[: len(table)] = table
+        return Units(lookup, cs.THING_TRAIN_IDS, f"cluster_to_class: {centroids_path}", len(table) - 1)
+    if max_id >= cs.NUM_CLASSES:
+        raise InputError(f"{what} hold id {max_id} > 18: these are raw cluster ids, not trainIds. Pass "
+                         f"--centroids_path (its cluster_to_class) or --stuff_things (label-free thing clusters).")
+    return Units(_identity(), cs.THING_TRAIN_IDS, "trainIds", cs.NUM_CLASSES - 1)
+
+
+def cluster_to_class(path: Path, require_classes: bool) -> np.ndarray:
+    """``cluster_to_class`` of a centroid file (all trainIds 0..18 when ``require_classes``); errors name the file."""
+    table = load_cluster_to_class(path)
+    if require_classes and not np.all(table < cs.NUM_CLASSES):
+        raise InputError(f"{path}: cluster_to_class holds 255 (a label-free file?); pass --stuff_things instead.")
+    return table
+
+
+def split(units_map: np.ndarray, things: tuple[int, ...], depth: np.ndarray | None, tau: float | None, min_area: int,
+          dilation_iters: int = inst.DEFAULT_DILATION_ITERS, sigma: float = inst.DEFAULT_SIGMA) -> inst.Instances:
+    """Depth-guided instances (or, with ``depth``/``tau`` None, connected components) of the thing units."""
+    if depth is None or tau is None:
+        return inst.cc_instances(units_map, min_area, things)
+    return inst.split_instances(units_map, inst.depth_gradient(depth, sigma), tau, min_area, dilation_iters, things)
+
+
+def instance_id_map(found: inst.Instances, min_new_pixels: int = THING_MIN_AREA) -> tuple[np.ndarray, np.ndarray]:
+    """uint16 map with ids 1..N for the painted instances (0 elsewhere) and the indices of those instances.
+
+    Painting is the reference protocol's: area order, an instance kept when it
+    adds >= ``min_new_pixels`` free pixels.
+    """
+    owner, painted = paint_instances(found, min_new_pixels)
+    kept = np.flatnonzero(painted)
+    if len(kept) > MAX_INSTANCES:
+        raise ValueError(f"{len(kept)} instances do not fit a uint16 instance map")
+    ids = np.zeros(len(found) + 1, np.uint16)  # owner -1 -> 0
+    ids[kept] = np.arange(1, len(kept) + 1, dtype=np.uint16)
+    flat = np.zeros(found.shape[0] * found.shape[1], np.uint16)
+    flat[found.pixels] = ids[owner]
+    return flat.reshape(found.shape), kept
+
+
+def class_distributions(semantic: np.ndarray, instance_map: np.ndarray, num_classes: int) -> dict[str, np.ndarray]:
+    """CUPS' per-class pixel counts: over all pixels, and inside object proposals (instance > 0)."""
+    valid = semantic < num_classes
+    everywhere = np.bincount(semantic[valid].astype(np.int64), minlength=num_classes)[:num_classes]
+    inside = np.bincount(semantic[valid & (instance_map > 0)].astype(np.int64), minlength=num_classes)[:num_classes]
+    return {"distribution all pixels": everywhere.astype(np.float32),
+            "distribution inside object proposals": inside.astype(np.float32)}

@@ -1,0 +1,110 @@
+"""Depth-guided instances per image, in the original tool's layout (``.npz`` masks + ``_instance.png``).
+
+    python pseudo_labels/generate_depth_guided_instances.py --semantic_dir R/pseudo_semantic_raw_k80/train \\
+        --depth_dir R/depth_spidepth/train --output_dir R/instances_k80/train \\
+        --centroids_path R/pseudo_semantic_raw_k80/kmeans_centroids.npz
+
+For ``{semantic_dir}/{city}/{stem}.png`` (trainIds, or raw clusters with
+``--centroids_path`` or ``--stuff_things``) and ``{depth_dir}/{city}/{stem}.npy``
+it writes ``{output_dir}/{city}/{stem}.npz`` -- ``masks`` (N x H*W bool at
+512x1024, overlaps kept as the algorithm makes them), ``scores`` (area / largest
+area), ``num_valid``, ``h_patches``, ``w_patches``, ``classes`` (unit id per
+mask) and ``painted`` (the masks that appear in the PNG, in id order) -- and
+``{stem}_instance.png`` (uint16: the instances painted as the sweep's reference
+protocol paints them, ids 1..M). ``stats.json`` has no wall-clock fields, so
+reruns are byte-identical. Reads no ground truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pseudo_labels import cityscapes as cs
+from pseudo_labels import export
+from pseudo_labels.errors import InputError, exit_on_input_error
+from pseudo_labels.fileio import remove_stale_temp_files, write_json, write_npz, write_png
+from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, Instances
+from pseudo_labels.manifest import RunManifest
+from pseudo_labels.sweep import load_depth
+
+log = logging.getLogger("instances")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--semantic_dir", required=True, type=Path, help="{city}/{stem}.png semantic maps of one split")
+    parser.add_argument("--depth_dir", required=True, type=Path, help="{city}/{stem}.npy depth maps of the same split")
+    parser.add_argument("--output_dir", required=True, type=Path, help="where {city}/{stem}.npz and _instance.png go")
+    parser.add_argument("--grad_threshold", type=float, default=0.20, help="tau (the evaluated best)")
+    parser.add_argument("--min_area", type=int, default=1000, help="A_min in pixels at 512x1024")
+    parser.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS, help="reclaim dilation steps")
+    parser.add_argument("--depth_blur", type=float, default=DEFAULT_SIGMA, help="Gaussian blur sigma before Sobel")
+    parser.add_argument("--stuff_things", type=Path, default=None, help="label-free stuff_things.json (thing cluster ids)")
+    parser.add_argument("--centroids_path", type=Path, default=None, help="kmeans_centroids.npz (cluster_to_class)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    parser.add_argument("--skip_missing", action="store_true", help="skip images without a depth map instead of stopping")
+    return parser
+
+
+def instance_record(found: Instances, instance_ids_painted: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``.npz`` content for one image (the original layout plus ``classes`` and ``painted``)."""
+    height, width = found.shape
+    masks = np.stack([m.ravel() for m in found.masks()]) if len(found) else np.zeros((0, height * width), bool)
+    areas = found.areas.astype(np.float64)
+    scores = (areas / areas.max()).astype(np.float32) if len(found) else np.zeros(0, np.float32)
+    return {"masks": masks, "scores": scores, "num_valid": np.int64(len(found)), "h_patches": np.int64(height),
+            "w_patches": np.int64(width), "classes": found.classes.astype(np.uint8),
+            "painted": instance_ids_painted.astype(np.int64)}
+
+
+@exit_on_input_error
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    semantic_files = cs.scan_folder(args.semantic_dir, ".png", "semantic PNG")
+    keys = list(semantic_files)[: args.limit] if args.limit else list(semantic_files)
+    depth_files = {k: args.depth_dir / f"{k}.npy" for k in keys}
+    missing = [str(p) for p in depth_files.values() if not p.is_file()]
+    if missing and not args.skip_missing:
+        raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}. Generate them or pass "
+                         f"--skip_missing (there is no silent fallback to connected components).")
+    keys = [k for k in keys if depth_files[k].is_file()]
+    if not keys:
+        raise InputError(f"no semantic map under {args.semantic_dir} has a depth map under {args.depth_dir}.")
+    units = export.decide_units(int(cs.read_png(semantic_files[keys[0]]).max()), args.centroids_path,
+                                args.stuff_things, str(semantic_files[keys[0]]))
+    remove_stale_temp_files(args.output_dir)
+    manifest = RunManifest("instances", args)
+    per_image, per_unit = [], np.zeros(256, np.int64)
+    for key in tqdm(keys, desc="instances", unit="img"):
+        semantic = cs.resize_nearest(cs.read_png(semantic_files[key]), export.WORKING_SIZE)
+        depth = load_depth(depth_files[key], export.WORKING_SIZE)
+        found = export.split(units.unit_map(semantic, semantic_files[key]), units.things, depth, args.grad_threshold,
+                             args.min_area, args.dilation_iters, args.depth_blur)
+        instance_map, painted = export.instance_id_map(found)
+        write_npz(args.output_dir / f"{key}.npz", instance_record(found, painted))
+        write_png(args.output_dir / f"{key}_instance.png", instance_map)
+        per_image.append(len(found))
+        per_unit += np.bincount(found.classes, minlength=256)
+    write_json(args.output_dir / "stats.json", {
+        "total_images": len(keys), "skipped_missing_depth": len(missing), "total_instances": int(sum(per_image)),
+        "avg_instances_per_image": round(float(np.mean(per_image)), 4),
+        "max_instances_per_image": int(max(per_image)), "min_instances_per_image": int(min(per_image)),
+        "per_unit_counts": {str(u): int(per_unit[u]) for u in np.flatnonzero(per_unit)}, "units": units.source,
+        "config": {"grad_threshold": args.grad_threshold, "min_area": args.min_area,
+                   "dilation_iters": args.dilation_iters, "depth_blur_sigma": args.depth_blur},
+    })
+    manifest.write(args.output_dir, extra={"images": len(keys)})
+    log.info("wrote instances of %d images to %s", len(keys), args.output_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""Training labels: CUPS export and per-image instances equal what the sweep evaluates; bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pseudo_labels import cityscapes as cs
+from pseudo_labels import convert_to_cups_format as cups
+from pseudo_labels import export
+from pseudo_labels import generate_depth_guided_instances as gen
+from pseudo_labels import instances as inst
+from pseudo_labels import panoptic as pan
+from pseudo_labels.synthetic import write_dataset
+
+K = 30
+SEMANTIC = f"pseudo_semantic_raw_k{K}"
+
+
+@pytest.fixture(scope="module")
+def train(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("train")
+    write_dataset(root, "train", num_images=3, seed=9, size=(256, 512), num_clusters=K, show_progress=False)
+    return root
+
+
+def _cups(root: Path, *extra: str) -> int:
+    return cups.main(["--cityscapes_root", str(root), "--split", "train", "--semantic_subdir", SEMANTIC,
+                      "--centroids_path", str(root / SEMANTIC / "kmeans_centroids.npz"), "--min_instance_area", "200",
+                      "--target_h", "320", "--target_w", "640", *extra])
+
+
+def _evaluated_instance_map(root: Path, key: str, tau: float, min_area: int) -> np.ndarray:
+    """The painted thing segments the sweep's reference protocol scores, as an id map (0 = none)."""
+    with np.load(root / SEMANTIC / "kmeans_centroids.npz") as npz:
+        table = npz["cluster_to_class"]
+    semantic = table[cs.resize_nearest(cs.read_png(root / SEMANTIC / "train" / f"{key}.png"), (512, 1024))]
+    depth = np.load(root / cs.DEPTH_SUBDIR / "train" / f"{key}.npy")
+    depth = cs.resize_bilinear(depth, (512, 1024))
+    found = inst.split_instances(semantic, inst.depth_gradient(depth), tau, min_area)
+    segments = pan.predicted_segments(semantic, found, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA)
+    things = cs.IS_THING[segments.classes][segments.ids] & (segments.ids > 0)
+    first_thing = segments.ids[things].min() if things.any() else 0
+    return np.where(things, segments.ids - first_thing + 1, 0)
+
+
+def test_cups_export_round_trips_and_equals_the_evaluated_instances(train: Path) -> None:
+    assert _cups(train) == 0
+    out = train / "cups_pseudo_labels"
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["images"] == 3 and stats["num_classes"] == K and stats["mode"] == "depth"
+    for key in cs.output_paths(train / SEMANTIC, "train", ".png"):
+        stem = key.split("/")[1] + "_leftImg8bit"
+        semantic = cs.read_png(out / f"{stem}_semantic.png")
+        instance = cs.read_png(out / f"{stem}_instance.png")
+        assert semantic.shape == instance.shape == (320, 640) and instance.dtype == np.uint16
+        expected = _evaluated_instance_map(train, key, 0.20, 200)
+        assert np.array_equal(instance, cs.resize_nearest(expected.astype(np.uint16), (320, 640)))
+        raw = cs.read_png(train / SEMANTIC / "train" / f"{key}.png")
+        assert np.array_equal(semantic, cs.resize_nearest(raw, (320, 640)))
+        dist = torch.load(out / f"{stem}.pt", weights_only=True)
+        assert dist["distribution all pixels"].dtype == torch.float32 and len(dist["distribution all pixels"]) == K
+        assert np.array_equal(dist["distribution all pixels"].numpy(), np.bincount(semantic.ravel(), minlength=K)[:K])
+        inside = np.bincount(semantic[instance > 0].ravel(), minlength=K)[:K]
+        assert np.array_equal(dist["distribution inside object proposals"].numpy(), inside)
+    assert stats["instances"] > 0
+
+
+def test_reruns_are_byte_identical(train: Path, tmp_path: Path) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(train, root, ignore=shutil.ignore_patterns("cups_pseudo_labels"))
+    assert _cups(root) == 0
+    first = {p.name: p.read_bytes() for p in (root / "cups_pseudo_labels").iterdir() if p.name != "manifest.json"}
+    assert _cups(root) == 0
+    second = {p.name: p.read_bytes() for p in (root / "cups_pseudo_labels").iterdir() if p.name != "manifest.json"}
+    assert first == second and len(first) == 3 * 3 + 1
+
+
+def test_depth_guided_instances_layout(train: Path, tmp_path: Path) -> None:
+    out = tmp_path / "inst"
+    assert gen.main(["--semantic_dir", str(train / SEMANTIC / "train"), "--depth_dir", str(train / cs.DEPTH_SUBDIR / "train"),
+                     "--output_dir", str(out), "--centroids_path", str(train / SEMANTIC / "kmeans_centroids.npz"),
+                     "--min_area", "200"]) == 0
+    key = next(iter(cs.output_paths(train / SEMANTIC, "train", ".png")))
+    with np.load(out / f"{key}.npz") as npz:
+        masks, classes, painted = npz["masks"], npz["classes"], npz["painted"]
+        assert masks.shape == (int(npz["num_valid"]), 512 * 1024) and int(npz["h_patches"]) == 512
+        assert npz["scores"].max() == 1.0 and set(classes.tolist()) <= set(range(11, 19))
+    instance = cs.read_png(out / f"{key}_instance.png")
+    assert np.array_equal(instance, _evaluated_instance_map(train, key, 0.20, 200))
+    for new_id, index in enumerate(painted, start=1):  # the PNG's id j is a part of mask painted[j-1]
+        assert masks[index].reshape(512, 1024)[instance == new_id].all()
+    assert json.loads((out / "stats.json").read_text())["total_images"] == 3
+
+
+def _expect_exit_2(capsys: pytest.CaptureFixture[str], function, argv: list[str]) -> str:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as info:
+        function(argv)
+    assert info.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_bad_input(train: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "bad"
+    shutil.copytree(train, root, ignore=shutil.ignore_patterns("cups_pseudo_labels"))
+    base = ["--cityscapes_root", str(root), "--split", "train", "--semantic_subdir", SEMANTIC]
+    err = _expect_exit_2(capsys, cups.main, base)
+    assert "raw cluster ids" in err and "--centroids_path" in err and "--stuff_things" in err
+    (root / "things.json").write_text(json.dumps({"thing_ids": [3, K + 4]}))
+    err = _expect_exit_2(capsys, cups.main, base + ["--stuff_things", str(root / "things.json"), "--centroids_path",
+                                                   str(root / SEMANTIC / "kmeans_centroids.npz")])
+    assert "things.json" in err and f"[{K + 4}]" in err
+    next((root / cs.DEPTH_SUBDIR / "train").rglob("*.npy")).unlink()
+    err = _expect_exit_2(capsys, cups.main, base + ["--centroids_path", str(root / SEMANTIC / "kmeans_centroids.npz")])
+    assert "1 depth map(s) missing" in err and "--skip_missing" in err
+    assert _cups(root, "--skip_missing") == 0
+    assert json.loads((root / "cups_pseudo_labels" / "stats.json").read_text())["images"] == 2
+    (root / "cups_pseudo_labels" / "model_weights.pth").write_bytes(b"x")
+    err = _expect_exit_2(capsys, cups.main, base + ["--centroids_path", str(root / SEMANTIC / "kmeans_centroids.npz"),
+                                                   "--skip_missing"])
+    assert "unrelated file(s) with '.pt'" in err and "model_weights.pth" in err
+
+
+def test_label_free_units_split_thing_clusters(train: Path) -> None:
+    semantic = cs.read_png(next(iter(cs.output_paths(train / SEMANTIC, "train", ".png").values())))
+    with np.load(train / SEMANTIC / "kmeans_centroids.npz") as npz:
+        table = npz["cluster_to_class"]
+    thing_clusters = tuple(int(c) for c in np.flatnonzero(cs.IS_THING[table]))
+    things_json = train / "things.json"
+    things_json.write_text(json.dumps({"thing_ids": list(thing_clusters)}))
+    units = export.decide_units(int(semantic.max()), None, things_json)
+    assert units.things == thing_clusters and np.array_equal(units.unit_map(semantic), semantic)
+    found = export.split(units.unit_map(semantic), units.things, None, None, 10)
+    assert set(found.classes.tolist()) <= set(thing_clusters) and len(found) > 0
