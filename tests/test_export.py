@@ -137,3 +137,37 @@ def test_label_free_units_split_thing_clusters(train: Path) -> None:
     assert units.things == thing_clusters and np.array_equal(units.unit_map(semantic), semantic)
     found = export.split(units.unit_map(semantic), units.things, None, None, 10)
     assert set(found.classes.tolist()) <= set(thing_clusters) and len(found) > 0
+
+
+def test_panoptic_pseudolabels_are_read_by_both_evaluators(synthetic_val: Path, tmp_path: Path) -> None:
+    import contextlib
+    import io
+
+    from cityscapesscripts.evaluation.evalPanopticSemanticLabeling import evaluatePanoptic
+    from cityscapesscripts.preparation.createPanopticImgs import convert2panoptic
+
+    from pseudo_labels import generate_panoptic_pseudolabels as gp
+    from pseudo_labels.cityscapes_panoptic import read_prediction
+    from pseudo_labels.evaluation.evaluate_panoptic import evaluate
+
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_val, root)
+    assert gp.main(["--cityscapes_root", str(root), "--split", "val", "--semantic_subdir", "pseudo_semantic_raw_k24",
+                    "--centroids_path", str(root / "pseudo_semantic_raw_k24" / "kmeans_centroids.npz"),
+                    "--min_area", "100", "--target_h", "256", "--target_w", "512"]) == 0
+    out = root / "panoptic_pseudolabels"
+    data = json.loads((out / "val.json").read_text())
+    assert len(data["annotations"]) == 3 and all(s["iscrowd"] == 0 for a in data["annotations"] for s in a["segments_info"])
+    entry = data["annotations"][0]
+    segments = read_prediction(out / "val" / entry["file_name"], entry)
+    array = np.load(out / "val" / f"{entry['image_id']}_panoptic.npy")
+    assert array.dtype == np.int32 and array.shape == (256, 512)
+    assert np.array_equal(np.where(array >= 0, array // 1000, 255), segments.classes[segments.ids])
+    is_instance = (array >= 0) & (array % 1000 > 0)
+    assert np.array_equal(is_instance, cs.IS_THING[segments.classes[segments.ids]] & (segments.ids > 0))
+    ours = evaluate(root, "val", out / "val.json", out / "val", workers=1, show_progress=False)
+    with contextlib.redirect_stdout(io.StringIO()):
+        convert2panoptic(str(root / "gtFine"), str(tmp_path), setNames=["val"])
+        theirs = evaluatePanoptic(str(tmp_path / "cityscapes_panoptic_val.json"), str(tmp_path / "cityscapes_panoptic_val"),
+                                  str(out / "val.json"), str(out / "val"), str(tmp_path / "r.json"))
+    assert abs(ours["PQ"] / 100 - theirs["All"]["pq"]) < 1e-9 and ours["PQ"] > 20
