@@ -18,6 +18,7 @@ STAGES: dict[str, tuple[str, str]] = {
                   "CAUSE features -> k-means overclustering -> cluster or class PNGs"),
     "depth": ("pseudo_labels.generate_depth_spidepth", "SPIdepth depth maps (official checkpoint) for a split"),
     "instances": ("pseudo_labels.generate_depth_guided_instances", "depth-guided instances per image (.npz + PNG)"),
+    "stuff-things": ("pseudo_labels.classify_stuff_things", "label-free thing/stuff decision per cluster"),
     "panoptic": ("pseudo_labels.generate_panoptic_pseudolabels", "panoptic pseudo-labels in Cityscapes panoptic format"),
     "cups": ("pseudo_labels.convert_to_cups_format", "export CUPS training pseudo-labels (flat folder)"),
     "sweep": ("pseudo_labels.sweep_k50_spidepth", "(tau, A_min) sweep of depth-guided instances, both PQ protocols"),

@@ -191,6 +191,20 @@ class Instances:
         """All masks, in order (for export and tests; the evaluation never needs them)."""
         return [self.mask(i) for i in range(len(self))]
 
+    def subset(self, keep: np.ndarray) -> Instances:
+        """The instances where ``keep`` (n,) is True, order kept; pixels of dropped ones are freed."""
+        keep = np.asarray(keep, bool)
+        new_index = np.full(len(self) + 1, -1, np.int32)  # old index -1 -> -1
+        new_index[np.flatnonzero(keep)] = np.arange(int(keep.sum()), dtype=np.int32)
+        a, b = new_index[self.first], new_index[self.second]
+        first = np.where(a >= 0, a, b)  # a dropped first instance hands the pixel to the second
+        second = np.where(a >= 0, b, -1).astype(np.int32)
+        return Instances(self.classes[keep], self.areas[keep], self.pixels, first.astype(np.int32), second, self.shape)
+
+    def with_classes(self, classes: np.ndarray) -> Instances:
+        """The same instances labelled with other class ids."""
+        return Instances(np.asarray(classes, np.uint8), self.areas, self.pixels, self.first, self.second, self.shape)
+
     @classmethod
     def empty(cls, shape: tuple[int, int]) -> Instances:
         none = np.zeros(0, np.int32)

@@ -146,3 +146,22 @@ def test_gradient_in_a_region_is_bitwise_the_full_gradient(seed: int, height: in
     outside = np.ones(depth.shape, bool)
     outside[region] = False
     assert (part[outside] == 0).all()
+
+
+def _overlapping_instances() -> inst.Instances:
+    for seed in range(50):
+        semantic, depth = _random_scene(seed, 40, 40)
+        found = inst.split_instances(semantic, inst.depth_gradient(depth), 0.2, 3, 3)
+        if (found.second >= 0).any():
+            return found
+    raise AssertionError("no random scene with overlapping instances")
+
+
+def test_subset_keeps_order_and_hands_shared_pixels_on() -> None:
+    found = _overlapping_instances()
+    keep = np.arange(len(found)) % 2 == 1
+    part = found.subset(keep)
+    assert part.classes.tolist() == found.classes[keep].tolist()
+    for new, old in enumerate(np.flatnonzero(keep)):
+        assert np.array_equal(part.mask(new), found.mask(old))
+    assert (part.first >= 0).sum() == np.logical_or.reduce([found.mask(i) for i in np.flatnonzero(keep)]).sum()
