@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS, help="reclaim dilation steps")
     parser.add_argument("--target_h", type=int, default=1024, help="output height (CUPS default scale: 640)")
     parser.add_argument("--target_w", type=int, default=2048, help="output width (CUPS default scale: 1280)")
+    parser.add_argument("--legacy_cluster_split", action="store_true",
+                        help="the original exporter: split per raw thing cluster at the target size (min area in "
+                             "target pixels, depth upsampled and min-max normalised); not what the sweep evaluates")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images")
     parser.add_argument("--skip_missing", action="store_true", help="skip images without a depth map instead of stopping")
     return parser
@@ -91,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     num_classes = args.num_classes or (units.max_id + 1 if units.max_id < 255 else None)
     if num_classes is None:
         raise InputError("pass --num_classes (the number of cluster ids) with --stuff_things and no --centroids_path.")
+    # legacy: the thing clusters themselves (those mapped to thing classes, or the label-free ones)
+    legacy_things = (tuple(int(c) for c in np.flatnonzero(cs.IS_THING[units.lookup[: units.max_id + 1]]))
+                     if units.source.startswith("cluster_to_class") else units.things)
     output = root / args.output_subdir
     check_output_folder(output, {k.split("/")[1] for k in keys})
     remove_stale_temp_files(output)
@@ -101,16 +107,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         semantic = cs.read_png(semantic_files[key])
         if semantic.ndim != 2 or semantic.dtype != np.uint8:
             raise InputError(f"{semantic_files[key]}: expected a uint8 single-channel semantic PNG.")
-        working = cs.resize_nearest(semantic, export.WORKING_SIZE)
-        depth = load_depth(depth_files[key], export.WORKING_SIZE) if use_depth else None
-        found = export.split(units.unit_map(working, semantic_files[key]), units.things, depth, args.grad_threshold if use_depth else None,
-                             args.min_instance_area, args.dilation_iters, args.depth_blur_sigma)
-        instance_map, kept = export.instance_id_map(found)
+        semantic_out = cs.resize_nearest(semantic, target)
+        if args.legacy_cluster_split:
+            units.unit_map(semantic, semantic_files[key])  # checks the ids
+            depth = load_depth(depth_files[key], target) if use_depth else None
+            instance_out = export.legacy_instance_map(semantic_out, legacy_things, depth,
+                                                      args.grad_threshold if use_depth else None,
+                                                      args.min_instance_area, args.dilation_iters, args.depth_blur_sigma)
+            kept = np.flatnonzero(np.bincount(instance_out.ravel())[1:])
+        else:
+            working = cs.resize_nearest(semantic, export.WORKING_SIZE)
+            depth = load_depth(depth_files[key], export.WORKING_SIZE) if use_depth else None
+            found = export.split(units.unit_map(working, semantic_files[key]), units.things, depth,
+                                 args.grad_threshold if use_depth else None,
+                                 args.min_instance_area, args.dilation_iters, args.depth_blur_sigma)
+            instance_map, kept = export.instance_id_map(found)
+            instance_out = cs.resize_nearest(instance_map, target)
         if len(kept) > CUPS_8BIT_LIMIT:
             crowded += 1
             log.warning("%s: %d instances; CUPS reads instance PNGs through an 8-bit path", key, len(kept))
-        semantic_out = cs.resize_nearest(semantic, target)
-        instance_out = cs.resize_nearest(instance_map, target)
         stem = f"{key.split('/')[1]}_leftImg8bit"
         write_png(output / f"{stem}_semantic.png", semantic_out)
         write_png(output / f"{stem}_instance.png", instance_out)
@@ -121,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "images": len(keys), "skipped_missing_depth": len(missing), "instances": int(sum(counts)),
         "instances_per_image": round(float(np.mean(counts)), 4) if counts else 0.0,
         "images_over_255_instances": crowded, "units": units.source, "thing_units": list(units.things),
-        "mode": "depth" if use_depth else "cc", "grad_threshold": args.grad_threshold if use_depth else None,
+        "mode": ("legacy_" if args.legacy_cluster_split else "") + ("depth" if use_depth else "cc"), "grad_threshold": args.grad_threshold if use_depth else None,
         "min_instance_area": args.min_instance_area, "working_size": list(export.WORKING_SIZE),
         "target_size": list(target), "num_classes": num_classes,
     })

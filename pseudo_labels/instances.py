@@ -294,8 +294,12 @@ def kept_counts(components: Sequence[ClassComponents], min_area: int) -> tuple[i
 
 
 def instances_from_components(components: Sequence[ClassComponents], min_area: int,
-                              things: ThingPixels) -> Instances:
-    """Instances keeping components of >= ``min_area`` pixels (see the module docstring)."""
+                              things: ThingPixels, sort_by_area: bool = True) -> Instances:
+    """Instances keeping components of >= ``min_area`` pixels (see the module docstring).
+
+    ``sort_by_area=False`` keeps the processing order (class ascending, then
+    component size), which only the legacy exporter uses.
+    """
     owners = np.full(len(things.pixels), -1, np.int64)
     reachers = owners.copy()
     classes, areas = [], []
@@ -317,7 +321,7 @@ def instances_from_components(components: Sequence[ClassComponents], min_area: i
     if offset == 0:
         return Instances.empty(things.shape)
     all_areas = np.concatenate(areas)
-    order = np.argsort(-all_areas, kind="stable")
+    order = np.argsort(-all_areas, kind="stable") if sort_by_area else np.arange(offset)
     position = np.empty(offset + 1, np.int32)  # processing index -> final index; index -1 -> -1
     position[order] = np.arange(offset, dtype=np.int32)
     position[-1] = -1

@@ -171,3 +171,50 @@ def test_panoptic_pseudolabels_are_read_by_both_evaluators(synthetic_val: Path, 
         theirs = evaluatePanoptic(str(tmp_path / "cityscapes_panoptic_val.json"), str(tmp_path / "cityscapes_panoptic_val"),
                                   str(out / "val.json"), str(out / "val"), str(tmp_path / "r.json"))
     assert abs(ours["PQ"] / 100 - theirs["All"]["pq"]) < 1e-9 and ours["PQ"] > 20
+
+
+def _legacy_oracle(clusters: np.ndarray, things: tuple[int, ...], depth: np.ndarray, tau: float, min_area: int) -> np.ndarray:
+    """The original exporter, mask by mask: per thing cluster, components by size, dilate, reclaim, later wins."""
+    from scipy import ndimage
+
+    normalised = (depth - depth.min()) / (depth.max() - depth.min())
+    edges = inst.depth_gradient(normalised) > tau
+    out = np.zeros(clusters.shape, np.uint16)
+    taken = np.zeros(clusters.shape, bool)
+    next_id = 1
+    for cluster in sorted(things):
+        mask = clusters == cluster
+        if mask.sum() < min_area:
+            continue
+        labels, count = ndimage.label(mask & ~edges)
+        components = sorted((labels == i for i in range(1, count + 1)), key=lambda m: -int(m.sum()))
+        for component in components:
+            if component.sum() < min_area:
+                continue
+            grown = ndimage.binary_dilation(component, iterations=3)
+            final = component | (grown & mask & ~taken)
+            taken |= final
+            out[final] = next_id
+            next_id += 1
+    return out
+
+
+def test_legacy_split_matches_its_oracle_and_is_deterministic(train: Path, tmp_path: Path) -> None:
+    key = next(iter(cs.output_paths(train / SEMANTIC, "train", ".png")))
+    clusters = cs.resize_nearest(cs.read_png(train / SEMANTIC / "train" / f"{key}.png"), (256, 512))
+    with np.load(train / SEMANTIC / "kmeans_centroids.npz") as npz:
+        things = tuple(int(c) for c in np.flatnonzero(cs.IS_THING[npz["cluster_to_class"]]))
+    depth = cs.resize_bilinear(np.load(train / cs.DEPTH_SUBDIR / "train" / f"{key}.npy"), (256, 512))
+    legacy = export.legacy_instance_map(clusters, things, depth, 0.2, 100)
+    assert np.array_equal(legacy, _legacy_oracle(clusters, things, depth, 0.2, 100)) and legacy.max() > 0
+    root = tmp_path / "copy"
+    shutil.copytree(train, root, ignore=shutil.ignore_patterns("cups_pseudo_labels"))
+    runs = []
+    for _ in range(2):
+        assert _cups(root, "--legacy_cluster_split", "--output_subdir", "legacy") == 0
+        runs.append({p.name: p.read_bytes() for p in (root / "legacy").iterdir() if p.name != "manifest.json"})
+    assert runs[0] == runs[1]
+    legacy_stats = json.loads((root / "legacy" / "stats.json").read_text())
+    assert _cups(root, "--output_subdir", "evaluated") == 0
+    evaluated_stats = json.loads((root / "evaluated" / "stats.json").read_text())
+    assert legacy_stats["mode"] == "legacy_depth" and legacy_stats["instances"] > evaluated_stats["instances"]
