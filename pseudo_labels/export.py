@@ -125,7 +125,8 @@ def instance_id_map(found: inst.Instances, min_new_pixels: int = THING_MIN_AREA)
     owner, painted = paint_instances(found, min_new_pixels)
     kept = np.flatnonzero(painted)
     if len(kept) > MAX_INSTANCES:
-        raise ValueError(f"{len(kept)} instances do not fit a uint16 instance map")
+        raise InputError(f"{len(kept)} instances do not fit a uint16 instance map (at most {MAX_INSTANCES}); "
+                         f"raise the minimum area.")
     ids = np.zeros(len(found) + 1, np.uint16)  # owner -1 -> 0
     ids[kept] = np.arange(1, len(kept) + 1, dtype=np.uint16)
     flat = np.zeros(found.shape[0] * found.shape[1], np.uint16)
@@ -162,7 +163,8 @@ def legacy_instance_map(clusters: np.ndarray, thing_clusters: tuple[int, ...], d
         components = inst.components_for_classes(things, inst.depth_gradient(normalised, sigma) > tau, dilation_iters)
     found = inst.instances_from_components(components, min_area, things, sort_by_area=False)
     if len(found) > MAX_INSTANCES:
-        raise ValueError(f"{len(found)} instances do not fit a uint16 instance map")
+        raise InputError(f"{len(found)} instances do not fit a uint16 instance map (at most {MAX_INSTANCES}); "
+                         f"raise the minimum area.")
     last = np.maximum(found.first, found.second)  # the later instance wins an overlap
     flat = np.zeros(clusters.size, np.uint16)
     flat[found.pixels] = np.where(last >= 0, last + 1, 0)

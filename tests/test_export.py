@@ -218,3 +218,14 @@ def test_legacy_split_matches_its_oracle_and_is_deterministic(train: Path, tmp_p
     assert _cups(root, "--output_subdir", "evaluated") == 0
     evaluated_stats = json.loads((root / "evaluated" / "stats.json").read_text())
     assert legacy_stats["mode"] == "legacy_depth" and legacy_stats["instances"] > evaluated_stats["instances"]
+
+
+def test_more_than_65535_instances_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pseudo_labels.errors import InputError
+
+    semantic = np.zeros((4, 8), np.uint8)
+    semantic[:, ::2] = 13  # four 1-px-wide car stripes
+    found = inst.cc_instances(semantic, min_area=1)
+    monkeypatch.setattr(export, "MAX_INSTANCES", 3)
+    with pytest.raises(InputError, match="4 instances do not fit a uint16 instance map"):
+        export.instance_id_map(found, min_new_pixels=1)
