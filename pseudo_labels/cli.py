@@ -13,6 +13,9 @@ import sys
 from collections.abc import Sequence
 
 STAGES: dict[str, tuple[str, str]] = {
+    "demo": ("pseudo_labels.demo", "the whole pipeline on synthetic data (no weights needed)"),
+    "report": ("pseudo_labels.report", "Markdown report with figures from a sweep JSON"),
+    "visualize": ("pseudo_labels.visualize", "side-by-side pictures of pseudo-labels (and errors vs GT)"),
     "synthetic": ("pseudo_labels.synthetic", "write a synthetic Cityscapes-format dataset (tests, demo)"),
     "semantics": ("pseudo_labels.generate_overclustered_semantics",
                   "CAUSE features -> k-means overclustering -> cluster or class PNGs"),

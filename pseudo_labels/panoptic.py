@@ -230,32 +230,46 @@ def match(gt: Segments, pred: Segments, protocol: str) -> PanopticStats:
     return match_counts(pair_counts(gt, pred), gt.classes, gt.crowd, pred.classes, protocol)
 
 
-def match_counts(counts: np.ndarray, gt_classes: np.ndarray, gt_crowd: np.ndarray, pred_classes: np.ndarray,
-                 protocol: str) -> PanopticStats:
-    """:func:`match` from a pair-count matrix (row/column 0 = void) and the segments' classes."""
+def _true_positives(counts: np.ndarray, gt_classes: np.ndarray, gt_crowd: np.ndarray, pred_classes: np.ndarray,
+                    protocol: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(GT ids, predicted ids, IoUs) of the matched pairs, GT ids ascending."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
-    official = protocol == OFFICIAL
     gt_area, pred_area = counts.sum(axis=1), counts.sum(axis=0)
     g, p = np.nonzero(counts[1:, 1:])
     g, p = g + 1, p + 1  # row-major: GT ids ascending, as the reference visits them
     inter = counts[g, p]
     union = gt_area[g] + pred_area[p] - inter
     candidate = gt_classes[g] == pred_classes[p]
-    if official:
+    if protocol == OFFICIAL:
         union = union - counts[0, p]  # void pixels leave the union
         candidate &= ~gt_crowd[g]
     iou = inter / union
     hit = candidate & (iou > 0.5)
+    return g[hit], p[hit], iou[hit]
+
+
+def matched_segments(gt: Segments, pred: Segments, protocol: str) -> tuple[np.ndarray, np.ndarray]:
+    """Ids of the GT segments and of the predictions that form true positives (for pictures and analysis)."""
+    g, p, _ = _true_positives(pair_counts(gt, pred), gt.classes, gt.crowd, pred.classes, protocol)
+    return g, p
+
+
+def match_counts(counts: np.ndarray, gt_classes: np.ndarray, gt_crowd: np.ndarray, pred_classes: np.ndarray,
+                 protocol: str) -> PanopticStats:
+    """:func:`match` from a pair-count matrix (row/column 0 = void) and the segments' classes."""
+    official = protocol == OFFICIAL
+    g_hit, p_hit, iou_hit = _true_positives(counts, gt_classes, gt_crowd, pred_classes, protocol)
+    pred_area = counts.sum(axis=0)
     stats = PanopticStats()
-    stats.tp = _per_class(gt_classes[g[hit]]).astype(np.int64)
-    stats.iou = _per_class(gt_classes[g[hit]], iou[hit])
+    stats.tp = _per_class(gt_classes[g_hit]).astype(np.int64)
+    stats.iou = _per_class(gt_classes[g_hit], iou_hit)
     gt_ids = np.arange(1, len(gt_classes))
     pred_ids = np.arange(1, len(pred_classes))
     gt_matched = np.zeros(len(gt_classes), bool)
-    gt_matched[g[hit]] = True
+    gt_matched[g_hit] = True
     pred_matched = np.zeros(len(pred_classes), bool)
-    pred_matched[p[hit]] = True
+    pred_matched[p_hit] = True
     unmatched_gt = gt_ids[~gt_matched[1:] & ~gt_crowd[1:]]
     stats.fn = _per_class(gt_classes[unmatched_gt]).astype(np.int64)
     unmatched_pred = pred_ids[~pred_matched[1:]]
