@@ -38,7 +38,7 @@ def predictions(root: Path, files: list[sweep.ImageFiles], out: Path) -> tuple[P
         semantic = sweep.load_semantic(f.semantic, table, EVAL_SIZE)
         found = inst.split_instances(semantic, inst.depth_gradient(sweep.load_depth(f.depth, EVAL_SIZE)), 0.20, 1000)
         segments = pan.predicted_segments(semantic, found, 1, 1)
-        full = pan.Segments(cs.resize_nearest(segments.ids, (1024, 2048)), segments.classes, segments.crowd)
+        full = segments.resized((1024, 2048))
         items.append((f.key.split("/")[1], full))
     write_predictions(out / "pred", out / "pred.json", items)
     return out / "pred.json", out / "pred"

@@ -94,7 +94,7 @@ def compare_thing_sets(root: Path, split: str, files: dict[str, Path], depth_dir
                 else:
                     gt_segments = pan.official_gt_segments(gt.instance_ids)
                     pred = pan.predicted_segments(semantic, found, 1, 1)
-                    pred = pan.Segments(cs.resize_nearest(pred.ids, gt_segments.ids.shape), pred.classes, pred.crowd)
+                    pred = pred.resized(gt_segments.ids.shape)
                 totals[(name, protocol)] += pan.match(gt_segments, pred, protocol)
     return {f"{name}/{protocol}": {k: v for k, v in pan.summary(stats, protocol).items() if k != "per_class"}
             for (name, protocol), stats in totals.items()}
@@ -105,12 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root: Path = args.cityscapes_root
-    files = cs.output_paths(root / args.semantic_subdir, args.split, ".png", "cluster PNG")
-    if args.limit:
-        files = dict(list(files.items())[: args.limit])
+    files, _, missing = export.semantic_and_depth(root, args.semantic_subdir, args.depth_subdir, args.split, args.limit)
     depth_dir = root / args.depth_subdir
-    missing = [str(cs.output_path(depth_dir, args.split, k, ".npy")) for k in files
-               if not cs.output_path(depth_dir, args.split, k, ".npy").is_file()]
     if missing:
         raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}.")
     rule = stuff_things.Rule(args.max_area_fraction, args.max_median_piece_fraction, args.min_edge_boundary_ratio)

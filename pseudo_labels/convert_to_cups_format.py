@@ -80,15 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root: Path = args.cityscapes_root
-    semantic_files = cs.output_paths(root / args.semantic_subdir, args.split, ".png", "semantic PNG")
-    keys = list(semantic_files)[: args.limit] if args.limit else list(semantic_files)
+    semantic_files, depth_files, missing = export.semantic_and_depth(root, args.semantic_subdir, args.depth_subdir,
+                                                                     args.split, args.limit)
     use_depth = not args.cc_instances
-    depth_files = {k: cs.output_path(root / args.depth_subdir, args.split, k, ".npy") for k in keys}
-    missing = [str(p) for p in depth_files.values() if not p.is_file()] if use_depth else []
+    missing = missing if use_depth else []
     if missing and not args.skip_missing:
         raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}. Generate them, pass "
                          f"--skip_missing to leave those images out, or --cc_instances to export without depth.")
-    keys = [k for k in keys if not use_depth or depth_files[k].is_file()]
+    keys = [k for k in semantic_files if not use_depth or depth_files[k].is_file()]
     first = cs.read_png(semantic_files[keys[0]])
     units = export.decide_units(int(first.max()), args.centroids_path, args.stuff_things, str(semantic_files[keys[0]]))
     num_classes = args.num_classes or (units.max_id + 1 if units.max_id < 255 else None)

@@ -61,6 +61,16 @@ def _identity() -> np.ndarray:
     return np.arange(256, dtype=np.uint8)
 
 
+def semantic_and_depth(root: Path, semantic_subdir: str, depth_subdir: str, split: str, limit: int | None = None
+                       ) -> tuple[dict[str, Path], dict[str, Path], list[str]]:
+    """Semantic PNGs of a split (the first ``limit``), the matching depth paths, and those that are missing."""
+    semantic = cs.output_paths(Path(root) / semantic_subdir, split, ".png", "semantic PNG")
+    if limit:
+        semantic = dict(list(semantic.items())[:limit])
+    depth = {k: cs.output_path(Path(root) / depth_subdir, split, k, ".npy") for k in semantic}
+    return semantic, depth, [str(p) for p in depth.values() if not p.is_file()]
+
+
 def read_stuff_things(path: Path, num_ids: int | None = None) -> tuple[int, ...]:
     """``thing_ids`` of a ``stuff_things.json``; ids outside 0..num_ids-1 are an error naming the file."""
     try:

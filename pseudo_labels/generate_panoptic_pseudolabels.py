@@ -80,13 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root: Path = args.cityscapes_root
-    semantic_files = cs.output_paths(root / args.semantic_subdir, args.split, ".png", "semantic PNG")
-    keys = list(semantic_files)[: args.limit] if args.limit else list(semantic_files)
+    semantic_files, depth_files, missing = export.semantic_and_depth(root, args.semantic_subdir, args.depth_subdir,
+                                                                     args.split, args.limit)
+    keys = list(semantic_files)
     units = export.decide_units(int(cs.read_png(semantic_files[keys[0]]).max()), args.centroids_path, None,
                                 str(semantic_files[keys[0]]))
-    depth_files = {k: cs.output_path(root / args.depth_subdir, args.split, k, ".npy") for k in keys}
-    missing = [str(p) for p in depth_files.values() if not p.is_file()] if not args.cc_instances else []
-    if missing:
+    if missing and not args.cc_instances:
         raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}; generate them or pass --cc_instances.")
     out = root / args.output_subdir / args.split
     target = (args.target_h, args.target_w)
@@ -100,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             found = export.split(semantic, units.things, depth, None if args.cc_instances else args.grad_threshold,
                                  args.min_area, args.dilation_iters, args.depth_blur_sigma)
             segments = pan.predicted_segments(semantic, found, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA)
-            segments = pan.Segments(cs.resize_nearest(segments.ids, target), segments.classes, segments.crowd)
+            segments = segments.resized(target)
             stem = key.split("/")[1]
             write_npy(out / f"{stem}_panoptic.npy", class_instance_array(segments))
             yield stem, segments

@@ -61,6 +61,12 @@ class Segments:
         """Number of segments (excluding void)."""
         return len(self.classes) - 1
 
+    def resized(self, size: tuple[int, int]) -> Segments:
+        """The same segments at another (H, W), Pillow NEAREST (how predictions meet full-resolution GT)."""
+        if self.ids.shape == tuple(size):
+            return self
+        return Segments(cs.resize_nearest(self.ids, tuple(size)), self.classes, self.crowd)
+
 
 def _segments(ids: np.ndarray, classes: list[int], crowd: list[bool] | None = None) -> Segments:
     return Segments(

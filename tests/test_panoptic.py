@@ -215,7 +215,7 @@ def test_shared_image_evaluator_equals_direct_match(seed: int, height: int, widt
     big = np.kron(instance_ids, np.ones((scale, scale), np.int32))[: height * scale - scale // 2]  # odd sizes too
     off_gt = pan.official_gt_segments(big)
     pred = pan.predicted_segments(semantic, found, 1, 1)
-    full = pan.Segments(cs.resize_nearest(pred.ids, big.shape), pred.classes, pred.crowd)
+    full = pred.resized(big.shape)
     direct = pan.match(off_gt, full, pan.OFFICIAL)
     shared = ImageEvaluator(semantic, things, off_gt, pan.OFFICIAL).stats(found)
     assert shared.counts_equal(direct) and np.allclose(shared.iou, direct.iou, rtol=0, atol=1e-12)

@@ -53,7 +53,7 @@ def test_image_evaluator_equals_direct_evaluation(synthetic_val: Path, eval_size
     assert shared.counts_equal(direct) and np.allclose(shared.iou, direct.iou, rtol=0, atol=1e-12)
     off_gt = pan.official_gt_segments(gt_instance)
     off_pred = pan.predicted_segments(semantic, found, 1, 1)
-    full = pan.Segments(cs.resize_nearest(off_pred.ids, off_gt.ids.shape), off_pred.classes, off_pred.crowd)
+    full = off_pred.resized(off_gt.ids.shape)
     direct = pan.match(off_gt, full, pan.OFFICIAL)
     shared = sweep.ImageEvaluator(semantic, inst.thing_pixels(semantic), off_gt, pan.OFFICIAL).stats(found)
     assert shared.counts_equal(direct) and np.allclose(shared.iou, direct.iou, rtol=0, atol=1e-12)

@@ -35,9 +35,7 @@ def evaluate_one(job: tuple[Path, Path, dict]) -> pan.PanopticStats:
     instance_path, png_path, annotation = job
     gt = pan.official_gt_segments(cs.load_instance_ids(instance_path))
     pred = read_prediction(png_path, annotation)
-    if pred.ids.shape != gt.ids.shape:
-        pred = pan.Segments(cs.resize_nearest(pred.ids, gt.ids.shape), pred.classes, pred.crowd)
-    return pan.match(gt, pred, pan.OFFICIAL)
+    return pan.match(gt, pred.resized(gt.ids.shape), pan.OFFICIAL)
 
 
 def load_annotations(pred_json: Path) -> dict[str, dict]:
