@@ -29,6 +29,7 @@ from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import remove_stale_temp_files, write_json, write_png, write_pt
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 from pseudo_labels.manifest import RunManifest
+from pseudo_labels.parallel import add_shard_arguments, shard, shard_suffix
 from pseudo_labels.sweep import load_depth
 
 log = logging.getLogger("cups")
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the original exporter: split per raw thing cluster at the target size (min area in "
                              "target pixels, depth upsampled and min-max normalised); not what the sweep evaluates")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    add_shard_arguments(parser)
     parser.add_argument("--skip_missing", action="store_true", help="skip images without a depth map instead of stopping")
     return parser
 
@@ -87,7 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing and not args.skip_missing:
         raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}. Generate them, pass "
                          f"--skip_missing to leave those images out, or --cc_instances to export without depth.")
-    keys = [k for k in semantic_files if not use_depth or depth_files[k].is_file()]
+    try:
+        keys = shard([k for k in semantic_files if not use_depth or depth_files[k].is_file()], args.num_shards,
+                     args.shard_index)
+    except ValueError as exc:
+        raise InputError(f"--num_shards/--shard_index: {exc}.") from None
+    if not keys:
+        raise InputError(f"shard {args.shard_index} of {args.num_shards} has no images.")
     first = cs.read_png(semantic_files[keys[0]])
     units = export.decide_units(int(first.max()), args.centroids_path, args.stuff_things, str(semantic_files[keys[0]]))
     num_classes = args.num_classes or (units.max_id + 1 if units.max_id < 255 else None)
@@ -97,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     legacy_things = (tuple(int(c) for c in np.flatnonzero(cs.IS_THING[units.lookup[: units.max_id + 1]]))
                      if units.source.startswith("cluster_to_class") else units.things)
     output = root / args.output_subdir
-    check_output_folder(output, {k.split("/")[1] for k in keys})
+    check_output_folder(output, {k.split("/")[1] for k in semantic_files})  # any shard's images are ours
     remove_stale_temp_files(output)
     manifest = RunManifest("cups", args)
     target = (args.target_h, args.target_w)
@@ -131,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         distributions = export.class_distributions(semantic_out, instance_out, num_classes)
         write_pt(output / f"{stem}.pt", {name: torch.from_numpy(v) for name, v in distributions.items()})
         counts.append(len(kept))
-    write_json(output / "stats.json", {
+    write_json(output / f"stats{shard_suffix(args.num_shards, args.shard_index)}.json", {
         "images": len(keys), "skipped_missing_depth": len(missing), "instances": int(sum(counts)),
         "instances_per_image": round(float(np.mean(counts)), 4) if counts else 0.0,
         "images_over_255_instances": crowded, "units": units.source, "thing_units": list(units.things),
@@ -139,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "min_instance_area": args.min_instance_area, "working_size": list(export.WORKING_SIZE),
         "target_size": list(target), "num_classes": num_classes,
     })
-    manifest.write(output, extra={"images": len(keys)})
+    manifest.write(output, extra={"images": len(keys)},
+                   name=f"manifest{shard_suffix(args.num_shards, args.shard_index)}.json")
     log.info("wrote %d images (%d instances) to %s", len(keys), sum(counts), output)
     return 0
 

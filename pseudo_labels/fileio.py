@@ -175,10 +175,19 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def sha256_lines(paths: Iterable[str | Path], root: str | Path | None = None) -> list[str]:
+    """One ``name\0sha256\n`` line per file (names relative to ``root``): what :func:`sha256_files` hashes."""
+    return [f"{os.path.relpath(path, root) if root is not None else str(path)}\0{sha256_file(path)}\n" for path in paths]
+
+
+def sha256_of_lines(lines: Iterable[str]) -> str:
+    """The hex sha256 of :func:`sha256_lines` output (so shards' lines combine into a whole run's hash)."""
+    digest = hashlib.sha256()
+    for line in lines:
+        digest.update(line.encode())
+    return digest.hexdigest()
+
+
 def sha256_files(paths: Iterable[str | Path], root: str | Path | None = None) -> str:
     """One hex sha256 over many files: their names (relative to ``root``) and contents, in the given order."""
-    digest = hashlib.sha256()
-    for path in paths:
-        name = os.path.relpath(path, root) if root is not None else str(path)
-        digest.update(f"{name}\0{sha256_file(path)}\n".encode())
-    return digest.hexdigest()
+    return sha256_of_lines(sha256_lines(paths, root))

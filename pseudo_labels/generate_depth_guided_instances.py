@@ -31,6 +31,7 @@ from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import remove_stale_temp_files, write_json, write_npz, write_png
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, Instances
 from pseudo_labels.manifest import RunManifest
+from pseudo_labels.parallel import add_shard_arguments, shard, shard_suffix
 from pseudo_labels.sweep import load_depth
 
 log = logging.getLogger("instances")
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stuff_things", type=Path, default=None, help="label-free stuff_things.json (thing cluster ids)")
     parser.add_argument("--centroids_path", type=Path, default=None, help="kmeans_centroids.npz (cluster_to_class)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    add_shard_arguments(parser)
     parser.add_argument("--skip_missing", action="store_true", help="skip images without a depth map instead of stopping")
     return parser
 
@@ -75,7 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing and not args.skip_missing:
         raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}. Generate them or pass "
                          f"--skip_missing (there is no silent fallback to connected components).")
-    keys = [k for k in keys if depth_files[k].is_file()]
+    try:
+        keys = shard([k for k in keys if depth_files[k].is_file()], args.num_shards, args.shard_index)
+    except ValueError as exc:
+        raise InputError(f"--num_shards/--shard_index: {exc}.") from None
     if not keys:
         raise InputError(f"no semantic map under {args.semantic_dir} has a depth map under {args.depth_dir}.")
     units = export.decide_units(int(cs.read_png(semantic_files[keys[0]]).max()), args.centroids_path,
@@ -93,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_png(args.output_dir / f"{key}_instance.png", instance_map)
         per_image.append(len(found))
         per_unit += np.bincount(found.classes, minlength=256)
-    write_json(args.output_dir / "stats.json", {
+    write_json(args.output_dir / f"stats{shard_suffix(args.num_shards, args.shard_index)}.json", {
         "total_images": len(keys), "skipped_missing_depth": len(missing), "total_instances": int(sum(per_image)),
         "avg_instances_per_image": round(float(np.mean(per_image)), 4),
         "max_instances_per_image": int(max(per_image)), "min_instances_per_image": int(min(per_image)),
@@ -101,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "config": {"grad_threshold": args.grad_threshold, "min_area": args.min_area,
                    "dilation_iters": args.dilation_iters, "depth_blur_sigma": args.depth_blur},
     })
-    manifest.write(args.output_dir, extra={"images": len(keys)})
+    manifest.write(args.output_dir, extra={"images": len(keys)},
+                   name=f"manifest{shard_suffix(args.num_shards, args.shard_index)}.json")
     log.info("wrote instances of %d images to %s", len(keys), args.output_dir)
     return 0
 

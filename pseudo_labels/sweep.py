@@ -325,6 +325,12 @@ class SweepTotals:
     n_images: int = 0
     seconds: float = 0.0
     per_image: list[str] = field(default_factory=list)
+    images: list[ImageResult] | None = None  # kept per image when sharding (merged later in image order)
+
+    @classmethod
+    def empty(cls, params: SweepParams, keep_images: bool = False) -> SweepTotals:
+        return cls({p: [pan.PanopticStats() for _ in params.configs] for p in params.protocols},
+                   [0] * len(params.configs), images=[] if keep_images else None)
 
     def add(self, key: str, result: ImageResult) -> None:
         for protocol, values in result.stats.items():
@@ -333,13 +339,14 @@ class SweepTotals:
         self.instances = [a + b for a, b in zip(self.instances, result.instances)]
         self.n_images += 1
         self.per_image.append(key)
+        if self.images is not None:
+            self.images.append(result)
 
 
 def run_sweep(files: Sequence[ImageFiles], cluster_to_class: np.ndarray, params: SweepParams,
-              workers: int = 1, show_progress: bool = True) -> SweepTotals:
+              workers: int = 1, show_progress: bool = True, keep_images: bool = False) -> SweepTotals:
     """Evaluate every image (spread over ``workers`` processes) and sum the statistics in image order."""
-    totals = SweepTotals({p: [pan.PanopticStats() for _ in params.configs] for p in params.protocols},
-                         [0] * len(params.configs))
+    totals = SweepTotals.empty(params, keep_images)
     needs_depth = any(not c.cc_only for c in params.configs)
     jobs = [(f, cluster_to_class, params, needs_depth) for f in files]
     start = time.perf_counter()
@@ -349,3 +356,24 @@ def run_sweep(files: Sequence[ImageFiles], cluster_to_class: np.ndarray, params:
     totals.seconds = time.perf_counter() - start
     return totals
 
+
+
+# --------------------------------------------------------------------------- shards
+
+
+def image_stats_array(results: Sequence[ImageResult], protocols: Sequence[str]) -> np.ndarray:
+    """(images, protocols, configs, 4, 19) float64: TP, FP, FN and IoU sum per class (exact for the counts)."""
+    return np.array([[[np.stack([s.tp, s.fp, s.fn, s.iou]).astype(np.float64) for s in r.stats[p]]
+                      for p in protocols] for r in results]).reshape(len(results), len(protocols), -1, 4, cs.NUM_CLASSES)
+
+
+def results_from_array(stats: np.ndarray, instances: np.ndarray, protocols: Sequence[str]) -> list[ImageResult]:
+    """Inverse of :func:`image_stats_array` (with the per-image instance counts)."""
+    results = []
+    for image, counts in zip(stats, instances):
+        per_protocol = {}
+        for p_index, protocol in enumerate(protocols):
+            per_protocol[protocol] = [pan.PanopticStats(c[0].astype(np.int64), c[1].astype(np.int64), c[2].astype(np.int64),
+                                                        c[3].copy()) for c in image[p_index]]
+        results.append(ImageResult(per_protocol, [int(n) for n in counts]))
+    return results

@@ -13,18 +13,22 @@ and prints the reference's summary table plus the best configuration per protoco
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import panoptic as pan
 from pseudo_labels import sweep
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import sha256_file, sha256_files, write_json
+from pseudo_labels.fileio import sha256_file, sha256_lines, sha256_of_lines, write_json, write_npz
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 from pseudo_labels.manifest import RunManifest
-from pseudo_labels.parallel import default_workers
+from pseudo_labels.parallel import add_shard_arguments, default_workers, shard
 
 log = logging.getLogger("sweep")
 
@@ -52,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, default=None,
                         help="result JSON (default: {root}/sweep_k{k}_spidepth_{split}.json)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: CPUs, at most 8)")
+    add_shard_arguments(parser)
     parser.add_argument("--skip_missing", action="store_true",
                         help="skip images whose semantic or depth file is missing instead of stopping")
     return parser
@@ -143,8 +148,101 @@ def format_best(entry: dict) -> str:
     return "\n".join(lines)
 
 
+def build_record(meta: dict, grid: Sequence[sweep.Config], totals: sweep.SweepTotals, inputs: dict,
+                 timing: dict) -> dict:
+    """The result JSON (the original's keys first), from the run's settings ``meta`` and summed statistics."""
+    protocols = meta["protocols"]
+    results = [entry for protocol in protocols for entry in result_entries(grid, totals, protocol)]
+    best = {p: best_entry([e for e in results if e["protocol"] == p]) for p in protocols}
+    return {
+        "split": meta["split"], "k": meta["k"], "eval_resolution": meta["eval_resolution"],
+        "depth_subdir": meta["depth_subdir"], "semantic_subdir": meta["semantic_subdir"],
+        "protocols": list(protocols), "grid": [[c.tau, c.min_area] for c in grid],
+        "depth_blur_sigma": meta["depth_blur_sigma"], "dilation_iters": meta["dilation_iters"],
+        "n_images": totals.n_images, "results": results, "best": best, "inputs": inputs, "timing": timing,
+    }
+
+
+def grid_from(meta: dict) -> list[sweep.Config]:
+    return [sweep.Config(tau, area) for tau, area in meta["grid"]]
+
+
+def report_and_save(record: dict, output: Path) -> None:
+    write_json(output, record)
+    results = record["results"]
+    for protocol in record["protocols"]:
+        print(format_table([e for e in results if e["protocol"] == protocol], record["k"], protocol))
+    for protocol in record["protocols"]:
+        print(format_best(record["best"][protocol]))
+    print(f"Saved to: {output}")
+
+
+def shard_path(output: Path, index: int, count: int) -> Path:
+    """Where shard ``index`` of ``count`` keeps its per-image statistics."""
+    return output.with_name(f"{output.stem}.shard-{index}-of-{count}.npz")
+
+
+def write_shard(path: Path, meta: dict, index: int, totals: sweep.SweepTotals, semantic_lines: list[str],
+                depth_lines: list[str]) -> Path:
+    """Per-image statistics of a shard, so that merging sums images in the same order as one run."""
+    protocols = meta["protocols"]
+    return write_npz(path, {
+        "meta": np.str_(json.dumps(meta, sort_keys=True)),
+        "shard_index": np.int64(index),
+        "keys": np.array(totals.per_image, dtype=np.str_),
+        "stats": sweep.image_stats_array(totals.images, protocols),
+        "instances": np.array([r.instances for r in totals.images], np.int64).reshape(len(totals.images), -1),
+        "semantic_lines": np.array(semantic_lines, dtype=np.str_),
+        "depth_lines": np.array(depth_lines, dtype=np.str_),
+    })
+
+
+@exit_on_input_error
+def merge(argv: Sequence[str]) -> int:
+    """``merge SHARD.npz ... [--output JSON]``: the JSON a single run over all shards' images writes."""
+    parser = argparse.ArgumentParser(prog="sweep_k50_spidepth.py merge", description="merge sweep shards")
+    parser.add_argument("shards", nargs="+", type=Path, help="the .shard-i-of-n.npz files")
+    parser.add_argument("--output", type=Path, default=None, help="default: the shards' name without the shard suffix")
+    args = parser.parse_args(argv)
+    parts = []
+    for path in args.shards:
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                parts.append({name: npz[name] for name in npz.files})
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: cannot be read as a sweep shard ({exc}).") from None
+    metas = [json.loads(str(part["meta"])) for part in parts]
+    if any(m != metas[0] for m in metas):
+        raise InputError(f"the shards {[str(p) for p in args.shards]} come from different sweep settings.")
+    meta = metas[0]
+    indices = sorted(int(part["shard_index"]) for part in parts)
+    if indices != list(range(meta["num_shards"])):
+        raise InputError(f"expected shards 0..{meta['num_shards'] - 1}, got {indices}.")
+    keys = np.concatenate([part["keys"] for part in parts])
+    order = np.argsort(keys, kind="stable")
+    stats = np.concatenate([part["stats"] for part in parts])[order]
+    instances = np.concatenate([part["instances"] for part in parts])[order]
+    grid = grid_from(meta)
+    params = sweep.SweepParams(tuple(grid), tuple(meta["protocols"]))
+    totals = sweep.SweepTotals.empty(params)
+    for key, result in zip(keys[order], sweep.results_from_array(stats, instances, meta["protocols"])):
+        totals.add(str(key), result)
+    semantic_lines = np.concatenate([part["semantic_lines"] for part in parts])[order]
+    inputs = {"semantic": {"count": len(keys), "sha256": sha256_of_lines(str(x) for x in semantic_lines)},
+              "centroids": meta["centroids"]}
+    if meta["needs_depth"]:
+        depth_lines = np.concatenate([part["depth_lines"] for part in parts])[order]
+        inputs["depth"] = {"count": len(keys), "sha256": sha256_of_lines(str(x) for x in depth_lines)}
+    output = args.output or Path(str(args.shards[0]).split(".shard-")[0] + ".json")
+    report_and_save(build_record(meta, grid, totals, inputs, {"merged_shards": len(parts)}), output)
+    return 0
+
+
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["merge"]:
+        return merge(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root: Path = args.cityscapes_root
@@ -163,47 +261,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     files = discover(root, args.split, args.semantic_subdir, args.depth_subdir, needs_depth, args.skip_missing)
     if args.max_images:
         files = files[: args.max_images]
+    try:
+        files = shard(files, args.num_shards, args.shard_index)
+    except ValueError as exc:
+        raise InputError(f"--num_shards/--shard_index: {exc}.") from None
     output = args.output or root / f"sweep_k{k}_spidepth_{args.split}.json"
     workers = args.workers or default_workers()
     log.info("%d images, %d configurations, protocols %s, eval size %dx%d, %d workers",
              len(files), len(grid), "+".join(protocols), *args.eval_size, workers)
     manifest = RunManifest("sweep", args)
     params = sweep.SweepParams(tuple(grid), protocols, tuple(args.eval_size), args.depth_blur_sigma, args.dilation_iters)
-    totals = sweep.run_sweep(files, cluster_to_class, params, workers=workers)
-
-    results = [entry for protocol in protocols for entry in result_entries(grid, totals, protocol)]
-    best = {p: best_entry([e for e in results if e["protocol"] == p]) for p in protocols}
-    inputs = {
-        "semantic": {"count": len(files), "sha256": sha256_files([f.semantic for f in files], root)},
-        "centroids": {"path": str(centroids), "sha256": sha256_file(centroids)},
-    }
-    if needs_depth:
-        inputs["depth"] = {"count": len(files), "sha256": sha256_files([f.depth for f in files], root)}
-    record = {
-        "split": args.split,
-        "k": k,
-        "eval_resolution": list(args.eval_size),
-        "depth_subdir": args.depth_subdir,
-        "semantic_subdir": args.semantic_subdir,
-        "protocols": list(protocols),
-        "grid": [[c.tau, c.min_area] for c in grid],
-        "depth_blur_sigma": args.depth_blur_sigma,
-        "dilation_iters": args.dilation_iters,
-        "n_images": totals.n_images,
-        "results": results,
-        "best": best,
-        "inputs": inputs,
-        "timing": {"seconds": round(totals.seconds, 3), "workers": workers,
-                   "seconds_per_image": round(totals.seconds / max(totals.n_images, 1), 4)},
-    }
-    write_json(output, record)
+    sharded = args.num_shards > 1
+    totals = sweep.run_sweep(files, cluster_to_class, params, workers=workers, keep_images=sharded)
+    semantic_lines = sha256_lines([f.semantic for f in files], root)
+    depth_lines = sha256_lines([f.depth for f in files], root) if needs_depth else []
+    meta = {"split": args.split, "k": k, "eval_resolution": list(args.eval_size), "depth_subdir": args.depth_subdir,
+            "semantic_subdir": args.semantic_subdir, "protocols": list(protocols),
+            "grid": [[c.tau, c.min_area] for c in grid], "depth_blur_sigma": args.depth_blur_sigma,
+            "dilation_iters": args.dilation_iters, "needs_depth": needs_depth, "num_shards": args.num_shards,
+            "centroids": {"path": str(centroids), "sha256": sha256_file(centroids)}}
     manifest.add_inputs({"semantic": [f.semantic for f in files], "centroids": centroids}, root=root)
+    if sharded:
+        path = write_shard(shard_path(output, args.shard_index, args.num_shards), meta, args.shard_index, totals,
+                           semantic_lines, depth_lines)
+        manifest.write(path.parent, extra={"output": str(path)}, name=f"{path.stem}.manifest.json")
+        print(f"Shard saved to: {path}\nWhen every shard is done: python pseudo_labels/sweep_k50_spidepth.py merge "
+              f"{shard_path(output, 0, args.num_shards).name.replace('-0-of-', '-*-of-')} --output {output}")
+        return 0
+    inputs = {"semantic": {"count": len(files), "sha256": sha256_of_lines(semantic_lines)}, "centroids": meta["centroids"]}
+    if needs_depth:
+        inputs["depth"] = {"count": len(files), "sha256": sha256_of_lines(depth_lines)}
+    timing = {"seconds": round(totals.seconds, 3), "workers": workers,
+              "seconds_per_image": round(totals.seconds / max(totals.n_images, 1), 4)}
+    report_and_save(build_record(meta, grid, totals, inputs, timing), output)
     manifest.write(output.parent, extra={"output": str(output)}, name=f"{output.stem}.manifest.json")
-    for protocol in protocols:
-        print(format_table([e for e in results if e["protocol"] == protocol], k, protocol))
-    for protocol in protocols:
-        print(format_best(best[protocol]))
-    print(f"Saved to: {output}")
     return 0
 
 

@@ -229,3 +229,16 @@ def test_more_than_65535_instances_is_an_input_error(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(export, "MAX_INSTANCES", 3)
     with pytest.raises(InputError, match="4 instances do not fit a uint16 instance map"):
         export.instance_id_map(found, min_new_pixels=1)
+
+
+def test_cups_shards_cover_the_split_disjointly(train: Path, tmp_path: Path) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(train, root, ignore=shutil.ignore_patterns("cups_pseudo_labels"))
+    assert _cups(root, "--output_subdir", "whole") == 0
+    for index in range(2):
+        assert _cups(root, "--output_subdir", "parts", "--num_shards", "2", "--shard_index", str(index)) == 0
+    whole = {p.name: p.read_bytes() for p in (root / "whole").glob("*_leftImg8bit*")}
+    parts = {p.name: p.read_bytes() for p in (root / "parts").glob("*_leftImg8bit*")}
+    assert whole == parts and len(whole) == 9
+    stats = [json.loads((root / "parts" / f"stats.shard-{i}-of-2.json").read_text())["images"] for i in range(2)]
+    assert sorted(stats) == [1, 2]

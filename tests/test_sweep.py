@@ -174,3 +174,29 @@ def test_bad_inputs_exit_2_naming_the_file(synthetic_val: Path, tmp_path: Path,
 
     err = _expect_exit_2(tmp_path / "nowhere", capsys)
     assert "nowhere" in err
+
+
+def test_shards_merge_into_the_single_run_json(synthetic_val: Path, tmp_path: Path) -> None:
+    grid = ["--grad_thresholds", "0.1", "0.2", "--min_areas", "30", "--eval_size", "128", "256", "--workers", "1"]
+    base = ["--cityscapes_root", str(synthetic_val), "--semantic_subdir", SEMANTIC, *grid]
+    assert cli.main([*base, "--output", str(tmp_path / "single.json")]) == 0
+    for index in range(2):
+        assert cli.main([*base, "--output", str(tmp_path / "sharded.json"), "--num_shards", "2",
+                         "--shard_index", str(index)]) == 0
+    assert not (tmp_path / "sharded.json").exists()  # shards alone write no result
+    shards = sorted(tmp_path.glob("sharded.shard-*-of-2.npz"))
+    assert len(shards) == 2
+    assert cli.main(["merge", *map(str, shards)]) == 0
+    single = json.loads((tmp_path / "single.json").read_text())
+    merged = json.loads((tmp_path / "sharded.json").read_text())
+    single.pop("timing"), merged.pop("timing")
+    assert merged == single  # bit for bit: images are summed in the same order
+
+
+def test_merge_needs_every_shard(synthetic_val: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--cityscapes_root", str(synthetic_val), "--semantic_subdir", SEMANTIC, "--grad_thresholds", "0.1",
+            "--min_areas", "30", "--eval_size", "128", "256", "--workers", "1", "--output", str(tmp_path / "s.json")]
+    assert cli.main([*base, "--num_shards", "3", "--shard_index", "1"]) == 0
+    with pytest.raises(SystemExit) as info:
+        cli.main(["merge", str(tmp_path / "s.shard-1-of-3.npz")])
+    assert info.value.code == 2 and "expected shards 0..2, got [1]" in capsys.readouterr().err
