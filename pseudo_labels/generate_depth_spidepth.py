@@ -21,11 +21,12 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from pseudo_labels import cityscapes as cs
-from pseudo_labels import depth
+from pseudo_labels import depth, distributed
 from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import remove_stale_temp_files, write_npy
 from pseudo_labels.manifest import RunManifest
+from pseudo_labels.parallel import shard
 from refs.spidepth.model import DEPTH_FILE, ENCODER_FILE, CheckpointError, load_spidepth
 from refs.spidepth.unet import DEFAULT_BACKBONE
 
@@ -82,11 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_split(model: torch.nn.Module, root: Path, split: str, output_dir: Path, args: argparse.Namespace,
-              device: torch.device) -> int:
-    """Write the depth maps of one split; returns how many were written (existing ones are skipped)."""
+              device: torch.device, process: distributed.Process = distributed.Process()) -> int:
+    """Write this process's depth maps of one split; returns how many were written (existing ones are skipped)."""
     images = cs.image_paths(root, split)
     keys = list(images)[: args.limit] if args.limit else list(images)
-    remove_stale_temp_files(output_dir / split)
+    keys = shard(keys, process.world, process.rank)
+    if process.leader:
+        remove_stale_temp_files(output_dir / split)
     todo = [k for k in keys if not cs.output_path(output_dir, split, k, ".npy").is_file()]
     log.info("%s: %d images, %d already done, %d to compute", split, len(keys), len(keys) - len(todo), len(todo))
     if not todo:
@@ -120,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for split in splits:  # fail on a missing or empty split before loading the network
         cs.image_paths(root, split)
     device = pick_device(args.device)
+    process = distributed.start(device.type)
+    device = distributed.device_for(process, device)
     if args.amp and device.type != "cuda":
         log.warning("--amp only applies on CUDA; running in float32 on %s", device)
     try:
@@ -131,8 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     manifest = RunManifest("depth", args)
     manifest.add_checkpoints({name: args.checkpoint_dir / name for name in (ENCODER_FILE, DEPTH_FILE)})
     for split in splits:
-        written = run_split(model, root, split, output_dir, args, device)
-        manifest.write(output_dir / split, extra={"written": written, "device": str(device)})
+        written = run_split(model, root, split, output_dir, args, device, process)
+        distributed.wait_for_all(process)
+        if process.leader:
+            manifest.write(output_dir / split, extra={"written_by_rank_0": written, "ranks": process.world,
+                                                      "device": str(device)})
+    distributed.finish(process)
     return 0
 
 

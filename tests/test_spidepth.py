@@ -196,3 +196,28 @@ def test_cli_missing_checkpoint_exit_2(tmp_path: Path, capsys: pytest.CaptureFix
 def test_too_small_input_is_a_clear_error(tiny_checkpoint: Path) -> None:
     with pytest.raises(ValueError, match="2 patch tokens for 64 queries"):
         load_spidepth(tiny_checkpoint, ATTO)(torch.rand(1, 3, 64, 128))
+
+
+def test_torchrun_two_processes_write_the_same_files(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """Two gloo ranks on the CPU split the images and write exactly what one process writes."""
+    import os
+    import subprocess
+    import sys
+
+    from pseudo_labels.synthetic import write_dataset
+
+    write_dataset(tmp_path, "val", num_images=2, seed=2, size=(64, 128), show_progress=False)
+    script = Path(cli.__file__)
+    common = ["--cityscapes_root", str(tmp_path), "--split", "val", "--checkpoint_dir", str(tiny_checkpoint),
+              "--backbone", ATTO, "--device", "cpu", "--target_size", "32", "64", "--no_flip_augment",
+              "--num_workers", "0", "--batch_size", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # torchrun's default per process; the same for both runs
+    subprocess.run([sys.executable, str(script), *common, "--output_dir", str(tmp_path / "one")], check=True,
+                   env=env, capture_output=True)
+    torchrun = Path(sys.executable).parent / "torchrun"
+    subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", str(script), *common,
+                    "--output_dir", str(tmp_path / "two")], check=True, env=env, capture_output=True)
+    one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*.npy")}
+    two = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*.npy")}
+    assert len(one) == 2 and one == two
+    assert json.loads((tmp_path / "two" / "val" / "manifest.json").read_text())["ranks"] == 2

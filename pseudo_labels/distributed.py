@@ -1,0 +1,58 @@
+"""Running a network stage under ``torchrun``: which images this process takes, and waiting for the others.
+
+``torchrun --nproc_per_node N [--nnodes M ...] pseudo_labels/<script>.py ...`` sets
+``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; each process then takes every
+``WORLD_SIZE``-th image starting at its ``RANK`` (a deterministic split of the
+sorted image list), writes its own files, and rank 0 writes the manifest after
+a barrier. Without ``torchrun`` everything runs in one process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Process:
+    """This process's place among the ranks (0 of 1 without torchrun)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def leader(self) -> bool:
+        return self.rank == 0
+
+
+def start(device_type: str) -> Process:
+    """Join the process group when started by torchrun (gloo on CPU, NCCL on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Process()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+    return Process(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def device_for(process: Process, device: torch.device) -> torch.device:
+    """On CUDA each local rank takes its own GPU; other devices are shared."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", process.local_rank)
+    return device
+
+
+def wait_for_all(process: Process) -> None:
+    """Barrier across ranks (no-op in a single process)."""
+    if process.world > 1:
+        dist.barrier()
+
+
+def finish(process: Process) -> None:
+    """Leave the process group."""
+    if process.world > 1 and dist.is_initialized():
+        dist.destroy_process_group()
