@@ -22,6 +22,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "depth": ("pseudo_labels.generate_depth_spidepth", "SPIdepth depth maps (official checkpoint) for a split"),
     "instances": ("pseudo_labels.generate_depth_guided_instances", "depth-guided instances per image (.npz + PNG)"),
     "stuff-things": ("pseudo_labels.classify_stuff_things", "label-free thing/stuff decision per cluster"),
+    "evaluate-cascade": ("pseudo_labels.evaluation.evaluate_cascade_pseudolabels",
+                         "mIoU and PQ (both protocols) of a semantic folder and an instance folder"),
     "remap-cause27": ("pseudo_labels.remap_cause27_to_trainid", "CAUSE 27-class PNGs -> trainId PNGs"),
     "remap-clusters": ("pseudo_labels.remap_raw_clusters_to_trainid", "raw cluster PNGs -> trainId PNGs"),
     "panoptic": ("pseudo_labels.generate_panoptic_pseudolabels", "panoptic pseudo-labels in Cityscapes panoptic format"),

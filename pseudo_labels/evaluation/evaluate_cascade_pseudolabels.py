@@ -1,0 +1,173 @@
+"""Evaluate a semantic pseudo-label folder and (optionally) an instance folder: mIoU and PQ, both protocols.
+
+    python pseudo_labels/evaluation/evaluate_cascade_pseudolabels.py --cityscapes_root R --split val \\
+        --semantic_subdir pseudo_semantic_k80_trainid --instance_subdir instances_k80 --thing_mode maskcut
+
+Semantics: ``{R}/{semantic_subdir}/{split}/{city}/{stem}.png`` with trainIds
+(``--cause27``: CAUSE 27-class ids, mapped to trainIds first). Things:
+``connected_components`` of each thing class (>= ``--cc_min_area`` px), or
+``maskcut`` -- masks from ``{R}/{instance_subdir}/{split}/{city}/{stem}.npz``
+in the instance tool's layout (``masks`` N x h*w, ``h_patches``, ``w_patches``,
+``scores``), taken by descending score, each kept when the majority of its
+pixels is a thing class (that class becomes its class) and painted onto free
+pixels. Ground truth (gtFine) is read here: this is an evaluation tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pseudo_labels import cityscapes as cs
+from pseudo_labels import instances as inst
+from pseudo_labels import panoptic as pan
+from pseudo_labels.errors import InputError, exit_on_input_error
+from pseudo_labels.export import read_stuff_things
+from pseudo_labels.fileio import write_json
+from pseudo_labels.remap_labels import cause27_table
+
+log = logging.getLogger("cascade")
+
+THING_MODES = ("connected_components", "maskcut")
+
+
+def confusion(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """(19, 19) pixel counts [gt, pred] over pixels where both are trainIds."""
+    valid = (gt < cs.NUM_CLASSES) & (pred < cs.NUM_CLASSES)
+    key = gt[valid].astype(np.int64) * cs.NUM_CLASSES + pred[valid]
+    return np.bincount(key, minlength=cs.NUM_CLASSES ** 2).reshape(cs.NUM_CLASSES, cs.NUM_CLASSES)
+
+
+def semantic_scores(matrix: np.ndarray) -> dict:
+    """mIoU over classes present in GT or prediction, pixel accuracy, per-class IoU (percent)."""
+    tp = np.diag(matrix).astype(np.float64)
+    union = matrix.sum(axis=0) + matrix.sum(axis=1) - tp
+    present = union > 0
+    iou = np.where(present, tp / np.maximum(union, 1), 0.0)
+    return {"mIoU": float(iou[present].mean() * 100) if present.any() else 0.0,
+            "pixel_accuracy": float(tp.sum() / max(matrix.sum(), 1) * 100),
+            "per_class_IoU": {name: float(iou[c] * 100) for c, name in enumerate(cs.CLASS_NAMES) if present[c]}}
+
+
+def masks_from_npz(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(N, H, W) bool masks at ``size`` (Pillow NEAREST) and their scores, valid ones only."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            masks, scores = npz["masks"], npz["scores"] if "scores" in npz.files else None
+            count = int(npz["num_valid"]) if "num_valid" in npz.files else len(masks)
+            grid = (int(npz["h_patches"]), int(npz["w_patches"])) if "h_patches" in npz.files else None
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"{path}: not an instance .npz with 'masks' ({exc}).") from None
+    masks = masks[:count]
+    scores = np.ones(count, np.float32) if scores is None else scores[:count]
+    if masks.ndim == 2:
+        if grid is None or grid[0] * grid[1] != masks.shape[1]:
+            raise InputError(f"{path}: flat masks need h_patches x w_patches = {masks.shape[1]}.")
+        masks = masks.reshape(count, *grid)
+    resized = np.stack([cs.resize_nearest(m.astype(np.uint8), size).astype(bool) for m in masks]) if count else \
+        np.zeros((0, *size), bool)
+    return resized, scores
+
+
+def segments_from_masks(semantic: np.ndarray, masks: np.ndarray, scores: np.ndarray, min_stuff_area: int,
+                        min_new_pixels: int) -> pan.Segments:
+    """Stuff classes as segments, then masks by descending score (majority thing class) onto free pixels."""
+    counts = np.bincount(semantic.ravel(), minlength=256)
+    stuff = [c for c in cs.STUFF_TRAIN_IDS if counts[c] >= max(min_stuff_area, 1)]
+    id_of_class = np.zeros(256, np.int32)
+    id_of_class[stuff] = np.arange(1, len(stuff) + 1, dtype=np.int32)
+    ids = id_of_class[semantic]  # stuff segments are taken; thing (and small-stuff) pixels are free
+    classes = list(stuff)
+    for index in np.argsort(-scores, kind="stable"):
+        mask = masks[index]
+        if not mask.any():
+            continue
+        majority = int(np.bincount(semantic[mask], minlength=256).argmax())
+        if not cs.IS_THING[majority]:
+            continue
+        new = mask & (ids == 0)
+        if new.sum() >= min_new_pixels:
+            classes.append(majority)
+            ids[new] = len(classes)
+    return pan._segments(ids, classes)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--cityscapes_root", required=True, type=Path)
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--eval_size", type=int, nargs=2, default=(512, 1024), metavar=("H", "W"))
+    parser.add_argument("--semantic_subdir", required=True, help="trainId (or --cause27) PNGs under the root")
+    parser.add_argument("--instance_subdir", default=None, help="instance .npz folder under the root (maskcut mode)")
+    parser.add_argument("--thing_mode", choices=THING_MODES, default="connected_components")
+    parser.add_argument("--cc_min_area", type=int, default=inst.CC_MIN_AREA, help="connected-component minimum")
+    parser.add_argument("--stuff_things", type=Path, default=None,
+                        help="stuff_things.json naming the thing trainIds (default: Cityscapes' 11..18)")
+    parser.add_argument("--cause27", action="store_true", help="semantic PNGs hold CAUSE 27-class ids")
+    parser.add_argument("--max_images", type=int, default=None)
+    parser.add_argument("--output", type=Path, default=None, help="result JSON")
+    return parser
+
+
+@exit_on_input_error
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root: Path = args.cityscapes_root
+    if args.thing_mode == "maskcut" and not args.instance_subdir:
+        raise InputError("--thing_mode maskcut needs --instance_subdir.")
+    semantic_files = cs.output_paths(root / args.semantic_subdir, args.split, ".png", "semantic PNG")
+    labels, instance_ids = cs.label_ids_paths(root, args.split), cs.instance_ids_paths(root, args.split)
+    keys = [k for k in semantic_files if k in labels][: args.max_images or None]
+    if not keys:
+        raise InputError(f"no semantic PNG under {root / args.semantic_subdir / args.split} has gtFine labels.")
+    things = read_stuff_things(args.stuff_things, cs.NUM_CLASSES) if args.stuff_things else cs.THING_TRAIN_IDS
+    size = tuple(args.eval_size)
+    matrix = np.zeros((cs.NUM_CLASSES, cs.NUM_CLASSES), np.int64)
+    totals = {p: pan.PanopticStats() for p in pan.PROTOCOLS}
+    for key in tqdm(keys, desc="evaluate", unit="img"):
+        semantic = cs.read_png(semantic_files[key])
+        if args.cause27:
+            semantic = cause27_table()[semantic]
+        elif int(semantic.max()) >= cs.NUM_CLASSES and int(semantic.max()) != cs.IGNORE_ID:
+            raise InputError(f"{semantic_files[key]}: id {int(semantic.max())} is not a trainId "
+                             f"(raw clusters? remap them first, or pass --cause27 for CAUSE-27 ids).")
+        semantic = cs.resize_nearest(semantic, size)
+        gt = cs.load_ground_truth(labels[key], instance_ids[key])
+        matrix += confusion(semantic, cs.resize_nearest(gt.train_ids, size))
+        if args.thing_mode == "connected_components":
+            found = inst.cc_instances(semantic, args.cc_min_area, things)
+            predictions = {pan.REFERENCE: pan.predicted_segments(semantic, found, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA),
+                           pan.OFFICIAL: pan.predicted_segments(semantic, found, 1, 1)}
+        else:
+            path = cs.output_path(root / args.instance_subdir, args.split, key, ".npz")
+            if not path.is_file():
+                raise InputError(f"{path}: instance file missing.")
+            masks, scores = masks_from_npz(path, size)
+            predictions = {pan.REFERENCE: segments_from_masks(semantic, masks, scores, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA),
+                           pan.OFFICIAL: segments_from_masks(semantic, masks, scores, 1, 1)}
+        reference_gt = pan.reference_gt_segments(cs.resize_nearest(gt.train_ids, size), cs.resize_nearest(gt.instance_ids, size))
+        totals[pan.REFERENCE] += pan.match(reference_gt, predictions[pan.REFERENCE], pan.REFERENCE)
+        official_gt = pan.official_gt_segments(gt.instance_ids)
+        totals[pan.OFFICIAL] += pan.match(official_gt, predictions[pan.OFFICIAL].resized(official_gt.ids.shape), pan.OFFICIAL)
+    result = {"n_images": len(keys), "eval_size": list(size), "thing_mode": args.thing_mode,
+              "semantic": semantic_scores(matrix),
+              **{f"panoptic_{p}": pan.summary(totals[p], p) for p in pan.PROTOCOLS}}
+    print(f"mIoU {result['semantic']['mIoU']:.2f}  pixel accuracy {result['semantic']['pixel_accuracy']:.2f}")
+    for protocol in pan.PROTOCOLS:
+        r = result[f"panoptic_{protocol}"]
+        print(f"{protocol:9s} PQ {r['PQ']:.2f}  PQ_stuff {r['PQ_stuff']:.2f}  PQ_things {r['PQ_things']:.2f}  "
+              f"SQ {r['SQ']:.2f}  RQ {r['RQ']:.2f}")
+    if args.output:
+        write_json(args.output, result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""The cascade evaluator: on the instance tool's output it reproduces the sweep's numbers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pseudo_labels import generate_depth_guided_instances as gen
+from pseudo_labels import remap_raw_clusters_to_trainid as remap
+from pseudo_labels import sweep_k50_spidepth as sweep_cli
+from pseudo_labels.evaluation import evaluate_cascade_pseudolabels as cascade
+
+RAW = "pseudo_semantic_raw_k24"
+
+
+@pytest.fixture(scope="module")
+def prepared(synthetic_val: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cascade") / "data"
+    shutil.copytree(synthetic_val, root)
+    centroids = root / RAW / "kmeans_centroids.npz"
+    assert remap.main(["--input_dir", str(root / RAW / "val"), "--output_dir", str(root / "trainid" / "val"),
+                       "--centroids_path", str(centroids)]) == 0
+    assert gen.main(["--semantic_dir", str(root / RAW / "val"), "--depth_dir", str(root / "depth_spidepth" / "val"),
+                     "--output_dir", str(root / "inst" / "val"), "--centroids_path", str(centroids),
+                     "--grad_threshold", "0.1", "--min_area", "200"]) == 0
+    return root
+
+
+def test_maskcut_mode_on_instance_tool_output_equals_the_sweep(prepared: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cascade.json"
+    assert cascade.main(["--cityscapes_root", str(prepared), "--semantic_subdir", "trainid", "--instance_subdir", "inst",
+                         "--thing_mode", "maskcut", "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert sweep_cli.main(["--cityscapes_root", str(prepared), "--semantic_subdir", RAW, "--grad_thresholds", "0.1",
+                           "--min_areas", "200", "--no_cc_baseline", "--workers", "1",
+                           "--output", str(tmp_path / "sweep.json")]) == 0
+    sweep = json.loads((tmp_path / "sweep.json").read_text())
+    for protocol in ("reference", "official"):
+        entry = next(e for e in sweep["results"] if e["protocol"] == protocol)
+        for metric in ("PQ", "PQ_stuff", "PQ_things", "SQ", "RQ"):
+            assert result[f"panoptic_{protocol}"][metric] == pytest.approx(entry[metric], abs=1e-9), (protocol, metric)
+    assert 50 < result["semantic"]["mIoU"] <= 100
+
+
+def test_connected_components_mode_equals_the_cc_baseline(prepared: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cc.json"
+    assert cascade.main(["--cityscapes_root", str(prepared), "--semantic_subdir", "trainid", "--output", str(out)]) == 0
+    assert sweep_cli.main(["--cityscapes_root", str(prepared), "--semantic_subdir", RAW, "--grad_thresholds", "0.1",
+                           "--min_areas", "200", "--workers", "1", "--protocol", "reference",
+                           "--output", str(tmp_path / "sweep.json")]) == 0
+    cc = json.loads((tmp_path / "sweep.json").read_text())["results"][0]
+    assert cc["mode"] == "cc_only"
+    assert json.loads(out.read_text())["panoptic_reference"]["PQ"] == pytest.approx(cc["PQ"], abs=1e-9)
+
+
+def test_raw_cluster_ids_are_refused(prepared: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cascade.main(["--cityscapes_root", str(prepared), "--semantic_subdir", RAW])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "is not a trainId" in err
+
+
+def test_confusion_and_miou_by_hand() -> None:
+    gt = np.array([[0, 0, 1, 255]], np.uint8)
+    pred = np.array([[0, 1, 1, 1]], np.uint8)
+    scores = cascade.semantic_scores(cascade.confusion(pred, gt))
+    assert scores["per_class_IoU"] == {"road": 50.0, "sidewalk": 50.0} and scores["mIoU"] == 50.0
