@@ -101,9 +101,9 @@ def crop_features(model: torch.nn.Module, images: Sequence[np.ndarray], device: 
 
 
 def full_resolution(windows: Windows) -> torch.Tensor:
-    """(90, H', W') float32: window maps upsampled to 322x322 (bilinear) and averaged where they overlap."""
+    """(C, H', W') float32: window maps upsampled to 322x322 (bilinear) and averaged where they overlap."""
     height, width = windows.size
-    total = torch.zeros(FEATURE_DIM, height, width)
+    total = torch.zeros(windows.maps.shape[1], height, width)
     count = torch.zeros(1, height, width)
     maps = torch.from_numpy(np.ascontiguousarray(windows.maps))
     upsampled = F.interpolate(maps, size=(CROP, CROP), mode="bilinear", align_corners=False)

@@ -22,11 +22,13 @@ from refs.cause.dinov2 import DinoVisionTransformer
 from refs.cause.head import CODEBOOK_SHAPE, SegmentHead
 from refs.checkpoints import CheckpointError, load_state, read_checkpoint
 
-__all__ = ["CauseFeatures", "CheckpointError", "load_cause"]
+__all__ = ["CauseFeatures", "CheckpointError", "ClusterProbe", "load_cause", "load_cluster_probe"]
 
 log = logging.getLogger(__name__)
 
 DINOV2_FILE, SEGMENT_TR_FILE, CODEBOOK_FILE = "dinov2_vitb14_pretrain.pth", "segment_tr.pth", "modular.npy"
+CLUSTER_FILE = "cluster_tr.pth"
+NUM_CAUSE_CLUSTERS = 27
 CHECKPOINT_FILES = (DINOV2_FILE, SEGMENT_TR_FILE, CODEBOOK_FILE)
 HEAD_PREFIX = "head_ema."
 IGNORED_SEGMENT_TR_GROUPS = ("head.", "projection_head.", "projection_head_ema.", "linear.")
@@ -82,3 +84,30 @@ def load_cause(checkpoint_dir: str | Path) -> CauseFeatures:
     load_state(model.vit, vit_state, folder / DINOV2_FILE)
     load_state(model.head, head_state(segment_tr, folder / SEGMENT_TR_FILE), folder / SEGMENT_TR_FILE)
     return model.eval()
+
+
+class ClusterProbe(nn.Module):
+    """CAUSE's ``Cluster`` module (``cluster_tr.pth``): 27 cluster centres over the 90-d features.
+
+    ``codebook`` is stored in the file but unused at inference; it is kept so the
+    file loads strictly.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.codebook = nn.Parameter(torch.zeros(2048, 768))
+        self.cluster_probe = nn.Parameter(torch.zeros(NUM_CAUSE_CLUSTERS, 90))
+
+    def forward(self, maps: torch.Tensor, alpha: float = 3.0) -> torch.Tensor:
+        """(B, 90, h, w) -> (B, 27, h, w) ``log_softmax(alpha * cosine)``, as CAUSE's ``forward_centroid(crf=True)``."""
+        features = torch.nn.functional.normalize(maps, dim=1)
+        centres = torch.nn.functional.normalize(self.cluster_probe, dim=1)
+        return torch.log_softmax(alpha * torch.einsum("bchw,nc->bnhw", features, centres), dim=1)
+
+
+def load_cluster_probe(checkpoint_dir: str | Path) -> ClusterProbe:
+    """``{checkpoint_dir}/cluster_tr.pth`` loaded strictly (CPU, eval mode)."""
+    path = Path(checkpoint_dir) / CLUSTER_FILE
+    probe = ClusterProbe()
+    load_state(probe, read_checkpoint(path, CAUSE_RELEASE), path)
+    return probe.eval()
