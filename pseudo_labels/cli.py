@@ -24,6 +24,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "stuff-things": ("pseudo_labels.classify_stuff_things", "label-free thing/stuff decision per cluster"),
     "evaluate-cascade": ("pseudo_labels.evaluation.evaluate_cascade_pseudolabels",
                          "mIoU and PQ (both protocols) of a semantic folder and an instance folder"),
+    "dinov2-features": ("pseudo_labels.extract_dinov2_features", "raw DINOv2 ViT-B/14 patch tokens per image"),
     "cause27": ("pseudo_labels.generate_semantic_pseudolabels_cause", "CAUSE-27 baseline: probe clusters, Hungarian"),
     "remap-cause27": ("pseudo_labels.remap_cause27_to_trainid", "CAUSE 27-class PNGs -> trainId PNGs"),
     "remap-clusters": ("pseudo_labels.remap_raw_clusters_to_trainid", "raw cluster PNGs -> trainId PNGs"),

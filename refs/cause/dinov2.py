@@ -91,12 +91,22 @@ class Block(nn.Module):
 
 
 class DinoVisionTransformer(nn.Module):
-    """(B, 3, H, W) with H, W multiples of 14 -> (B, 1 + H/14 * W/14, 768): CLS then patch tokens."""
+    """(B, 3, H, W) with H, W multiples of 14 -> (B, 1 + R + H/14 * W/14, 768): CLS, R registers, patch tokens.
 
-    def __init__(self) -> None:
+    The default is the plain ViT-B/14 CAUSE uses. The register variant
+    (``dinov2_vitb14_reg4_pretrain.pth``: ``num_register_tokens=4``) resamples its
+    positions as the official release configures it: an output size, with antialiasing.
+    """
+
+    def __init__(self, num_register_tokens: int = 0, interpolate_offset: float = INTERPOLATE_OFFSET,
+                 interpolate_antialias: bool = False) -> None:
         super().__init__()
         self.cls_token = nn.Parameter(torch.zeros(1, 1, EMBED_DIM))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + GRID * GRID, EMBED_DIM))
+        self.num_register_tokens = num_register_tokens
+        self.interpolate_offset, self.interpolate_antialias = interpolate_offset, interpolate_antialias
+        if num_register_tokens:
+            self.register_tokens = nn.Parameter(torch.zeros(1, num_register_tokens, EMBED_DIM))
         self.mask_token = nn.Parameter(torch.zeros(1, EMBED_DIM))  # in the checkpoint; unused at inference
         self.patch_embed = PatchEmbed()
         self.blocks = nn.ModuleList(Block() for _ in range(DEPTH))
@@ -108,11 +118,20 @@ class DinoVisionTransformer(nn.Module):
         if rows == GRID and cols == GRID:
             return pos
         grid = pos[:, 1:].reshape(1, GRID, GRID, EMBED_DIM).permute(0, 3, 1, 2)
-        scale = ((rows + INTERPOLATE_OFFSET) / GRID, (cols + INTERPOLATE_OFFSET) / GRID)
-        grid = F.interpolate(grid, scale_factor=scale, mode="bicubic", align_corners=False, antialias=False)
+        if self.interpolate_offset:
+            scale = ((rows + self.interpolate_offset) / GRID, (cols + self.interpolate_offset) / GRID)
+            grid = F.interpolate(grid, scale_factor=scale, mode="bicubic", align_corners=False,
+                                 antialias=self.interpolate_antialias)
+        else:
+            grid = F.interpolate(grid, size=(rows, cols), mode="bicubic", align_corners=False,
+                                 antialias=self.interpolate_antialias)
         if grid.shape[-2:] != (rows, cols):
             raise ValueError(f"positional grid resampled to {tuple(grid.shape[-2:])}, expected {(rows, cols)}")
         return torch.cat([pos[:, :1], grid.flatten(2).transpose(1, 2)], dim=1)
+
+    def patch_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, H/14 * W/14, 768): the normalised patch tokens only (no CLS, no registers)."""
+        return self(x)[:, 1 + self.num_register_tokens:]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2] % PATCH_SIZE or x.shape[-1] % PATCH_SIZE:
@@ -121,6 +140,9 @@ class DinoVisionTransformer(nn.Module):
         tokens = self.patch_embed(x)
         tokens = torch.cat([self.cls_token.expand(len(tokens), -1, -1).to(tokens.dtype), tokens], dim=1)
         tokens = tokens + self.interpolated_pos_embed(rows, cols).to(tokens.dtype)
+        if self.num_register_tokens:  # registers go after CLS, without positions
+            tokens = torch.cat([tokens[:, :1], self.register_tokens.expand(len(tokens), -1, -1).to(tokens.dtype),
+                                tokens[:, 1:]], dim=1)
         for block in self.blocks:
             tokens = block(tokens)
         return self.norm(tokens)

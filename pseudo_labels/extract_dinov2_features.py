@@ -1,0 +1,101 @@
+"""Raw DINOv2 ViT-B/14 patch tokens per image (float16 ``.npy``), for comparisons with the CAUSE features.
+
+    python pseudo_labels/extract_dinov2_features.py --cityscapes_root R --split val --output_subdir dinov2_features
+
+Each image is resized to 448x896 (Pillow BILINEAR), ImageNet-normalised and run
+through the backbone; the normalised patch tokens (32 x 64 = 2048 x 768, no CLS
+and no register tokens) are written as ``{R}/{output_subdir}/{split}/{city}/{stem}.npy``
+(float16) with ``metadata.json`` giving the grid. ``--checkpoint`` takes the
+register variant the original used (``dinov2_vitb14_reg4_pretrain.pth``, with
+``register_tokens``) or the plain ``dinov2_vitb14_pretrain.pth``; the file
+decides which network is built. Existing outputs are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from pseudo_labels import cityscapes as cs
+from pseudo_labels.devices import pick_device
+from pseudo_labels.errors import InputError, exit_on_input_error
+from pseudo_labels.features import IMAGENET_MEAN, IMAGENET_STD
+from pseudo_labels.fileio import write_json, write_npy
+from refs.cause.dinov2 import EMBED_DIM, PATCH_SIZE, DinoVisionTransformer
+from refs.cause.model import DINOV2_RELEASE
+from refs.checkpoints import CheckpointError, load_state, read_checkpoint
+
+log = logging.getLogger("dinov2")
+
+GRID_H, GRID_W = 32, 64
+INPUT_SIZE = (GRID_H * PATCH_SIZE, GRID_W * PATCH_SIZE)  # 448 x 896
+REGISTER_FILE = "dinov2_vitb14_reg4_pretrain.pth"
+
+
+def load_backbone(path: Path) -> DinoVisionTransformer:
+    """The plain or register DINOv2 ViT-B/14, whichever the checkpoint holds, loaded strictly."""
+    state = read_checkpoint(path, DINOV2_RELEASE)
+    registers = state.get("register_tokens")
+    if isinstance(registers, torch.Tensor):
+        model = DinoVisionTransformer(num_register_tokens=registers.shape[1], interpolate_offset=0.0,
+                                      interpolate_antialias=True)
+    else:
+        model = DinoVisionTransformer()
+    load_state(model, state, path)
+    return model.eval()
+
+
+def network_input(rgb: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 -> (3, 448, 896) float32, Pillow BILINEAR and ImageNet normalisation."""
+    resized = np.asarray(Image.fromarray(rgb).resize(INPUT_SIZE[::-1], Image.BILINEAR), np.float32)
+    return np.ascontiguousarray(((resized / np.float32(255.0) - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1))
+
+
+@exit_on_input_error
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--cityscapes_root", required=True, type=Path)
+    parser.add_argument("--split", default="val", choices=("train", "val", "test"))
+    parser.add_argument("--output_subdir", default="dinov2_features")
+    parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints") / REGISTER_FILE,
+                        help="DINOv2 ViT-B/14 weights (register or plain variant)")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--batch_size", type=int, default=4)
+    parser.add_argument("--limit", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    images = cs.image_paths(args.cityscapes_root, args.split)
+    keys = list(images)[: args.limit] if args.limit else list(images)
+    device = pick_device(args.device)
+    try:
+        model = load_backbone(args.checkpoint).to(device)
+    except (FileNotFoundError, CheckpointError) as exc:
+        raise InputError(str(exc)) from None
+    out = args.cityscapes_root / args.output_subdir / args.split
+    write_json(out / "metadata.json", {
+        "checkpoint": args.checkpoint.name, "register_tokens": model.num_register_tokens,
+        "input_size": list(INPUT_SIZE), "patch_size": PATCH_SIZE, "h_patches": GRID_H, "w_patches": GRID_W,
+        "n_patches": GRID_H * GRID_W, "embed_dim": EMBED_DIM, "dtype": "float16",
+        "layout": "row-major patch tokens after the final LayerNorm, CLS and registers removed"})
+    todo = [k for k in keys if not cs.output_path(out.parent, args.split, k, ".npy").is_file()]
+    for start in tqdm(range(0, len(todo), args.batch_size), desc=f"DINOv2 {args.split}", unit="batch"):
+        chunk = todo[start:start + args.batch_size]
+        batch = torch.from_numpy(np.stack([network_input(cs.read_rgb(images[k])) for k in chunk])).to(device)
+        with torch.inference_mode():
+            tokens = model.patch_tokens(batch).to(torch.float16).cpu().numpy()
+        for key, value in zip(chunk, tokens):
+            write_npy(cs.output_path(out.parent, args.split, key, ".npy"), value)
+    log.info("%d images (%d already done) -> %s", len(keys), len(keys) - len(todo), out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
