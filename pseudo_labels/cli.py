@@ -25,6 +25,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "evaluate-cascade": ("pseudo_labels.evaluation.evaluate_cascade_pseudolabels",
                          "mIoU and PQ (both protocols) of a semantic folder and an instance folder"),
     "dinov2-features": ("pseudo_labels.extract_dinov2_features", "raw DINOv2 ViT-B/14 patch tokens per image"),
+    "overclustering": ("pseudo_labels.overclustering_cause", "mIoU over k for CAUSE and DINOv2 features"),
     "cause27": ("pseudo_labels.generate_semantic_pseudolabels_cause", "CAUSE-27 baseline: probe clusters, Hungarian"),
     "remap-cause27": ("pseudo_labels.remap_cause27_to_trainid", "CAUSE 27-class PNGs -> trainId PNGs"),
     "remap-clusters": ("pseudo_labels.remap_raw_clusters_to_trainid", "raw cluster PNGs -> trainId PNGs"),

@@ -1,0 +1,145 @@
+"""How semantic quality grows with k: k-means on cached CAUSE features and on raw DINOv2 features.
+
+    python pseudo_labels/overclustering_cause.py --cityscapes_root R --split val \\
+        --cause_cache FEATURE_CACHE --dinov2_subdir dinov2_features --k_values 27,50,80,100,300
+
+For each feature source present, patch-level vectors are sampled as the
+semantics stage fits (up to 2000 non-void patches per image, ``RandomState(42)``,
+L2-normalised), MiniBatchKMeans runs for every k, each cluster takes the
+majority GT class of its samples, and every non-void patch of every image is
+then assigned (cosine argmax) and scored: mIoU and per-class IoU at the patch
+grid (GT resized with Pillow NEAREST). Two passes over the files keep memory
+flat. Writes one JSON and a Markdown table. Reads gtFine: an analysis tool.
+
+Sources: CAUSE crop features cached by ``generate_overclustered_semantics.py
+--feature_cache`` (pooled to the 23 x 46 patch grid exactly as for fitting),
+and ``extract_dinov2_features.py`` output (32 x 64 patch tokens).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pseudo_labels import cityscapes as cs
+from pseudo_labels import clustering, features, semantics
+from pseudo_labels.errors import InputError, exit_on_input_error
+from pseudo_labels.evaluation.evaluate_cascade_pseudolabels import confusion, semantic_scores
+from pseudo_labels.fileio import write_json, write_text
+
+log = logging.getLogger("overclustering")
+
+Loader = Callable[[str], np.ndarray]  # key -> (C, h, w) patch features
+
+
+def cause_loader(cache: Path, split: str, images: dict[str, Path]) -> Loader:
+    """Patch features from cached crop features (working size from the image's own size)."""
+    def load(key: str) -> np.ndarray:
+        size = features.working_size(*cs.read_png(images[key]).shape[:2])
+        windows = semantics.load_cached(semantics.cache_path(cache, split, key), size)
+        if windows is None:
+            raise InputError(f"{semantics.cache_path(cache, split, key)}: no cached CAUSE features for {key}.")
+        return features.patch_features(features.full_resolution(windows))
+    return load
+
+
+def dinov2_loader(folder: Path, split: str) -> Loader:
+    """Patch tokens written by ``extract_dinov2_features.py``, as (768, 32, 64)."""
+    meta = json.loads((folder / split / "metadata.json").read_text())
+    grid = (meta["h_patches"], meta["w_patches"])
+
+    def load(key: str) -> np.ndarray:
+        tokens = np.load(cs.output_path(folder, split, key, ".npy")).astype(np.float32)
+        return tokens.T.reshape(-1, *grid)
+    return load
+
+
+def rows_and_labels(patches: np.ndarray, train_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit patch vectors and their GT trainIds (Pillow NEAREST to the grid), void dropped."""
+    channels, height, width = patches.shape
+    labels = cs.resize_nearest(train_ids, (height, width)).ravel()
+    rows = patches.reshape(channels, -1).T
+    valid = labels != cs.IGNORE_ID
+    rows = rows[valid]
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-8), labels[valid]
+
+
+def analyse(load: Loader, keys: Sequence[str], gt: Callable[[str], np.ndarray], k_values: Sequence[int],
+            seed: int = clustering.DEFAULT_SEED) -> dict[int, dict]:
+    """Per k: mIoU / pixel accuracy / per-class IoU (percent) of the majority-vote map at the patch grid."""
+    sampler = clustering.FitSampler(seed=seed)
+    for key in tqdm(keys, desc="sample", unit="img"):
+        sampler.add(load(key), gt(key))
+    vectors, labels = sampler.matrix()
+    fitted = {}
+    for k in k_values:
+        if len(vectors) < k:
+            raise InputError(f"{len(vectors)} sampled vectors for k = {k}: use more images or smaller k values.")
+        centroids, assignment, _ = clustering.fit_minibatch(vectors, k, seed)
+        fitted[k] = (torch.from_numpy(clustering.normalise_rows(centroids)), clustering.majority_classes(assignment, labels, k))
+    matrices = {k: np.zeros((cs.NUM_CLASSES, cs.NUM_CLASSES), np.int64) for k in k_values}
+    for key in tqdm(keys, desc="score", unit="img"):
+        rows, truth = rows_and_labels(load(key), gt(key))
+        similarity = torch.from_numpy(rows.astype(np.float64))
+        for k, (centroids, table) in fitted.items():
+            predicted = table[(similarity @ centroids.T).argmax(dim=1).numpy()]
+            matrices[k] += confusion(predicted, truth)
+    return {k: semantic_scores(matrices[k]) for k in k_values}
+
+
+def markdown(results: dict[str, dict[int, dict]]) -> str:
+    lines = ["| features | k | mIoU | pixel accuracy |", "|---|---|---|---|"]
+    for source, per_k in results.items():
+        for k, scores in per_k.items():
+            lines.append(f"| {source} | {k} | {scores['mIoU']:.2f} | {scores['pixel_accuracy']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+@exit_on_input_error
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--cityscapes_root", required=True, type=Path)
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--k_values", default="27,50,80,100,300", help="comma-separated k values")
+    parser.add_argument("--cause_cache", type=Path, default=None, help="--feature_cache folder of the semantics stage")
+    parser.add_argument("--dinov2_subdir", default=None, help="output folder of extract_dinov2_features.py")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    parser.add_argument("--output", type=Path, default=None, help="JSON (default: {root}/overclustering_{split}.json)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        k_values = [int(k) for k in args.k_values.split(",")]
+    except ValueError:
+        raise InputError(f"--k_values must be comma-separated integers, got {args.k_values!r}.") from None
+    root: Path = args.cityscapes_root
+    images = cs.image_paths(root, args.split)
+    labels = cs.label_ids_paths(root, args.split)
+    keys = [k for k in images if k in labels][: args.limit or None]
+    sources: dict[str, Loader] = {}
+    if args.cause_cache:
+        sources["CAUSE (90-d)"] = cause_loader(args.cause_cache, args.split, images)
+    if args.dinov2_subdir:
+        sources["DINOv2 (768-d)"] = dinov2_loader(root / args.dinov2_subdir, args.split)
+    if not sources:
+        raise InputError("give --cause_cache and/or --dinov2_subdir.")
+    results = {name: analyse(load, keys, lambda key: cs.load_train_ids(labels[key]), k_values)
+               for name, load in sources.items()}
+    output = args.output or root / f"overclustering_{args.split}.json"
+    write_json(output, {"split": args.split, "images": len(keys), "k_values": k_values,
+                        "results": {name: {str(k): v for k, v in per_k.items()} for name, per_k in results.items()}})
+    table = markdown(results)
+    write_text(output.with_suffix(".md"), table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
