@@ -20,7 +20,6 @@ import multiprocessing
 import time
 from pathlib import Path
 
-from pseudo_labels import cityscapes as cs
 from pseudo_labels import instances as inst
 from pseudo_labels import panoptic as pan
 from pseudo_labels import sweep

@@ -103,7 +103,6 @@ def compare_thing_sets(root: Path, split: str, files: dict[str, Path], depth_dir
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root: Path = args.cityscapes_root
     files, _, missing = export.semantic_and_depth(root, args.semantic_subdir, args.depth_subdir, args.split, args.limit)
     depth_dir = root / args.depth_subdir

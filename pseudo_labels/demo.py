@@ -87,7 +87,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pseudo_labels import classify_stuff_things, convert_to_cups_format, sweep_k50_spidepth, visualize
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root: Path = args.out
     for index, split in enumerate(("val", "train")):
         synthetic.write_dataset(root, split, args.num_images, args.seed + index, tuple(args.size))

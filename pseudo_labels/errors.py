@@ -2,18 +2,21 @@
 
 Library code raises :class:`InputError` with a message that names the offending
 file and the fix. Command-line ``main`` functions are wrapped by
-:func:`exit_on_input_error`, which prints that one message and exits with
-status 2 (the conventional "usage / input error" status), instead of a stack trace.
+:func:`exit_on_input_error`, which sets up logging for the command, prints that
+one message and exits with status 2 (the conventional "usage / input error"
+status) instead of a stack trace.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 EXIT_INPUT_ERROR = 2
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -23,10 +26,11 @@ class InputError(Exception):
 
 
 def exit_on_input_error(main: F) -> F:
-    """Decorate a CLI ``main(argv)``: an InputError becomes one stderr line and exit status 2."""
+    """Decorate a CLI ``main(argv)``: INFO logging on stderr; an InputError becomes one line and exit status 2."""
 
     @functools.wraps(main)
     def wrapper(argv: Sequence[str] | None = None) -> object:
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)  # no-op when logging is already set up
         try:
             return main(argv)
         except InputError as exc:

@@ -71,7 +71,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch_size", type=int, default=4)
     parser.add_argument("--limit", type=int, default=None)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     images = cs.image_paths(args.cityscapes_root, args.split)
     keys = list(images)[: args.limit] if args.limit else list(images)
     device = pick_device(args.device)

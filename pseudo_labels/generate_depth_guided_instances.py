@@ -69,7 +69,6 @@ def instance_record(found: Instances, instance_ids_painted: np.ndarray) -> dict[
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     semantic_files = cs.scan_folder(args.semantic_dir, ".png", "semantic PNG")
     keys = list(semantic_files)[: args.limit] if args.limit else list(semantic_files)
     depth_files = {k: args.depth_dir / f"{k}.npy" for k in keys}

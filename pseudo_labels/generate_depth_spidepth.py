@@ -112,7 +112,6 @@ def run_split(model: torch.nn.Module, root: Path, split: str, output_dir: Path, 
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not 0.0 <= args.crop_bottom < 1.0:
         raise InputError(f"--crop_bottom must be in [0, 1), got {args.crop_bottom}.")
     if args.batch_size < 1:

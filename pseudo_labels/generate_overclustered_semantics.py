@@ -79,7 +79,6 @@ def _check(args: argparse.Namespace) -> None:
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _check(args)
     root: Path = args.cityscapes_root
     subdir = args.output_subdir or (f"pseudo_semantic_raw_k{args.k}" if args.raw_clusters

@@ -78,7 +78,6 @@ def build_parser() -> argparse.ArgumentParser:
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root: Path = args.cityscapes_root
     semantic_files, depth_files, missing = export.semantic_and_depth(root, args.semantic_subdir, args.depth_subdir,
                                                                      args.split, args.limit)

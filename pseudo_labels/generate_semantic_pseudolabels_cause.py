@@ -74,7 +74,6 @@ def run_hungarian(model: torch.nn.Module, probe: torch.nn.Module, root: Path, li
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.skip_crf:
         raise InputError("dense-CRF refinement is not implemented in this toolkit; pass --skip_crf.")
     root: Path = args.cityscapes_root

@@ -244,7 +244,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["merge"]:
         return merge(argv[1:])
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root: Path = args.cityscapes_root
     if not root.is_dir():
         raise InputError(f"--cityscapes_root {root} is not a folder.")

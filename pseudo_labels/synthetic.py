@@ -160,7 +160,7 @@ def _draw_background(canvas: _Canvas, rng: np.random.Generator, horizon: float, 
 
 def _draw_objects(canvas: _Canvas, rng: np.random.Generator, horizon: float, focal: float) -> None:
     """Poles, cars, persons, riders on bicycles and crowds, painted far to near."""
-    h, w = canvas.height, canvas.width
+    w = canvas.width
     objects: list[tuple[float, str, float]] = []  # (distance, kind, centre x)
 
     def add(kind: str, distance: float, cx: float) -> None:
@@ -409,7 +409,6 @@ def build_parser() -> argparse.ArgumentParser:
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.num_images < 1:
         raise InputError(f"--num_images must be at least 1, got {args.num_images}.")
     if args.with_prediction and not 19 <= args.k <= 256:

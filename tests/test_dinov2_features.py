@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from pseudo_labels import cityscapes as cs
 from pseudo_labels import extract_dinov2_features as extract
 from pseudo_labels.synthetic import write_dataset
 from refs.cause.dinov2 import DinoVisionTransformer

@@ -118,7 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root: Path = args.cityscapes_root
     if args.thing_mode == "maskcut" and not args.instance_subdir:
         raise InputError("--thing_mode maskcut needs --instance_subdir.")

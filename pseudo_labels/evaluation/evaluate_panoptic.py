@@ -100,7 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.pred_dir.is_dir():
         raise InputError(f"--pred_dir {args.pred_dir} is not a folder.")
     result = evaluate(args.cityscapes_root, args.split, args.pred_json, args.pred_dir,
