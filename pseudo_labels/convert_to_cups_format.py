@@ -26,7 +26,7 @@ from tqdm import tqdm
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import export
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import remove_stale_temp_files, write_json, write_png, write_pt
+from pseudo_labels.fileio import remove_stale_temp_files, sha256_optional, write_json, write_png, write_pt
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 from pseudo_labels.manifest import RunManifest
 from pseudo_labels.parallel import add_shard_arguments, shard, shard_suffix
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "target pixels, depth upsampled and min-max normalised); not what the sweep evaluates")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images")
     add_shard_arguments(parser)
+    parser.add_argument("--overwrite", action="store_true", help="recompute into a folder made with other settings")
     parser.add_argument("--skip_missing", action="store_true", help="skip images without a depth map instead of stopping")
     return parser
 
@@ -105,8 +106,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                      if units.source.startswith("cluster_to_class") else units.things)
     output = root / args.output_subdir
     check_output_folder(output, {k.split("/")[1] for k in semantic_files})  # any shard's images are ours
-    remove_stale_temp_files(output)
     manifest = RunManifest("cups", args)
+    suffix = shard_suffix(args.num_shards, args.shard_index)
+    manifest.claim(output, {
+        "semantic_subdir": args.semantic_subdir, "mode": "cc" if args.cc_instances else "depth",
+        "legacy_cluster_split": args.legacy_cluster_split, "grad_threshold": args.grad_threshold,
+        "min_instance_area": args.min_instance_area, "depth_blur_sigma": args.depth_blur_sigma,
+        "dilation_iters": args.dilation_iters, "target": [args.target_h, args.target_w], "num_classes": num_classes,
+        "centroids": sha256_optional(args.centroids_path), "stuff_things": sha256_optional(args.stuff_things)},
+        args.overwrite, name=f"manifest{suffix}.json")
+    remove_stale_temp_files(output)
     target = (args.target_h, args.target_w)
     counts, crowded = [], 0
     for key in tqdm(keys, desc=f"cups {args.split}", unit="img"):
@@ -138,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         distributions = export.class_distributions(semantic_out, instance_out, num_classes)
         write_pt(output / f"{stem}.pt", {name: torch.from_numpy(v) for name, v in distributions.items()})
         counts.append(len(kept))
-    write_json(output / f"stats{shard_suffix(args.num_shards, args.shard_index)}.json", {
+    write_json(output / f"stats{suffix}.json", {
         "images": len(keys), "skipped_missing_depth": len(missing), "instances": int(sum(counts)),
         "instances_per_image": round(float(np.mean(counts)), 4) if counts else 0.0,
         "images_over_255_instances": crowded, "units": units.source, "thing_units": list(units.things),
@@ -146,8 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "min_instance_area": args.min_instance_area, "working_size": list(export.WORKING_SIZE),
         "target_size": list(target), "num_classes": num_classes,
     })
-    manifest.write(output, extra={"images": len(keys)},
-                   name=f"manifest{shard_suffix(args.num_shards, args.shard_index)}.json")
+    manifest.write(output, extra={"images": len(keys)}, name=f"manifest{suffix}.json")
     log.info("wrote %d images (%d instances) to %s", len(keys), sum(counts), output)
     return 0
 

@@ -175,6 +175,11 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def sha256_optional(path: str | Path | None) -> str | None:
+    """sha256 of a file, or None when no file is given (for settings that name optional inputs)."""
+    return None if path is None else sha256_file(path)
+
+
 def sha256_lines(paths: Iterable[str | Path], root: str | Path | None = None) -> list[str]:
     """One ``name\0sha256\n`` line per file (names relative to ``root``): what :func:`sha256_files` hashes."""
     return [f"{os.path.relpath(path, root) if root is not None else str(path)}\0{sha256_file(path)}\n" for path in paths]

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import export
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import remove_stale_temp_files, write_json, write_npz, write_png
+from pseudo_labels.fileio import remove_stale_temp_files, sha256_optional, write_json, write_npz, write_png
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, Instances
 from pseudo_labels.manifest import RunManifest
 from pseudo_labels.parallel import add_shard_arguments, shard, shard_suffix
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--centroids_path", type=Path, default=None, help="kmeans_centroids.npz (cluster_to_class)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images")
     add_shard_arguments(parser)
+    parser.add_argument("--overwrite", action="store_true", help="recompute into a folder made with other settings")
     parser.add_argument("--skip_missing", action="store_true", help="skip images without a depth map instead of stopping")
     return parser
 
@@ -84,8 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise InputError(f"no semantic map under {args.semantic_dir} has a depth map under {args.depth_dir}.")
     units = export.decide_units(int(cs.read_png(semantic_files[keys[0]]).max()), args.centroids_path,
                                 args.stuff_things, str(semantic_files[keys[0]]))
-    remove_stale_temp_files(args.output_dir)
     manifest = RunManifest("instances", args)
+    suffix = shard_suffix(args.num_shards, args.shard_index)
+    manifest.claim(args.output_dir, {
+        "grad_threshold": args.grad_threshold, "min_area": args.min_area, "dilation_iters": args.dilation_iters,
+        "depth_blur": args.depth_blur, "centroids": sha256_optional(args.centroids_path),
+        "stuff_things": sha256_optional(args.stuff_things)}, args.overwrite, name=f"manifest{suffix}.json")
+    remove_stale_temp_files(args.output_dir)
     per_image, per_unit = [], np.zeros(256, np.int64)
     for key in tqdm(keys, desc="instances", unit="img"):
         semantic = cs.resize_nearest(cs.read_png(semantic_files[key]), export.WORKING_SIZE)
@@ -105,8 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "config": {"grad_threshold": args.grad_threshold, "min_area": args.min_area,
                    "dilation_iters": args.dilation_iters, "depth_blur_sigma": args.depth_blur},
     })
-    manifest.write(args.output_dir, extra={"images": len(keys)},
-                   name=f"manifest{shard_suffix(args.num_shards, args.shard_index)}.json")
+    manifest.write(args.output_dir, extra={"images": len(keys)}, name=f"manifest{suffix}.json")
     log.info("wrote instances of %d images to %s", len(keys), args.output_dir)
     return 0
 

@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA (ignored on CPU)")
     parser.add_argument("--num_workers", type=int, default=2, help="processes decoding and resizing images")
     parser.add_argument("--limit", type=int, default=None, help="process only the first N images of each split")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="recompute every map, also in a folder made with other settings")
     parser.add_argument("--crop_bottom", type=float, default=0.0,
                         help="fraction of the frame bottom (ego vehicle) not fed to the network; 0 = reference")
     return parser
@@ -90,7 +92,7 @@ def run_split(model: torch.nn.Module, root: Path, split: str, output_dir: Path, 
     keys = shard(keys, process.world, process.rank)
     if process.leader:
         remove_stale_temp_files(output_dir / split)
-    todo = [k for k in keys if not cs.output_path(output_dir, split, k, ".npy").is_file()]
+    todo = [k for k in keys if args.overwrite or not cs.output_path(output_dir, split, k, ".npy").is_file()]
     log.info("%s: %d images, %d already done, %d to compute", split, len(keys), len(keys) - len(todo), len(todo))
     if not todo:
         return 0
@@ -134,7 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("SPIdepth (%s) on %s, flip averaging %s", args.backbone, device, "off" if args.no_flip_augment else "on")
     manifest = RunManifest("depth", args)
     manifest.add_checkpoints({name: args.checkpoint_dir / name for name in (ENCODER_FILE, DEPTH_FILE)})
+    settings = {"target_size": list(args.target_size), "flip": not args.no_flip_augment, "backbone": args.backbone,
+                "crop_bottom": args.crop_bottom, "amp": args.amp and device.type == "cuda",
+                "checkpoints": {k: v["sha256"] for k, v in manifest.record["checkpoints"].items()}}
     for split in splits:
+        if process.leader:
+            manifest.claim(output_dir / split, settings, args.overwrite)
+        distributed.wait_for_all(process)
         written = run_split(model, root, split, output_dir, args, device, process)
         distributed.wait_for_all(process)
         if process.leader:

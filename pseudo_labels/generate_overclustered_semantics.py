@@ -26,7 +26,7 @@ from pseudo_labels import cityscapes as cs
 from pseudo_labels import clustering, semantics
 from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import remove_stale_temp_files, write_json, write_npz, write_png
+from pseudo_labels.fileio import remove_stale_temp_files, sha256_optional, write_json, write_npz, write_png
 from pseudo_labels.manifest import RunManifest
 from refs.cause.model import CHECKPOINT_FILES, CheckpointError, load_cause
 
@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n_init", type=int, default=clustering.DEFAULT_N_INIT, help="k-means restarts")
     parser.add_argument("--seed", type=int, default=clustering.DEFAULT_SEED, help="sampling and k-means seed")
     parser.add_argument("--num_workers", type=int, default=2, help="processes decoding images")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="recompute everything, also in a folder made with other settings")
     return parser
 
 
@@ -97,23 +99,37 @@ def main(argv: Sequence[str] | None = None) -> int:
                                          args.num_workers, args.feature_cache)
     manifest = RunManifest("semantics", args)
     manifest.add_checkpoints({name: args.checkpoint_dir / name for name in CHECKPOINT_FILES})
+    split_dir = output_dir / args.split
+    resuming = manifest.claim(split_dir, {
+        "k": args.k, "raw_clusters": args.raw_clusters, "label_free": args.label_free, "kmeans": args.kmeans,
+        "n_init": args.n_init, "seed": args.seed, "limit": args.limit, "amp": settings.amp,
+        "load_centroids": sha256_optional(args.load_centroids),
+        "checkpoints": {k: v["sha256"] for k, v in manifest.record["checkpoints"].items()}}, args.overwrite)
+    fitted_path = output_dir / "kmeans_centroids.npz"
+    if resuming and not args.load_centroids and fitted_path.is_file():  # an interrupted run already fitted
+        log.info("resuming: reusing %s", fitted_path)
+        centroids, table = semantics.load_centroid_file(fitted_path, need_classes=not args.raw_clusters)
     kept: dict = {}
-    if not args.load_centroids:
+    if not args.load_centroids and not (resuming and fitted_path.is_file()):
         fit_images = cs.image_paths(root, FIT_SPLIT)
         fit_keys = list(fit_images)[: args.limit] if args.limit else list(fit_images)
         fitted = semantics.fit_on_split(model, root, FIT_SPLIT, fit_keys, settings, args.k, args.kmeans, args.n_init,
                                         args.seed, args.label_free, keep=kept if args.split == FIT_SPLIT else None)
-        write_npz(output_dir / "kmeans_centroids.npz", fitted.to_npz())
-        log.info("saved %s (inertia %.2f, %d samples)", output_dir / "kmeans_centroids.npz", fitted.inertia, fitted.n_samples)
+        write_npz(fitted_path, fitted.to_npz())
+        log.info("saved %s (inertia %.2f, %d samples)", fitted_path, fitted.inertia, fitted.n_samples)
         centroids, table = fitted.centroids, None if args.raw_clusters else fitted.cluster_to_class
 
-    split_dir = output_dir / args.split
     remove_stale_temp_files(split_dir)
     classes = len(centroids) if args.raw_clusters else cs.NUM_CLASSES
     pixels = np.zeros(classes, np.int64)
-    todo = [k for k in keys if k not in kept]
+    done = {k for k in keys if resuming and k not in kept and cs.output_path(output_dir, args.split, k, ".png").is_file()}
+    todo = [k for k in keys if k not in kept and k not in done]
     source = semantics.image_windows(model, args.split, todo, [images[k] for k in todo], settings, f"labels {args.split}")
     for key in keys:
+        if key in done:  # written by the interrupted run (atomically, so complete)
+            labels = cs.read_png(cs.output_path(output_dir, args.split, key, ".png"))
+            pixels += np.bincount(labels.ravel(), minlength=classes)[:classes]
+            continue
         if key in kept:
             windows, original = kept.pop(key)
         else:

@@ -34,7 +34,7 @@ from pseudo_labels import export
 from pseudo_labels import panoptic as pan
 from pseudo_labels.cityscapes_panoptic import write_predictions
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import write_npy
+from pseudo_labels.fileio import sha256_optional, write_npy
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 from pseudo_labels.manifest import RunManifest
 from pseudo_labels.sweep import load_depth
@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--target_h", type=int, default=1024, help="output height")
     parser.add_argument("--target_w", type=int, default=2048, help="output width")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    parser.add_argument("--overwrite", action="store_true", help="recompute into a folder made with other settings")
     return parser
 
 
@@ -89,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = root / args.output_subdir / args.split
     target = (args.target_h, args.target_w)
     manifest = RunManifest("panoptic", args)
+    manifest.claim(out, {"semantic_subdir": args.semantic_subdir, "centroids": sha256_optional(args.centroids_path),
+                         "cc_instances": args.cc_instances, "grad_threshold": args.grad_threshold,
+                         "min_area": args.min_area, "dilation_iters": args.dilation_iters,
+                         "depth_blur_sigma": args.depth_blur_sigma, "target": list(target)}, args.overwrite)
 
     def labelled() -> Iterator[tuple[str, pan.Segments]]:
         for key in tqdm(keys, desc=f"panoptic {args.split}", unit="img"):

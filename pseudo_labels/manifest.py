@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib.metadata
+import json
 import platform
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pseudo_labels.errors import InputError
 from pseudo_labels.fileio import sha256_file, sha256_files, write_json
 
 MANIFEST_NAME = "manifest.json"
@@ -125,9 +127,40 @@ class RunManifest:
         """Hash checkpoint files into the manifest."""
         self.record["checkpoints"].update(describe_files(files))
 
+    def claim(self, folder: str | Path, settings: Mapping[str, Any], overwrite: bool = False,
+              name: str = MANIFEST_NAME) -> bool:
+        """Before writing into ``folder``: refuse to mix its outputs with ones made under other settings.
+
+        ``settings`` are the arguments (and input hashes) that change the
+        outputs. When a manifest in ``folder`` (complete or left by a killed
+        run) holds different settings, stop with a message naming them, unless
+        ``overwrite``. The claim is recorded at once, so a run killed later
+        still marks the folder. Returns True when an earlier run with the same
+        settings left outputs there (a resume).
+        """
+        folder = Path(folder)
+        current = json.loads(json.dumps(dict(settings), default=str))  # as it will read back
+        previous = []
+        for path in sorted(folder.glob("manifest*.json")) if folder.is_dir() else []:
+            try:
+                previous.append((path, json.loads(path.read_text()).get("settings")))
+            except (OSError, ValueError):
+                continue
+        for path, earlier in previous:
+            if earlier is not None and earlier != current and not overwrite:
+                changed = [k for k in sorted(set(earlier) | set(current)) if earlier.get(k) != current.get(k)]
+                shown = "; ".join(f"{k}: {earlier.get(k)!r} there, {current.get(k)!r} now" for k in changed[:5])
+                raise InputError(f"{folder} holds outputs made with other settings ({shown}; see {path.name}). "
+                                 f"Use a new output folder, or pass --overwrite to recompute everything.")
+        self.record["settings"] = current
+        self.record["complete"] = False
+        write_json(folder / name, self.record)
+        return any(earlier == current for _, earlier in previous) and not overwrite
+
     def write(self, folder: str | Path, extra: Mapping[str, Any] | None = None, name: str = MANIFEST_NAME) -> Path:
         """Write ``{folder}/{name}`` with timing and any ``extra`` fields (e.g. per-stage timings)."""
         record = dict(self.record)
+        record["complete"] = True
         record["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         record["elapsed_s"] = round(time.monotonic() - self._start, 3)
         if extra:

@@ -148,8 +148,7 @@ def format_best(entry: dict) -> str:
     return "\n".join(lines)
 
 
-def build_record(meta: dict, grid: Sequence[sweep.Config], totals: sweep.SweepTotals, inputs: dict,
-                 timing: dict) -> dict:
+def build_record(meta: dict, grid: Sequence[sweep.Config], totals: sweep.SweepTotals, inputs: dict) -> dict:
     """The result JSON (the original's keys first), from the run's settings ``meta`` and summed statistics."""
     protocols = meta["protocols"]
     results = [entry for protocol in protocols for entry in result_entries(grid, totals, protocol)]
@@ -159,7 +158,7 @@ def build_record(meta: dict, grid: Sequence[sweep.Config], totals: sweep.SweepTo
         "depth_subdir": meta["depth_subdir"], "semantic_subdir": meta["semantic_subdir"],
         "protocols": list(protocols), "grid": [[c.tau, c.min_area] for c in grid],
         "depth_blur_sigma": meta["depth_blur_sigma"], "dilation_iters": meta["dilation_iters"],
-        "n_images": totals.n_images, "results": results, "best": best, "inputs": inputs, "timing": timing,
+        "n_images": totals.n_images, "results": results, "best": best, "inputs": inputs,
     }
 
 
@@ -234,7 +233,7 @@ def merge(argv: Sequence[str]) -> int:
         depth_lines = np.concatenate([part["depth_lines"] for part in parts])[order]
         inputs["depth"] = {"count": len(keys), "sha256": sha256_of_lines(str(x) for x in depth_lines)}
     output = args.output or Path(str(args.shards[0]).split(".shard-")[0] + ".json")
-    report_and_save(build_record(meta, grid, totals, inputs, {"merged_shards": len(parts)}), output)
+    report_and_save(build_record(meta, grid, totals, inputs), output)
     return 0
 
 
@@ -290,10 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     inputs = {"semantic": {"count": len(files), "sha256": sha256_of_lines(semantic_lines)}, "centroids": meta["centroids"]}
     if needs_depth:
         inputs["depth"] = {"count": len(files), "sha256": sha256_of_lines(depth_lines)}
+    report_and_save(build_record(meta, grid, totals, inputs), output)
     timing = {"seconds": round(totals.seconds, 3), "workers": workers,
               "seconds_per_image": round(totals.seconds / max(totals.n_images, 1), 4)}
-    report_and_save(build_record(meta, grid, totals, inputs, timing), output)
-    manifest.write(output.parent, extra={"output": str(output)}, name=f"{output.stem}.manifest.json")
+    manifest.write(output.parent, extra={"output": str(output), "timing": timing}, name=f"{output.stem}.manifest.json")
     return 0
 
 

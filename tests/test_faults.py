@@ -1,0 +1,124 @@
+"""Fault injection: kill a multi-image command at 10 points, re-run it, get exactly an uninterrupted run's files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pseudo_labels import cityscapes as cs
+from pseudo_labels.fileio import TEMP_PREFIX
+from pseudo_labels.synthetic import write_dataset
+from refs.cause.model import CauseFeatures
+
+PACKAGE = Path(__file__).resolve().parents[1] / "pseudo_labels"
+KILL_POINTS = 10
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every output file's bytes (manifests hold timing and are left out)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and "manifest" not in p.name}
+
+
+def _run(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, *argv], check=True, env=ENV, capture_output=True)
+    return time.perf_counter() - start
+
+
+def _kill_at_points(argv: list[str], duration: float) -> None:
+    """Start the command KILL_POINTS times and SIGKILL it at evenly spread moments of its run."""
+    for point in range(KILL_POINTS):
+        process = subprocess.Popen([sys.executable, *argv], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(duration * (point + 0.5) / KILL_POINTS)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+
+def check_resumes_exactly(make_argv, reference_out: Path, interrupted_out: Path) -> None:  # type: ignore[no-untyped-def]
+    duration = _run(make_argv(reference_out))
+    expected = _files(reference_out)
+    assert expected
+    _kill_at_points(make_argv(interrupted_out), duration)
+    _run(make_argv(interrupted_out))
+    assert _files(interrupted_out) == expected
+    assert not [p for p in interrupted_out.rglob(f"{TEMP_PREFIX}*")]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("faults")
+    write_dataset(root, "val", num_images=6, seed=12, size=(256, 512), num_clusters=24, show_progress=False)
+    return root
+
+
+def test_instances_resume_exactly(data: Path, tmp_path: Path) -> None:
+    def argv(out: Path) -> list[str]:
+        return [str(PACKAGE / "generate_depth_guided_instances.py"), "--semantic_dir", str(data / "pseudo_semantic_raw_k24" / "val"),
+                "--depth_dir", str(data / cs.DEPTH_SUBDIR / "val"), "--output_dir", str(out),
+                "--centroids_path", str(data / "pseudo_semantic_raw_k24" / "kmeans_centroids.npz"), "--min_area", "100"]
+    check_resumes_exactly(argv, tmp_path / "a", tmp_path / "b")
+
+
+def test_cups_export_resumes_exactly(data: Path, tmp_path: Path) -> None:
+    def argv(out: Path) -> list[str]:
+        return [str(PACKAGE / "convert_to_cups_format.py"), "--cityscapes_root", str(data), "--split", "val",
+                "--semantic_subdir", "pseudo_semantic_raw_k24", "--output_subdir", str(out.relative_to(data)),
+                "--centroids_path", str(data / "pseudo_semantic_raw_k24" / "kmeans_centroids.npz"),
+                "--min_instance_area", "100", "--target_h", "256", "--target_w", "512"]
+    check_resumes_exactly(argv, data / "cups_a", data / "cups_b")
+
+
+def test_sweep_json_appears_only_complete(data: Path, tmp_path: Path) -> None:
+    def argv(out: Path) -> list[str]:
+        return [str(PACKAGE / "sweep_k50_spidepth.py"), "--cityscapes_root", str(data), "--semantic_subdir",
+                "pseudo_semantic_raw_k24", "--eval_size", "128", "256", "--workers", "1", "--output", str(out / "s.json")]
+    check_resumes_exactly(argv, tmp_path / "a", tmp_path / "b")
+    record = json.loads((tmp_path / "b" / "s.json").read_text())
+    assert record["n_images"] == 6
+
+
+def test_cluster_assignment_resumes_exactly(data: Path, tmp_path: Path) -> None:
+    """The semantics stage from cached features (the network's work is in the cache; fitting and assignment rerun)."""
+    torch.manual_seed(0)
+    model = CauseFeatures(torch.randn(2048, 768))
+    release = tmp_path / "ckpt"
+    release.mkdir()
+    torch.save(model.vit.state_dict(), release / "dinov2_vitb14_pretrain.pth")
+    torch.save({f"head_ema.{k}": v for k, v in model.head.state_dict().items()}, release / "segment_tr.pth")
+    np.save(release / "modular.npy", model.head.codebook.numpy())
+    cache = tmp_path / "cache"
+
+    def argv(out: Path) -> list[str]:
+        return [str(PACKAGE / "generate_overclustered_semantics.py"), "--cityscapes_root", str(data), "--split", "val",
+                "--k", "8", "--skip_crf", "--raw_clusters", "--output_subdir", str(out.relative_to(data)),
+                "--checkpoint_dir", str(release), "--device", "cpu", "--num_workers", "0", "--feature_cache", str(cache)]
+    _run(argv(data / "warm"))  # fills the feature cache
+    check_resumes_exactly(argv, data / "sem_a", data / "sem_b")
+
+
+def test_changed_settings_are_refused_and_overwrite_recomputes(data: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from pseudo_labels import generate_depth_guided_instances as gen
+
+    base = ["--semantic_dir", str(data / "pseudo_semantic_raw_k24" / "val"), "--depth_dir", str(data / cs.DEPTH_SUBDIR / "val"),
+            "--output_dir", str(tmp_path / "out"), "--centroids_path", str(data / "pseudo_semantic_raw_k24" / "kmeans_centroids.npz")]
+    assert gen.main([*base, "--min_area", "100"]) == 0
+    before = _files(tmp_path / "out")
+    with pytest.raises(SystemExit) as info:
+        gen.main([*base, "--min_area", "300"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "min_area: 100 there, 300 now" in err and "--overwrite" in err
+    assert _files(tmp_path / "out") == before  # nothing touched
+    assert gen.main([*base, "--min_area", "300", "--overwrite"]) == 0
+    assert _files(tmp_path / "out") != before
