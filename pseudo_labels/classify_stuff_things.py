@@ -107,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     files, _, missing = export.semantic_and_depth(root, args.semantic_subdir, args.depth_subdir, args.split, args.limit)
     depth_dir = root / args.depth_subdir
     if missing:
-        raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}.")
+        raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}. Generate them with "
+                         f"generate_depth_spidepth.py first.")
     rule = stuff_things.Rule(args.max_area_fraction, args.max_median_piece_fraction, args.min_edge_boundary_ratio)
     statistics = measure(files, depth_dir, args.split, args.grad_threshold, args.num_clusters)
     record = stuff_things.decide(statistics, rule, statistics.num_clusters)

@@ -36,5 +36,11 @@ def exit_on_input_error(main: F) -> F:
         except InputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(EXIT_INPUT_ERROR)
+        except OSError as exc:  # an output folder that cannot be written, a full disk, ...
+            if exc.filename is None:
+                raise
+            print(f"error: {exc.filename}: {exc.strerror}. Check that the path exists, is a folder where one is "
+                  f"expected, and is writable.", file=sys.stderr)
+            sys.exit(EXIT_INPUT_ERROR)
 
     return wrapper  # type: ignore[return-value]

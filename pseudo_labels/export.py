@@ -105,7 +105,7 @@ def decide_units(max_id: int, centroids_path: Path | None = None, stuff_things_p
         lookup[: len(table)] = table
         return Units(lookup, cs.THING_TRAIN_IDS, f"cluster_to_class: {centroids_path}", len(table) - 1)
     if max_id >= cs.NUM_CLASSES:
-        raise InputError(f"{what} hold id {max_id} > 18: these are raw cluster ids, not trainIds. Pass "
+        raise InputError(f"{what} holds id {max_id} > 18: these are raw cluster ids, not trainIds. Pass "
                          f"--centroids_path (its cluster_to_class) or --stuff_things (label-free thing clusters).")
     return Units(_identity(), cs.THING_TRAIN_IDS, "trainIds", cs.NUM_CLASSES - 1)
 
