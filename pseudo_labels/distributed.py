@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -42,8 +43,34 @@ def start(device_type: str) -> Process:
 def device_for(process: Process, device: torch.device) -> torch.device:
     """On CUDA each local rank takes its own GPU; other devices are shared."""
     if device.type == "cuda" and device.index is None:
-        return torch.device("cuda", process.local_rank)
+        device = torch.device("cuda", process.local_rank)
+    if device.type == "cuda" and process.world > 1:
+        torch.cuda.set_device(device)  # object collectives under NCCL use the current device
     return device
+
+
+def gather_to_leader(process: Process, item: object) -> list:
+    """Every rank's ``item`` on rank 0 (in rank order), ``[item]`` in a single process, ``[]`` on other ranks."""
+    if process.world <= 1:
+        return [item]
+    gathered = [None] * process.world if process.leader else None
+    dist.gather_object(item, gathered, dst=0)
+    return gathered if process.leader else []
+
+
+def from_leader(process: Process, item: object) -> object:
+    """Rank 0's ``item`` on every rank."""
+    if process.world <= 1:
+        return item
+    box = [item if process.leader else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def sum_on_leader(process: Process, values: np.ndarray) -> np.ndarray:
+    """The element-wise sum over ranks of an array, on rank 0 (other ranks get their own values back)."""
+    parts = gather_to_leader(process, values)
+    return np.sum(parts, axis=0) if process.leader else values
 
 
 def wait_for_all(process: Process) -> None:

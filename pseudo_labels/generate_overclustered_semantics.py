@@ -23,11 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from pseudo_labels import cityscapes as cs
-from pseudo_labels import clustering, semantics
+from pseudo_labels import clustering, distributed, semantics
 from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import remove_stale_temp_files, sha256_optional, write_json, write_npz, write_png
 from pseudo_labels.manifest import RunManifest
+from pseudo_labels.parallel import shard
 from refs.cause.model import CHECKPOINT_FILES, CheckpointError, load_cause
 
 log = logging.getLogger("semantics")
@@ -91,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.load_centroids:
         centroids, table = semantics.load_centroid_file(args.load_centroids, need_classes=not args.raw_clusters)
     device = pick_device(args.device)
+    process = distributed.start(device.type)
+    device = distributed.device_for(process, device)
     try:
         model = load_cause(args.checkpoint_dir).to(device)
     except (FileNotFoundError, CheckpointError) as exc:
@@ -100,11 +103,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     manifest = RunManifest("semantics", args)
     manifest.add_checkpoints({name: args.checkpoint_dir / name for name in CHECKPOINT_FILES})
     split_dir = output_dir / args.split
-    resuming = manifest.claim(split_dir, {
-        "k": args.k, "raw_clusters": args.raw_clusters, "label_free": args.label_free, "kmeans": args.kmeans,
-        "n_init": args.n_init, "seed": args.seed, "limit": args.limit, "amp": settings.amp,
-        "load_centroids": sha256_optional(args.load_centroids),
-        "checkpoints": {k: v["sha256"] for k, v in manifest.record["checkpoints"].items()}}, args.overwrite)
+    resuming = None
+    if process.leader:
+        resuming = manifest.claim(split_dir, {
+            "k": args.k, "raw_clusters": args.raw_clusters, "label_free": args.label_free, "kmeans": args.kmeans,
+            "n_init": args.n_init, "seed": args.seed, "limit": args.limit, "amp": settings.amp,
+            "load_centroids": sha256_optional(args.load_centroids),
+            "checkpoints": {k: v["sha256"] for k, v in manifest.record["checkpoints"].items()}}, args.overwrite)
+        remove_stale_temp_files(split_dir)  # before any rank writes
+    resuming = distributed.from_leader(process, resuming)
     fitted_path = output_dir / "kmeans_centroids.npz"
     if resuming and not args.load_centroids and fitted_path.is_file():  # an interrupted run already fitted
         log.info("resuming: reusing %s", fitted_path)
@@ -114,18 +121,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         fit_images = cs.image_paths(root, FIT_SPLIT)
         fit_keys = list(fit_images)[: args.limit] if args.limit else list(fit_images)
         fitted = semantics.fit_on_split(model, root, FIT_SPLIT, fit_keys, settings, args.k, args.kmeans, args.n_init,
-                                        args.seed, args.label_free, keep=kept if args.split == FIT_SPLIT else None)
-        write_npz(fitted_path, fitted.to_npz())
-        log.info("saved %s (inertia %.2f, %d samples)", fitted_path, fitted.inertia, fitted.n_samples)
+                                        args.seed, args.label_free, keep=kept if args.split == FIT_SPLIT else None,
+                                        process=process)
+        if process.leader:
+            write_npz(fitted_path, fitted.to_npz())
+            log.info("saved %s (inertia %.2f, %d samples)", fitted_path, fitted.inertia, fitted.n_samples)
         centroids, table = fitted.centroids, None if args.raw_clusters else fitted.cluster_to_class
 
-    remove_stale_temp_files(split_dir)
     classes = len(centroids) if args.raw_clusters else cs.NUM_CLASSES
     pixels = np.zeros(classes, np.int64)
-    done = {k for k in keys if resuming and k not in kept and cs.output_path(output_dir, args.split, k, ".png").is_file()}
-    todo = [k for k in keys if k not in kept and k not in done]
+    mine = shard(keys, process.world, process.rank)  # under torchrun: this rank's images
+    done = {k for k in mine if resuming and k not in kept and cs.output_path(output_dir, args.split, k, ".png").is_file()}
+    todo = [k for k in mine if k not in kept and k not in done]
     source = semantics.image_windows(model, args.split, todo, [images[k] for k in todo], settings, f"labels {args.split}")
-    for key in keys:
+    for key in mine:
         if key in done:  # written by the interrupted run (atomically, so complete)
             labels = cs.read_png(cs.output_path(output_dir, args.split, key, ".png"))
             pixels += np.bincount(labels.ravel(), minlength=classes)[:classes]
@@ -138,10 +147,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         labels = semantics.label_map(windows, original, centroids, table)
         pixels += np.bincount(labels.ravel(), minlength=classes)[:classes]
         write_png(cs.output_path(output_dir, args.split, key, ".png"), labels)
-    write_json(split_dir / "stats.json", {"total_images": len(keys), "per_class_pixels": pixels.tolist(),
-                                          "num_output_classes": classes, "raw_clusters": args.raw_clusters})
-    manifest.write(split_dir, extra={"device": str(device), "images": len(keys)})
-    log.info("wrote %d label maps under %s", len(keys), split_dir)
+    pixels = distributed.sum_on_leader(process, pixels)
+    distributed.wait_for_all(process)
+    if process.leader:
+        write_json(split_dir / "stats.json", {"total_images": len(keys), "per_class_pixels": pixels.tolist(),
+                                              "num_output_classes": classes, "raw_clusters": args.raw_clusters})
+        manifest.write(split_dir, extra={"device": str(device), "images": len(keys), "ranks": process.world})
+        log.info("wrote %d label maps under %s", len(keys), split_dir)
+    distributed.finish(process)
     return 0
 
 

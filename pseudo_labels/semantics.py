@@ -20,9 +20,10 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from pseudo_labels import cityscapes as cs
-from pseudo_labels import clustering, features
+from pseudo_labels import clustering, distributed, features
 from pseudo_labels.errors import InputError
 from pseudo_labels.fileio import write_npy
+from pseudo_labels.parallel import shard
 
 log = logging.getLogger(__name__)
 
@@ -109,16 +110,22 @@ def image_windows(model: torch.nn.Module, split: str, keys: Sequence[str], paths
 
 def fit_on_split(model: torch.nn.Module, root: Path, split: str, keys: Sequence[str], settings: ExtractSettings,
                  k: int, method: str, n_init: int, seed: int, label_free: bool,
-                 keep: dict[str, tuple[features.Windows, tuple[int, int]]] | None = None) -> clustering.Clustering:
+                 keep: dict[str, tuple[features.Windows, tuple[int, int]]] | None = None,
+                 process: distributed.Process = distributed.Process()) -> clustering.Clustering:
     """Sample patch features of every image (GT read only when not ``label_free``) and fit k-means.
 
     ``keep`` (optional) receives the crop features, so a following assignment
-    pass on the same split needs no second network pass.
+    pass on the same split needs no second network pass. Under ``torchrun``
+    each rank computes the features of its share of ``keys``; rank 0 gathers
+    them and samples in image order, so the centroids equal a single process's,
+    and sends them to every rank.
     """
     images = cs.image_paths(root, split)
     labels = None if label_free else cs.label_ids_paths(root, split)
     sampler = clustering.FitSampler(seed=seed, label_free=label_free)
-    for key, windows, original in image_windows(model, split, keys, [images[k_] for k_ in keys], settings,
+    mine = shard(list(keys), process.world, process.rank)
+    collected = []
+    for key, windows, original in image_windows(model, split, mine, [images[k_] for k_ in mine], settings,
                                                  f"features {split}"):
         patches = features.patch_features(features.full_resolution(windows))
         gt = None
@@ -127,11 +134,17 @@ def fit_on_split(model: torch.nn.Module, root: Path, split: str, keys: Sequence[
                 raise InputError(f"no gtFine labelIds for {key} under {root}/gtFine/{split}: fitting with the "
                                  f"majority-vote map needs them (or pass --label_free).")
             gt = cs.load_train_ids(labels[key])
-        sampler.add(patches, gt)
+        collected.append((key, patches, gt))
         if keep is not None:
             keep[key] = (windows, original)
-    log.info("fitting %s k-means (k=%d) on %d vectors", method, k, sum(len(v) for v in sampler.vectors))
-    return clustering.fit(sampler, k, method, n_init, settings.device)
+    parts = distributed.gather_to_leader(process, collected)
+    fitted = None
+    if process.leader:
+        for _, patches, gt in sorted((item for part in parts for item in part), key=lambda item: item[0]):
+            sampler.add(patches, gt)  # in image order, whatever rank computed it
+        log.info("fitting %s k-means (k=%d) on %d vectors", method, k, sum(len(v) for v in sampler.vectors))
+        fitted = clustering.fit(sampler, k, method, n_init, "cpu" if process.world > 1 else settings.device)
+    return distributed.from_leader(process, fitted)
 
 
 def label_map(windows: features.Windows, original: tuple[int, int], centroids: np.ndarray,

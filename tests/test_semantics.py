@@ -185,3 +185,22 @@ def test_too_many_centroids_exit_2(dataset: Path, release: Path, tmp_path: Path,
     with pytest.raises(SystemExit) as info:
         cli.main(_argv(dataset, release, "--raw_clusters", "--load_centroids", str(many)))
     assert info.value.code == 2 and "k = 256 clusters do not fit" in capsys.readouterr().err
+
+
+def test_torchrun_two_ranks_write_what_one_process_writes(dataset: Path, release: Path) -> None:
+    """Fitting gathers the samples on rank 0 in image order; assignment is split by rank; same bytes as one process."""
+    import os
+    import subprocess
+    import sys
+
+    script = Path(cli.__file__)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = _argv(dataset, release, "--split", "val", "--raw_clusters")
+    subprocess.run([sys.executable, str(script), *args, "--output_subdir", "one_rank"], check=True, env=env,
+                   capture_output=True)
+    torchrun = Path(sys.executable).parent / "torchrun"
+    subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", str(script), *args,
+                    "--output_subdir", "two_ranks"], check=True, env=env, capture_output=True)
+    one, two = _files(dataset / "one_rank"), _files(dataset / "two_ranks")
+    assert len([name for name in one if name.endswith(".png")]) == 2 and one == two
+    assert json.loads((dataset / "two_ranks" / "val" / "manifest.json").read_text())["ranks"] == 2
