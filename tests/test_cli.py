@@ -33,3 +33,13 @@ def test_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "pseudo-labels"  # installed by `pip install -e .` into the venv
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "synthetic" in result.stdout
+
+
+def test_gpu_benchmark_says_so_without_a_gpu() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the benchmark would measure for minutes")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert result.returncode == 0 and "no CUDA device: nothing measured" in result.stdout
