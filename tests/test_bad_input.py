@@ -16,23 +16,20 @@ from pseudo_labels import (classify_stuff_things, convert_to_cups_format, genera
                            remap_raw_clusters_to_trainid, sweep_k50_spidepth)
 from pseudo_labels.evaluation import evaluate_cascade_pseudolabels, evaluate_panoptic
 from pseudo_labels.synthetic import write_dataset
-from refs.cause.model import CauseFeatures
 
 RAW = "pseudo_semantic_raw_k24"
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def clean(cause_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("clean")
     write_dataset(root, "val", num_images=2, seed=21, size=(128, 256), num_clusters=24, show_progress=False)
     # a wrong-architecture CAUSE release: the head's projection has the wrong width
-    torch.manual_seed(0)
-    model = CauseFeatures(torch.randn(2048, 768))
-    torch.save(model.vit.state_dict(), root / "dinov2_vitb14_pretrain.pth")
-    head = {f"head_ema.{k}": v for k, v in model.head.state_dict().items()}
+    for name in ("dinov2_vitb14_pretrain.pth", "modular.npy"):
+        shutil.copy(cause_release / name, root / name)
+    head = torch.load(cause_release / "segment_tr.pth", weights_only=True)
     head["head_ema.tr.f1.weight"] = torch.zeros(64, 768, 1, 1)
     torch.save(head, root / "segment_tr.pth")
-    np.save(root / "modular.npy", np.zeros((2048, 768), np.float32))
     return root
 
 

@@ -144,18 +144,8 @@ def test_release_key_lists_match_the_network(shared_dir: Path) -> None:
 # --------------------------------------------------------------------------- own fixtures (no ../shared needed)
 
 
-@pytest.fixture(scope="module")
-def random_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    model = CauseFeatures(torch.randn(2048, 768))
-    segment_tr = {f"head_ema.{k}": v for k, v in model.head.state_dict().items()}
-    segment_tr.update({"linear.weight": torch.zeros(27, 90), "head.query_pos": torch.zeros(529, 768)})
-    return save_release(tmp_path_factory.mktemp("release"), model.vit.state_dict(), segment_tr,
-                        model.head.codebook.numpy())
-
-
-def test_release_files_load_and_run_on_a_small_image(random_release: Path) -> None:
-    model = load_cause(random_release)
+def test_release_files_load_and_run_on_a_small_image(cause_release: Path) -> None:
+    model = load_cause(cause_release)
     rgb = np.random.default_rng(0).integers(0, 256, (100, 150, 3), dtype=np.uint8)
     image = features.preprocess(rgb)
     assert image.shape == (3, 322, 476)  # short side 322; 150 * 3.22 = 483 -> floored to 476 = 34 * 14
@@ -166,9 +156,9 @@ def test_release_files_load_and_run_on_a_small_image(random_release: Path) -> No
     assert full.shape == (90, 322, 476) and features.patch_features(full).shape == (90, 23, 34)
 
 
-def test_bad_release_files_are_named(random_release: Path, tmp_path: Path) -> None:
-    segment_tr = torch.load(random_release / "segment_tr.pth", weights_only=True)
-    save_release(tmp_path, torch.load(random_release / "dinov2_vitb14_pretrain.pth", weights_only=True),
+def test_bad_release_files_are_named(cause_release: Path, tmp_path: Path) -> None:
+    segment_tr = torch.load(cause_release / "segment_tr.pth", weights_only=True)
+    save_release(tmp_path, torch.load(cause_release / "dinov2_vitb14_pretrain.pth", weights_only=True),
                  {**segment_tr, "head_ema.tr.f1.weight": torch.zeros(27, 768, 1, 1)}, np.zeros((2048, 768), np.float32))
     with pytest.raises(CheckpointError, match=r"segment_tr.pth: does not fit.*head_ema|tr.f1.weight: file \(27, 768, 1, 1\)"):
         load_cause(tmp_path)

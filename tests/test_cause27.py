@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from pseudo_labels import cause27
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import generate_semantic_pseudolabels_cause as cli
 from pseudo_labels.synthetic import write_dataset
-from refs.cause.model import CauseFeatures, ClusterProbe, load_cluster_probe
+from refs.cause.model import ClusterProbe, load_cluster_probe
 
 
 def test_hungarian_recovers_a_permutation() -> None:
@@ -45,14 +46,10 @@ def test_probe_is_log_softmax_of_scaled_cosine() -> None:
     assert torch.allclose(out.exp().sum(dim=1), torch.ones(1, 1, 1))
 
 
-def test_command_matches_and_generates(tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    model = CauseFeatures(torch.randn(2048, 768))
+def test_command_matches_and_generates(cause_release: Path, tmp_path: Path) -> None:
     folder = tmp_path / "ckpt"
-    folder.mkdir()
-    torch.save(model.vit.state_dict(), folder / "dinov2_vitb14_pretrain.pth")
-    torch.save({f"head_ema.{k}": v for k, v in model.head.state_dict().items()}, folder / "segment_tr.pth")
-    np.save(folder / "modular.npy", model.head.codebook.numpy())
+    shutil.copytree(cause_release, folder)
+    torch.manual_seed(0)
     torch.save({"codebook": torch.zeros(2048, 768), "cluster_probe": torch.randn(27, 90)}, folder / "cluster_tr.pth")
     assert load_cluster_probe(folder).cluster_probe.shape == (27, 90)
     root = tmp_path / "data"

@@ -10,14 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 from pseudo_labels import cityscapes as cs
 from pseudo_labels.fileio import TEMP_PREFIX
 from pseudo_labels.synthetic import write_dataset
-from refs.cause.model import CauseFeatures
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pseudo_labels"
 KILL_POINTS = 10
@@ -88,15 +85,9 @@ def test_sweep_json_appears_only_complete(data: Path, tmp_path: Path) -> None:
     assert record["n_images"] == 6
 
 
-def test_cluster_assignment_resumes_exactly(data: Path, tmp_path: Path) -> None:
+def test_cluster_assignment_resumes_exactly(data: Path, cause_release: Path, tmp_path: Path) -> None:
     """The semantics stage from cached features (the network's work is in the cache; fitting and assignment rerun)."""
-    torch.manual_seed(0)
-    model = CauseFeatures(torch.randn(2048, 768))
-    release = tmp_path / "ckpt"
-    release.mkdir()
-    torch.save(model.vit.state_dict(), release / "dinov2_vitb14_pretrain.pth")
-    torch.save({f"head_ema.{k}": v for k, v in model.head.state_dict().items()}, release / "segment_tr.pth")
-    np.save(release / "modular.npy", model.head.codebook.numpy())
+    release = cause_release
     cache = tmp_path / "cache"
 
     def argv(out: Path) -> list[str]:

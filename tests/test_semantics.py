@@ -14,7 +14,6 @@ from pseudo_labels import clustering
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import generate_overclustered_semantics as cli
 from pseudo_labels.synthetic import write_dataset
-from refs.cause.model import CauseFeatures
 
 
 # --------------------------------------------------------------------------- clustering
@@ -77,15 +76,9 @@ def test_torch_kmeans_is_deterministic_and_finds_the_blobs() -> None:
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Random full-size CAUSE weights in the official flat layout."""
-    torch.manual_seed(0)
-    model = CauseFeatures(torch.randn(2048, 768))
-    folder = tmp_path_factory.mktemp("ckpt")
-    torch.save(model.vit.state_dict(), folder / "dinov2_vitb14_pretrain.pth")
-    torch.save({f"head_ema.{k}": v for k, v in model.head.state_dict().items()}, folder / "segment_tr.pth")
-    np.save(folder / "modular.npy", model.head.codebook.numpy())
-    return folder
+def release(cause_release: Path) -> Path:
+    """Random full-size CAUSE weights in the official flat layout (shared, read-only)."""
+    return cause_release
 
 
 @pytest.fixture(scope="module")
