@@ -68,7 +68,8 @@ class Segments:
         return Segments(cs.resize_nearest(self.ids, tuple(size)), self.classes, self.crowd)
 
 
-def _segments(ids: np.ndarray, classes: list[int], crowd: list[bool] | None = None) -> Segments:
+def segments_from_ids(ids: np.ndarray, classes: list[int], crowd: list[bool] | None = None) -> Segments:
+    """:class:`Segments` from an id map (1..n) and the class (and crowd flag) of each id."""
     return Segments(
         ids=ids,
         classes=np.array([cs.IGNORE_ID, *classes], np.uint8),
@@ -77,6 +78,15 @@ def _segments(ids: np.ndarray, classes: list[int], crowd: list[bool] | None = No
 
 
 # --------------------------------------------------------------------------- predictions
+
+
+def stuff_segment_ids(train_ids: np.ndarray, min_area: int) -> tuple[np.ndarray, list[int]]:
+    """HxW int32 ids 1..S for each stuff class with >= ``min_area`` px (ascending class), 0 elsewhere; and those classes."""
+    counts = np.bincount(train_ids.ravel(), minlength=256)
+    stuff = [c for c in cs.STUFF_TRAIN_IDS if counts[c] >= max(min_area, 1)]
+    id_of_class = np.zeros(256, np.int32)
+    id_of_class[stuff] = np.arange(1, len(stuff) + 1, dtype=np.int32)
+    return id_of_class[train_ids], stuff
 
 
 def paint_instances(instances: Instances, min_new_pixels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -112,18 +122,14 @@ def predicted_segments(semantic: np.ndarray, instances: Instances, min_stuff_are
     Thing-class pixels that no painted instance holds are void. ``semantic`` is
     HxW uint8 trainIds; ``instances`` come from :mod:`pseudo_labels.instances`.
     """
-    counts = np.bincount(semantic.ravel(), minlength=256)
-    stuff = [c for c in cs.STUFF_TRAIN_IDS if counts[c] >= max(min_stuff_area, 1)]
-    id_of_class = np.zeros(256, np.int32)
-    id_of_class[stuff] = np.arange(1, len(stuff) + 1, dtype=np.int32)
-    ids = id_of_class[semantic]
+    ids, stuff = stuff_segment_ids(semantic, min_stuff_area)
     owner, painted = paint_instances(instances, min_new_pixels)
     painted_index = np.flatnonzero(painted)
     id_of_instance = np.zeros(len(instances) + 1, np.int32)  # owner -1 -> 0 (void)
     id_of_instance[painted_index] = np.arange(len(stuff) + 1, len(stuff) + 1 + len(painted_index), dtype=np.int32)
     held = owner >= 0
     np.put(ids, instances.pixels[held], id_of_instance[owner[held]])  # flat indices
-    return _segments(ids, stuff + instances.classes[painted_index].tolist())
+    return segments_from_ids(ids, stuff + instances.classes[painted_index].tolist())
 
 
 # --------------------------------------------------------------------------- ground truth
@@ -147,11 +153,7 @@ def reference_gt_segments(train_ids: np.ndarray, instance_ids: np.ndarray) -> Se
     instanceId >= 1000 of a thing class with >= 10 px, ascending id. Everything
     else (crowd, void, small segments) is void.
     """
-    counts = np.bincount(train_ids.ravel(), minlength=256)
-    stuff = [c for c in cs.STUFF_TRAIN_IDS if counts[c] >= STUFF_MIN_AREA]
-    id_of_class = np.zeros(256, np.int32)
-    id_of_class[stuff] = np.arange(1, len(stuff) + 1, dtype=np.int32)
-    ids = id_of_class[train_ids]
+    ids, stuff = stuff_segment_ids(train_ids, STUFF_MIN_AREA)
     values, sizes = _distinct(instance_ids)
     value_class = cs.LABEL_ID_TO_TRAIN_ID[np.minimum(values // cs.INSTANCE_OFFSET, 255)]
     is_instance = (values >= cs.INSTANCE_OFFSET) & cs.IS_THING[value_class] & (sizes >= THING_MIN_AREA)
@@ -159,7 +161,7 @@ def reference_gt_segments(train_ids: np.ndarray, instance_ids: np.ndarray) -> Se
     id_of_value[values[is_instance]] = np.arange(len(stuff) + 1, len(stuff) + 1 + is_instance.sum(), dtype=np.int32)
     pixel_ids = id_of_value[instance_ids]
     ids = np.where(pixel_ids > 0, pixel_ids, ids)
-    return _segments(ids, stuff + value_class[is_instance].tolist())
+    return segments_from_ids(ids, stuff + value_class[is_instance].tolist())
 
 
 def official_gt_segments(instance_ids: np.ndarray) -> Segments:
@@ -177,7 +179,7 @@ def official_gt_segments(instance_ids: np.ndarray) -> Segments:
     id_of_value = np.zeros(int(values[-1]) + 1, np.int32)
     id_of_value[values[evaluated]] = np.arange(1, evaluated.sum() + 1, dtype=np.int32)
     ids = id_of_value[instance_ids]
-    return _segments(ids, value_class[evaluated].tolist(), crowd[evaluated].tolist())
+    return segments_from_ids(ids, value_class[evaluated].tolist(), crowd[evaluated].tolist())
 
 
 # --------------------------------------------------------------------------- statistics

@@ -22,7 +22,7 @@ ROAD, BUILDING, PERSON, CAR = 0, 2, 11, 13
 
 
 def _segments(ids: list[list[int]], classes: list[int], crowd: list[bool] | None = None) -> pan.Segments:
-    return pan._segments(np.array(ids, np.int32), classes, crowd)
+    return pan.segments_from_ids(np.array(ids, np.int32), classes, crowd)
 
 
 # --------------------------------------------------------------------------- hand-computed

@@ -77,11 +77,7 @@ def masks_from_npz(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.nd
 def segments_from_masks(semantic: np.ndarray, masks: np.ndarray, scores: np.ndarray, min_stuff_area: int,
                         min_new_pixels: int) -> pan.Segments:
     """Stuff classes as segments, then masks by descending score (majority thing class) onto free pixels."""
-    counts = np.bincount(semantic.ravel(), minlength=256)
-    stuff = [c for c in cs.STUFF_TRAIN_IDS if counts[c] >= max(min_stuff_area, 1)]
-    id_of_class = np.zeros(256, np.int32)
-    id_of_class[stuff] = np.arange(1, len(stuff) + 1, dtype=np.int32)
-    ids = id_of_class[semantic]  # stuff segments are taken; thing (and small-stuff) pixels are free
+    ids, stuff = pan.stuff_segment_ids(semantic, min_stuff_area)  # thing (and small-stuff) pixels stay free
     classes = list(stuff)
     for index in np.argsort(-scores, kind="stable"):
         mask = masks[index]
@@ -94,7 +90,7 @@ def segments_from_masks(semantic: np.ndarray, masks: np.ndarray, scores: np.ndar
         if new.sum() >= min_new_pixels:
             classes.append(majority)
             ids[new] = len(classes)
-    return pan._segments(ids, classes)
+    return pan.segments_from_ids(ids, classes)
 
 
 def build_parser() -> argparse.ArgumentParser:
