@@ -8,7 +8,9 @@ and no register tokens) are written as ``{R}/{output_subdir}/{split}/{city}/{ste
 (float16) with ``metadata.json`` giving the grid. ``--checkpoint`` takes the
 register variant the original used (``dinov2_vitb14_reg4_pretrain.pth``, with
 ``register_tokens``) or the plain ``dinov2_vitb14_pretrain.pth``; the file
-decides which network is built. Existing outputs are skipped.
+decides which network is built. Existing outputs are skipped (a resume);
+``--overwrite`` recomputes them. Under ``torchrun`` each rank takes every
+WORLD_SIZE-th image and rank 0 writes ``metadata.json`` and the manifest.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from PIL import Image
 from tqdm import tqdm
 
 from pseudo_labels import cityscapes as cs
+from pseudo_labels import distributed
 from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.features import IMAGENET_MEAN, IMAGENET_STD
-from pseudo_labels.fileio import write_json, write_npy
+from pseudo_labels.fileio import remove_stale_temp_files, write_json, write_npy
+from pseudo_labels.manifest import RunManifest
+from pseudo_labels.parallel import shard
 from refs.cause.dinov2 import EMBED_DIM, PATCH_SIZE, DinoVisionTransformer
 from refs.cause.model import DINOV2_RELEASE
 from refs.checkpoints import CheckpointError, load_state, read_checkpoint
@@ -58,6 +63,21 @@ def network_input(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(((resized / np.float32(255.0) - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1))
 
 
+def run_split(model: DinoVisionTransformer, images: dict[str, Path], keys: list[str], out: Path,
+              batch_size: int, device: torch.device, overwrite: bool) -> int:
+    """Write the tokens of ``keys`` (this process's share) into ``out``; returns how many were written."""
+    todo = [k for k in keys if overwrite or not cs.output_path(out.parent, out.name, k, ".npy").is_file()]
+    log.info("%d images, %d already done, %d to compute", len(keys), len(keys) - len(todo), len(todo))
+    for start in tqdm(range(0, len(todo), batch_size), desc=f"DINOv2 {out.name}", unit="batch"):
+        chunk = todo[start:start + batch_size]
+        batch = torch.from_numpy(np.stack([network_input(cs.read_rgb(images[k])) for k in chunk])).to(device)
+        with torch.inference_mode():
+            tokens = model.patch_tokens(batch).to(torch.float16).cpu().numpy()
+        for key, value in zip(chunk, tokens):
+            write_npy(cs.output_path(out.parent, out.name, key, ".npy"), value)
+    return len(todo)
+
+
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -70,29 +90,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", default=None)
     parser.add_argument("--batch_size", type=int, default=4)
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="recompute every file, also in a folder made with another checkpoint")
     args = parser.parse_args(argv)
     images = cs.image_paths(args.cityscapes_root, args.split)
     keys = list(images)[: args.limit] if args.limit else list(images)
     device = pick_device(args.device)
+    process = distributed.start(device.type)
+    device = distributed.device_for(process, device)
     try:
         model = load_backbone(args.checkpoint).to(device)
     except (FileNotFoundError, CheckpointError) as exc:
         raise InputError(str(exc)) from None
     out = args.cityscapes_root / args.output_subdir / args.split
-    write_json(out / "metadata.json", {
-        "checkpoint": args.checkpoint.name, "register_tokens": model.num_register_tokens,
-        "input_size": list(INPUT_SIZE), "patch_size": PATCH_SIZE, "h_patches": GRID_H, "w_patches": GRID_W,
-        "n_patches": GRID_H * GRID_W, "embed_dim": EMBED_DIM, "dtype": "float16",
-        "layout": "row-major patch tokens after the final LayerNorm, CLS and registers removed"})
-    todo = [k for k in keys if not cs.output_path(out.parent, args.split, k, ".npy").is_file()]
-    for start in tqdm(range(0, len(todo), args.batch_size), desc=f"DINOv2 {args.split}", unit="batch"):
-        chunk = todo[start:start + args.batch_size]
-        batch = torch.from_numpy(np.stack([network_input(cs.read_rgb(images[k])) for k in chunk])).to(device)
-        with torch.inference_mode():
-            tokens = model.patch_tokens(batch).to(torch.float16).cpu().numpy()
-        for key, value in zip(chunk, tokens):
-            write_npy(cs.output_path(out.parent, args.split, key, ".npy"), value)
-    log.info("%d images (%d already done) -> %s", len(keys), len(keys) - len(todo), out)
+    manifest = RunManifest("dinov2_features", args)
+    manifest.add_checkpoints({"dinov2": args.checkpoint})
+    if process.leader:
+        remove_stale_temp_files(out)
+        manifest.claim(out, {"checkpoint": manifest.record["checkpoints"]["dinov2"]["sha256"],
+                             "input_size": list(INPUT_SIZE), "dtype": "float16"}, args.overwrite)
+    distributed.wait_for_all(process)
+    written = run_split(model, images, shard(keys, process.world, process.rank), out, args.batch_size, device,
+                        args.overwrite)
+    distributed.wait_for_all(process)
+    if process.leader:
+        write_json(out / "metadata.json", {
+            "checkpoint": args.checkpoint.name, "register_tokens": model.num_register_tokens,
+            "input_size": list(INPUT_SIZE), "patch_size": PATCH_SIZE, "h_patches": GRID_H, "w_patches": GRID_W,
+            "n_patches": GRID_H * GRID_W, "embed_dim": EMBED_DIM, "dtype": "float16",
+            "layout": "row-major patch tokens after the final LayerNorm, CLS and registers removed"})
+        manifest.write(out, extra={"written_by_rank_0": written, "ranks": process.world, "device": str(device)})
+        log.info("%d images -> %s", len(keys), out)
+    distributed.finish(process)
     return 0
 
 

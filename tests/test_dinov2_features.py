@@ -47,3 +47,43 @@ def test_wrong_checkpoint_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
         extract.main(["--cityscapes_root", str(tmp_path / "data"), "--checkpoint", str(tmp_path / "bad.pth"),
                       "--device", "cpu"])
     assert info.value.code == 2 and "bad.pth: does not fit the network: missing keys" in capsys.readouterr().err
+
+
+def test_torchrun_two_processes_write_the_same_files(tmp_path: Path) -> None:
+    """Two gloo ranks on the CPU split the images and write exactly what one process writes."""
+    import os
+    import subprocess
+    import sys
+
+    torch.manual_seed(1)
+    torch.save(DinoVisionTransformer().state_dict(), tmp_path / "plain.pth")
+    write_dataset(tmp_path / "data", "val", num_images=2, seed=4, size=(64, 128), show_progress=False)
+    script = Path(extract.__file__)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # torchrun's default per process; the same for both runs
+
+    def run(prefix: list[str], subdir: str) -> dict[Path, bytes]:
+        subprocess.run([*prefix, str(script), "--cityscapes_root", str(tmp_path / "data"), "--checkpoint",
+                        str(tmp_path / "plain.pth"), "--device", "cpu", "--batch_size", "1",
+                        "--output_subdir", subdir], check=True, env=env, capture_output=True)
+        out = tmp_path / "data" / subdir
+        return {p.relative_to(out): p.read_bytes() for p in out.rglob("*.npy")}
+
+    one = run([sys.executable], "one")
+    two = run([str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc_per_node", "2"], "two")
+    assert len(one) == 2 and one == two
+    out = tmp_path / "data" / "two" / "val"
+    assert json.loads((out / "manifest.json").read_text())["ranks"] == 2
+    assert json.loads((out / "metadata.json").read_text())["register_tokens"] == 0
+
+
+def test_rerun_with_another_checkpoint_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_dataset(tmp_path / "data", "val", num_images=1, seed=3, size=(64, 128), show_progress=False)
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        torch.save(DinoVisionTransformer().state_dict(), tmp_path / f"w{seed}.pth")
+    args = ["--cityscapes_root", str(tmp_path / "data"), "--device", "cpu"]
+    assert extract.main([*args, "--checkpoint", str(tmp_path / "w0.pth")]) == 0
+    with pytest.raises(SystemExit) as info:
+        extract.main([*args, "--checkpoint", str(tmp_path / "w1.pth")])
+    assert info.value.code == 2 and "other settings (checkpoint:" in capsys.readouterr().err
+    assert extract.main([*args, "--checkpoint", str(tmp_path / "w1.pth"), "--overwrite"]) == 0
