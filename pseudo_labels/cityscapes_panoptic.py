@@ -59,17 +59,24 @@ def segments_info(segments: Segments) -> list[dict]:
     return info
 
 
+def write_prediction_png(pred_dir: str | Path, stem: str, segments: Segments) -> dict:
+    """Write ``{pred_dir}/{stem}_panoptic.png``; returns the image's JSON annotation."""
+    file_name = f"{stem}{PANOPTIC_SUFFIX}"
+    write_png(Path(pred_dir) / file_name, id_to_rgb(segments.ids))
+    return {"image_id": stem, "file_name": file_name, "segments_info": segments_info(segments)}
+
+
+def write_prediction_json(json_path: str | Path, annotations: list[dict], **extra: object) -> Path:
+    """The JSON listing ``annotations`` (in the given order) and the 19 evaluated categories."""
+    categories = [{"id": int(cs.TRAIN_ID_TO_LABEL_ID[c]), "name": name, "isthing": int(cs.IS_THING[c])}
+                  for c, name in enumerate(cs.CLASS_NAMES)]
+    return write_json(json_path, {"annotations": annotations, "categories": categories, **extra})
+
+
 def write_predictions(pred_dir: str | Path, json_path: str | Path,
                       items: Iterable[tuple[str, Segments]]) -> Path:
     """Write ``{pred_dir}/{stem}_panoptic.png`` per ``(stem, segments)`` and the JSON listing them."""
-    annotations = []
-    for stem, segments in items:
-        file_name = f"{stem}{PANOPTIC_SUFFIX}"
-        write_png(Path(pred_dir) / file_name, id_to_rgb(segments.ids))
-        annotations.append({"image_id": stem, "file_name": file_name, "segments_info": segments_info(segments)})
-    categories = [{"id": int(cs.TRAIN_ID_TO_LABEL_ID[c]), "name": name, "isthing": int(cs.IS_THING[c])}
-                  for c, name in enumerate(cs.CLASS_NAMES)]
-    return write_json(json_path, {"annotations": annotations, "categories": categories})
+    return write_prediction_json(json_path, [write_prediction_png(pred_dir, stem, seg) for stem, seg in items])
 
 
 def read_prediction(png_path: str | Path, annotation: dict) -> Segments:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,8 @@ from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import remove_stale_temp_files, sha256_optional, write_json, write_png, write_pt
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 from pseudo_labels.manifest import RunManifest
-from pseudo_labels.parallel import add_shard_arguments, shard, shard_suffix
+from pseudo_labels.parallel import (add_shard_arguments, add_workers_argument, default_workers, ordered_map, shard,
+                                    shard_suffix)
 from pseudo_labels.sweep import load_depth
 
 log = logging.getLogger("cups")
@@ -63,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "target pixels, depth upsampled and min-max normalised); not what the sweep evaluates")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images")
     add_shard_arguments(parser)
+    add_workers_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="recompute into a folder made with other settings")
     parser.add_argument("--skip_missing", action="store_true", help="skip images without a depth map instead of stopping")
     return parser
@@ -76,6 +79,57 @@ def check_output_folder(folder: Path, stems: set[str]) -> None:
     if foreign:
         raise InputError(f"{folder}: holds {len(foreign)} unrelated file(s) with '.pt' in the name (e.g. {foreign[:3]}), "
                          f"which CUPS would load as labels. Use a new --output_subdir.")
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """What every image of one export shares."""
+
+    output: Path
+    units: export.Units
+    legacy_things: tuple[int, ...] | None  # the thing clusters, with --legacy_cluster_split
+    use_depth: bool
+    grad_threshold: float
+    min_instance_area: int
+    dilation_iters: int
+    depth_blur_sigma: float
+    target: tuple[int, int]
+    num_classes: int
+
+
+def export_image(settings: ExportSettings, key: str, semantic_path: Path, depth_path: Path) -> int:
+    """Write one image's semantic PNG, instance PNG and ``.pt`` distributions; returns its instance count."""
+    semantic = cs.read_png(semantic_path)
+    if semantic.ndim != 2 or semantic.dtype != np.uint8:
+        raise InputError(f"{semantic_path}: expected a uint8 single-channel semantic PNG.")
+    semantic_out = cs.resize_nearest(semantic, settings.target)
+    threshold = settings.grad_threshold if settings.use_depth else None
+    if settings.legacy_things is not None:
+        settings.units.unit_map(semantic, semantic_path)  # checks the ids
+        depth = load_depth(depth_path, settings.target) if settings.use_depth else None
+        instance_out = export.legacy_instance_map(semantic_out, settings.legacy_things, depth, threshold,
+                                                  settings.min_instance_area, settings.dilation_iters,
+                                                  settings.depth_blur_sigma)
+        kept = np.flatnonzero(np.bincount(instance_out.ravel())[1:])
+    else:
+        working = cs.resize_nearest(semantic, export.WORKING_SIZE)
+        depth = load_depth(depth_path, export.WORKING_SIZE) if settings.use_depth else None
+        found = export.split(settings.units.unit_map(working, semantic_path), settings.units.things, depth, threshold,
+                             settings.min_instance_area, settings.dilation_iters, settings.depth_blur_sigma)
+        instance_map, kept = export.instance_id_map(found)
+        instance_out = cs.resize_nearest(instance_map, settings.target)
+    if len(kept) > CUPS_8BIT_LIMIT:
+        log.warning("%s: %d instances; CUPS reads instance PNGs through an 8-bit path", key, len(kept))
+    stem = f"{key.split('/')[1]}_leftImg8bit"
+    write_png(settings.output / f"{stem}_semantic.png", semantic_out)
+    write_png(settings.output / f"{stem}_instance.png", instance_out)
+    distributions = export.class_distributions(semantic_out, instance_out, settings.num_classes)
+    write_pt(settings.output / f"{stem}.pt", {name: torch.from_numpy(v) for name, v in distributions.items()})
+    return len(kept)
+
+
+def _export_job(job: tuple[ExportSettings, str, Path, Path]) -> int:
+    return export_image(*job)
 
 
 @exit_on_input_error
@@ -117,36 +171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.overwrite, name=f"manifest{suffix}.json")
     remove_stale_temp_files(output)
     target = (args.target_h, args.target_w)
-    counts, crowded = [], 0
-    for key in tqdm(keys, desc=f"cups {args.split}", unit="img"):
-        semantic = cs.read_png(semantic_files[key])
-        if semantic.ndim != 2 or semantic.dtype != np.uint8:
-            raise InputError(f"{semantic_files[key]}: expected a uint8 single-channel semantic PNG.")
-        semantic_out = cs.resize_nearest(semantic, target)
-        if args.legacy_cluster_split:
-            units.unit_map(semantic, semantic_files[key])  # checks the ids
-            depth = load_depth(depth_files[key], target) if use_depth else None
-            instance_out = export.legacy_instance_map(semantic_out, legacy_things, depth,
-                                                      args.grad_threshold if use_depth else None,
-                                                      args.min_instance_area, args.dilation_iters, args.depth_blur_sigma)
-            kept = np.flatnonzero(np.bincount(instance_out.ravel())[1:])
-        else:
-            working = cs.resize_nearest(semantic, export.WORKING_SIZE)
-            depth = load_depth(depth_files[key], export.WORKING_SIZE) if use_depth else None
-            found = export.split(units.unit_map(working, semantic_files[key]), units.things, depth,
-                                 args.grad_threshold if use_depth else None,
-                                 args.min_instance_area, args.dilation_iters, args.depth_blur_sigma)
-            instance_map, kept = export.instance_id_map(found)
-            instance_out = cs.resize_nearest(instance_map, target)
-        if len(kept) > CUPS_8BIT_LIMIT:
-            crowded += 1
-            log.warning("%s: %d instances; CUPS reads instance PNGs through an 8-bit path", key, len(kept))
-        stem = f"{key.split('/')[1]}_leftImg8bit"
-        write_png(output / f"{stem}_semantic.png", semantic_out)
-        write_png(output / f"{stem}_instance.png", instance_out)
-        distributions = export.class_distributions(semantic_out, instance_out, num_classes)
-        write_pt(output / f"{stem}.pt", {name: torch.from_numpy(v) for name, v in distributions.items()})
-        counts.append(len(kept))
+    settings = ExportSettings(output, units, legacy_things if args.legacy_cluster_split else None, use_depth,
+                              args.grad_threshold, args.min_instance_area, args.dilation_iters, args.depth_blur_sigma,
+                              target, num_classes)
+    jobs = [(settings, key, semantic_files[key], depth_files[key]) for key in keys]
+    counts = list(tqdm(ordered_map(_export_job, jobs, args.workers or default_workers()), total=len(jobs),
+                       desc=f"cups {args.split}", unit="img"))
+    crowded = sum(count > CUPS_8BIT_LIMIT for count in counts)
     write_json(output / f"stats{suffix}.json", {
         "images": len(keys), "skipped_missing_depth": len(missing), "instances": int(sum(counts)),
         "instances_per_image": round(float(np.mean(counts)), 4) if counts else 0.0,

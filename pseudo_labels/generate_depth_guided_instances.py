@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,8 @@ from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import remove_stale_temp_files, sha256_optional, write_json, write_npz, write_png
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, Instances
 from pseudo_labels.manifest import RunManifest
-from pseudo_labels.parallel import add_shard_arguments, shard, shard_suffix
+from pseudo_labels.parallel import (add_shard_arguments, add_workers_argument, default_workers, ordered_map, shard,
+                                    shard_suffix)
 from pseudo_labels.sweep import load_depth
 
 log = logging.getLogger("instances")
@@ -51,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--centroids_path", type=Path, default=None, help="kmeans_centroids.npz (cluster_to_class)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images")
     add_shard_arguments(parser)
+    add_workers_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="recompute into a folder made with other settings")
     parser.add_argument("--skip_missing", action="store_true", help="skip images without a depth map instead of stopping")
     return parser
@@ -65,6 +68,33 @@ def instance_record(found: Instances, instance_ids_painted: np.ndarray) -> dict[
     return {"masks": masks, "scores": scores, "num_valid": np.int64(len(found)), "h_patches": np.int64(height),
             "w_patches": np.int64(width), "classes": found.classes.astype(np.uint8),
             "painted": instance_ids_painted.astype(np.int64)}
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    """Everything one worker needs to write one image's instances."""
+
+    key: str
+    semantic: Path
+    depth: Path
+    output_dir: Path
+    units: export.Units
+    grad_threshold: float
+    min_area: int
+    dilation_iters: int
+    depth_blur: float
+
+
+def write_instances(job: ImageJob) -> np.ndarray:
+    """Split one image, write its ``.npz`` and ``_instance.png``; returns the unit id of each instance."""
+    semantic = cs.resize_nearest(cs.read_png(job.semantic), export.WORKING_SIZE)
+    depth = load_depth(job.depth, export.WORKING_SIZE)
+    found = export.split(job.units.unit_map(semantic, job.semantic), job.units.things, depth, job.grad_threshold,
+                         job.min_area, job.dilation_iters, job.depth_blur)
+    instance_map, painted = export.instance_id_map(found)
+    write_npz(job.output_dir / f"{job.key}.npz", instance_record(found, painted))
+    write_png(job.output_dir / f"{job.key}_instance.png", instance_map)
+    return found.classes
 
 
 @exit_on_input_error
@@ -92,17 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "depth_blur": args.depth_blur, "centroids": sha256_optional(args.centroids_path),
         "stuff_things": sha256_optional(args.stuff_things)}, args.overwrite, name=f"manifest{suffix}.json")
     remove_stale_temp_files(args.output_dir)
+    jobs = [ImageJob(key, semantic_files[key], depth_files[key], args.output_dir, units, args.grad_threshold,
+                     args.min_area, args.dilation_iters, args.depth_blur) for key in keys]
+    workers = args.workers or default_workers()
     per_image, per_unit = [], np.zeros(256, np.int64)
-    for key in tqdm(keys, desc="instances", unit="img"):
-        semantic = cs.resize_nearest(cs.read_png(semantic_files[key]), export.WORKING_SIZE)
-        depth = load_depth(depth_files[key], export.WORKING_SIZE)
-        found = export.split(units.unit_map(semantic, semantic_files[key]), units.things, depth, args.grad_threshold,
-                             args.min_area, args.dilation_iters, args.depth_blur)
-        instance_map, painted = export.instance_id_map(found)
-        write_npz(args.output_dir / f"{key}.npz", instance_record(found, painted))
-        write_png(args.output_dir / f"{key}_instance.png", instance_map)
-        per_image.append(len(found))
-        per_unit += np.bincount(found.classes, minlength=256)
+    for classes in tqdm(ordered_map(write_instances, jobs, workers), total=len(jobs), desc="instances", unit="img"):
+        per_image.append(len(classes))
+        per_unit += np.bincount(classes, minlength=256)
     write_json(args.output_dir / f"stats{shard_suffix(args.num_shards, args.shard_index)}.json", {
         "total_images": len(keys), "skipped_missing_depth": len(missing), "total_instances": int(sum(per_image)),
         "avg_instances_per_image": round(float(np.mean(per_image)), 4),

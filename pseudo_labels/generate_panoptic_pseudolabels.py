@@ -16,14 +16,21 @@ void), upsampled (Pillow NEAREST) to ``--target_h x --target_w`` and written as
   ``n`` = 0 for stuff and 1, 2, ... for the instances of a class (painting
   order), -1 for void.
 
-Reads no ground truth.
+``--workers`` spreads the images over processes. With ``--num_shards N
+--shard_index i`` (job arrays) shard i labels every N-th image and writes
+``{out}/{split}.shard-i-of-N.json``; ``generate_panoptic_pseudolabels.py merge
+{out}/{split}.shard-*-of-N.json`` then writes the ``{split}.json`` a single run
+writes, byte for byte. Reads no ground truth.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +39,13 @@ from tqdm import tqdm
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import export
 from pseudo_labels import panoptic as pan
-from pseudo_labels.cityscapes_panoptic import write_predictions
+from pseudo_labels.cityscapes_panoptic import write_prediction_json, write_prediction_png
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import sha256_optional, write_npy
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 from pseudo_labels.manifest import RunManifest
+from pseudo_labels.parallel import (add_shard_arguments, add_workers_argument, default_workers, ordered_map, shard,
+                                    shard_suffix)
 from pseudo_labels.sweep import load_depth
 
 log = logging.getLogger("panoptic")
@@ -72,45 +81,120 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--target_h", type=int, default=1024, help="output height")
     parser.add_argument("--target_w", type=int, default=2048, help="output width")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    add_shard_arguments(parser)
+    add_workers_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="recompute into a folder made with other settings")
     return parser
 
 
+@dataclass(frozen=True)
+class LabelSettings:
+    """What every image of one run shares."""
+
+    out: Path
+    units: export.Units
+    cc_instances: bool
+    grad_threshold: float
+    min_area: int
+    dilation_iters: int
+    depth_blur_sigma: float
+    target: tuple[int, int]
+
+
+def label_image(settings: LabelSettings, key: str, semantic_path: Path, depth_path: Path) -> dict:
+    """Write one image's panoptic PNG and class*1000+instance array; returns its JSON annotation."""
+    semantic = settings.units.unit_map(cs.resize_nearest(cs.read_png(semantic_path), export.WORKING_SIZE),
+                                       semantic_path)
+    depth = None if settings.cc_instances else load_depth(depth_path, export.WORKING_SIZE)
+    found = export.split(semantic, settings.units.things, depth,
+                         None if settings.cc_instances else settings.grad_threshold, settings.min_area,
+                         settings.dilation_iters, settings.depth_blur_sigma)
+    segments = pan.predicted_segments(semantic, found, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA).resized(settings.target)
+    stem = key.split("/")[1]
+    write_npy(settings.out / f"{stem}_panoptic.npy", class_instance_array(segments))
+    return write_prediction_png(settings.out, stem, segments)
+
+
+def _label_job(job: tuple[LabelSettings, str, Path, Path]) -> dict:
+    return label_image(*job)
+
+
+@exit_on_input_error
+def merge(argv: Sequence[str]) -> int:
+    """``merge SHARD.json ... [--output JSON]``: the JSON a single run over all shards' images writes."""
+    parser = argparse.ArgumentParser(prog="generate_panoptic_pseudolabels.py merge",
+                                     description="merge the JSON files of panoptic-label shards")
+    parser.add_argument("shards", nargs="+", type=Path, help="the {split}.shard-i-of-n.json files")
+    parser.add_argument("--output", type=Path, default=None, help="default: the shards' name without the shard suffix")
+    args = parser.parse_args(argv)
+    parts = []
+    for path in args.shards:
+        try:
+            part = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: cannot be read as JSON ({exc}).") from None
+        if not isinstance(part, dict) or not isinstance(part.get("shard"), dict) or "annotations" not in part:
+            raise InputError(f"{path}: not a panoptic-label shard (no 'shard' entry); pass the "
+                             f"{{split}}.shard-i-of-n.json files a sharded run wrote.")
+        parts.append(part)
+    shards = [part.pop("shard") for part in parts]
+    if any(s["count"] != shards[0]["count"] or s["settings"] != shards[0]["settings"] for s in shards):
+        raise InputError(f"the shards {[str(p) for p in args.shards]} come from different runs (settings or count).")
+    indices = sorted(s["index"] for s in shards)
+    if indices != list(range(shards[0]["count"])):
+        raise InputError(f"expected shards 0..{shards[0]['count'] - 1}, got {indices}.")
+    keyed = sorted((key, annotation) for part, s in zip(parts, shards)
+                   for key, annotation in zip(s["keys"], part["annotations"]))
+    output = args.output or Path(str(args.shards[0]).split(".shard-")[0] + ".json")
+    write_prediction_json(output, [annotation for _, annotation in keyed])
+    log.info("merged %d shards (%d images) into %s", len(parts), len(keyed), output)
+    return 0
+
+
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["merge"]:
+        return merge(argv[1:])
     args = build_parser().parse_args(argv)
     root: Path = args.cityscapes_root
     semantic_files, depth_files, missing = export.semantic_and_depth(root, args.semantic_subdir, args.depth_subdir,
                                                                      args.split, args.limit)
-    keys = list(semantic_files)
-    units = export.decide_units(int(cs.read_png(semantic_files[keys[0]]).max()), args.centroids_path, None,
-                                str(semantic_files[keys[0]]))
     if missing and not args.cc_instances:
         raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}; generate them or pass --cc_instances.")
+    try:
+        keys = shard(list(semantic_files), args.num_shards, args.shard_index)
+    except ValueError as exc:
+        raise InputError(f"--num_shards/--shard_index: {exc}.") from None
+    if not keys:
+        raise InputError(f"shard {args.shard_index} of {args.num_shards} has no images.")
+    units = export.decide_units(int(cs.read_png(semantic_files[keys[0]]).max()), args.centroids_path, None,
+                                str(semantic_files[keys[0]]))
     out = root / args.output_subdir / args.split
     target = (args.target_h, args.target_w)
+    suffix = shard_suffix(args.num_shards, args.shard_index)
     manifest = RunManifest("panoptic", args)
-    manifest.claim(out, {"semantic_subdir": args.semantic_subdir, "centroids": sha256_optional(args.centroids_path),
-                         "cc_instances": args.cc_instances, "grad_threshold": args.grad_threshold,
-                         "min_area": args.min_area, "dilation_iters": args.dilation_iters,
-                         "depth_blur_sigma": args.depth_blur_sigma, "target": list(target)}, args.overwrite)
-
-    def labelled() -> Iterator[tuple[str, pan.Segments]]:
-        for key in tqdm(keys, desc=f"panoptic {args.split}", unit="img"):
-            semantic = units.unit_map(cs.resize_nearest(cs.read_png(semantic_files[key]), export.WORKING_SIZE),
-                                      semantic_files[key])
-            depth = None if args.cc_instances else load_depth(depth_files[key], export.WORKING_SIZE)
-            found = export.split(semantic, units.things, depth, None if args.cc_instances else args.grad_threshold,
-                                 args.min_area, args.dilation_iters, args.depth_blur_sigma)
-            segments = pan.predicted_segments(semantic, found, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA)
-            segments = segments.resized(target)
-            stem = key.split("/")[1]
-            write_npy(out / f"{stem}_panoptic.npy", class_instance_array(segments))
-            yield stem, segments
-
-    write_predictions(out, root / args.output_subdir / f"{args.split}.json", labelled())
-    manifest.write(out, extra={"images": len(keys)})
+    settings = {"semantic_subdir": args.semantic_subdir, "centroids": sha256_optional(args.centroids_path),
+                "cc_instances": args.cc_instances, "grad_threshold": args.grad_threshold, "min_area": args.min_area,
+                "dilation_iters": args.dilation_iters, "depth_blur_sigma": args.depth_blur_sigma,
+                "target": list(target)}
+    manifest.claim(out, settings, args.overwrite, name=f"manifest{suffix}.json")
+    shared = LabelSettings(out, units, args.cc_instances, args.grad_threshold, args.min_area, args.dilation_iters,
+                           args.depth_blur_sigma, target)
+    jobs = [(shared, key, semantic_files[key], depth_files[key]) for key in keys]
+    annotations = list(tqdm(ordered_map(_label_job, jobs, args.workers or default_workers()), total=len(jobs),
+                            desc=f"panoptic {args.split}", unit="img"))
+    json_path = root / args.output_subdir / f"{args.split}{suffix}.json"
+    if suffix:
+        write_prediction_json(json_path, annotations, shard={"index": args.shard_index, "count": args.num_shards,
+                                                              "keys": keys, "settings": settings})
+    else:
+        write_prediction_json(json_path, annotations)
+    manifest.write(out, extra={"images": len(keys)}, name=f"manifest{suffix}.json")
     log.info("wrote %d panoptic labels to %s", len(keys), out)
+    if suffix:
+        log.info("when every shard is done: python pseudo_labels/generate_panoptic_pseudolabels.py merge %s",
+                 root / args.output_subdir / f"{args.split}.shard-*-of-{args.num_shards}.json")
     return 0
 
 

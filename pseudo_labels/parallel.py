@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -12,6 +13,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 MAX_DEFAULT_WORKERS = 8
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 
 
 def default_workers() -> int:
@@ -23,13 +25,38 @@ def default_workers() -> int:
     return max(1, min(MAX_DEFAULT_WORKERS, usable))
 
 
+def add_workers_argument(parser: argparse.ArgumentParser) -> None:
+    """``--workers``: processes on this machine (default: the usable CPUs, at most 8)."""
+    parser.add_argument("--workers", type=int, default=None,
+                        help=f"worker processes (default: CPUs, at most {MAX_DEFAULT_WORKERS}; 1 = no pool)")
+
+
+def _die_with_parent() -> None:
+    """Pool initializer: on Linux, have the kernel kill this worker when its parent dies (e.g. SIGKILL).
+
+    Otherwise a killed run leaves workers behind that finish the images
+    already queued for them and then wait forever.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent died before the call above took effect
+            os._exit(1)
+
+
 def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int = 1) -> Iterator[R]:
     """``map`` in this process (``workers <= 1``) or over a process pool; results keep the input order."""
     if workers <= 1:
         yield from map(function, items)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent)
+    try:
         yield from pool.map(function, items, chunksize=1)
+    finally:  # after an error (or an abandoned iteration), queued items are dropped, not run
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def add_shard_arguments(parser: argparse.ArgumentParser) -> None:

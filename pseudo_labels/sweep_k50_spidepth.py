@@ -28,7 +28,7 @@ from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import sha256_file, sha256_lines, sha256_of_lines, write_json, write_npz
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 from pseudo_labels.manifest import RunManifest
-from pseudo_labels.parallel import add_shard_arguments, default_workers, shard
+from pseudo_labels.parallel import add_shard_arguments, add_workers_argument, default_workers, shard
 
 log = logging.getLogger("sweep")
 
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--protocol", choices=(*pan.PROTOCOLS, "both"), default="both", help="evaluation protocol")
     parser.add_argument("--output", type=Path, default=None,
                         help="result JSON (default: {root}/sweep_k{k}_spidepth_{split}.json)")
-    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: CPUs, at most 8)")
+    add_workers_argument(parser)
     add_shard_arguments(parser)
     parser.add_argument("--skip_missing", action="store_true",
                         help="skip images whose semantic or depth file is missing instead of stopping")

@@ -231,14 +231,55 @@ def test_more_than_65535_instances_is_an_input_error(monkeypatch: pytest.MonkeyP
         export.instance_id_map(found, min_new_pixels=1)
 
 
-def test_cups_shards_cover_the_split_disjointly(train: Path, tmp_path: Path) -> None:
+def test_cups_shards_and_workers_write_what_one_process_writes(train: Path, tmp_path: Path) -> None:
     root = tmp_path / "copy"
     shutil.copytree(train, root, ignore=shutil.ignore_patterns("cups_pseudo_labels"))
-    assert _cups(root, "--output_subdir", "whole") == 0
-    for index in range(2):
-        assert _cups(root, "--output_subdir", "parts", "--num_shards", "2", "--shard_index", str(index)) == 0
+    assert _cups(root, "--output_subdir", "whole", "--workers", "1") == 0
+    for index in range(2):  # and two worker processes per shard
+        assert _cups(root, "--output_subdir", "parts", "--num_shards", "2", "--shard_index", str(index),
+                     "--workers", "2") == 0
     whole = {p.name: p.read_bytes() for p in (root / "whole").glob("*_leftImg8bit*")}
     parts = {p.name: p.read_bytes() for p in (root / "parts").glob("*_leftImg8bit*")}
     assert whole == parts and len(whole) == 9
     stats = [json.loads((root / "parts" / f"stats.shard-{i}-of-2.json").read_text())["images"] for i in range(2)]
     assert sorted(stats) == [1, 2]
+
+
+def test_instance_workers_write_what_one_process_writes(train: Path, tmp_path: Path) -> None:
+    runs = {}
+    for workers in ("1", "2"):
+        out = tmp_path / workers
+        assert gen.main(["--semantic_dir", str(train / SEMANTIC / "train"), "--depth_dir",
+                         str(train / cs.DEPTH_SUBDIR / "train"), "--output_dir", str(out), "--centroids_path",
+                         str(train / SEMANTIC / "kmeans_centroids.npz"), "--min_area", "200", "--workers", workers]) == 0
+        runs[workers] = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*")
+                         if p.is_file() and "manifest" not in p.name}
+    assert runs["1"] == runs["2"] and len(runs["1"]) == 3 * 2 + 1
+
+
+def test_panoptic_shards_merge_into_the_single_run(synthetic_val: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from pseudo_labels import generate_panoptic_pseudolabels as gp
+
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_val, root)
+    base = ["--cityscapes_root", str(root), "--split", "val", "--semantic_subdir", "pseudo_semantic_raw_k24",
+            "--centroids_path", str(root / "pseudo_semantic_raw_k24" / "kmeans_centroids.npz"), "--min_area", "100",
+            "--target_h", "256", "--target_w", "512"]
+    assert gp.main([*base, "--output_subdir", "whole", "--workers", "1"]) == 0
+    for index in range(2):
+        assert gp.main([*base, "--output_subdir", "parts", "--num_shards", "2", "--shard_index", str(index),
+                        "--workers", "2"]) == 0
+    shards = sorted((root / "parts").glob("val.shard-*-of-2.json"))
+    assert len(shards) == 2
+    with pytest.raises(SystemExit) as info:  # one shard short
+        gp.main(["merge", str(shards[0])])
+    assert info.value.code == 2 and "expected shards 0..1, got [0]" in capsys.readouterr().err
+    assert gp.main(["merge", *map(str, shards)]) == 0
+
+    def outputs(folder: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*")
+                if p.is_file() and "manifest" not in p.name and ".shard-" not in p.name}
+
+    whole, parts = outputs(root / "whole"), outputs(root / "parts")
+    assert whole == parts and len(whole) == 1 + 3 * 2

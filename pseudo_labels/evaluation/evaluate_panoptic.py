@@ -25,7 +25,7 @@ from pseudo_labels import panoptic as pan
 from pseudo_labels.cityscapes_panoptic import read_prediction
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import write_json
-from pseudo_labels.parallel import default_workers, ordered_map
+from pseudo_labels.parallel import add_workers_argument, default_workers, ordered_map
 
 log = logging.getLogger("evaluate_panoptic")
 
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pred_json", required=True, type=Path, help="COCO panoptic JSON of the predictions")
     parser.add_argument("--pred_dir", required=True, type=Path, help="folder of the prediction PNGs")
     parser.add_argument("--output", type=Path, default=None, help="write the results JSON here")
-    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: CPUs, at most 8)")
+    add_workers_argument(parser)
     return parser
 
 
