@@ -11,9 +11,13 @@ tables to paste into benchmarks/RESULTS.md with the device name:
    bf16 autocast; images/s and peak memory;
 2. SPIdepth (ConvNeXtV2-H) at 1024x320 with flip averaging, float32 and bf16;
 3. k-means on 1M x 90 unit vectors: MiniBatchKMeans (CPU) and torch on the GPU;
-4. bf16 against float32 on the golden fixtures (when ../shared/golden exists):
-   largest |difference| of the CAUSE window features and of the normalised
-   depth, and the share of raw-cluster pixels that change.
+4. bf16 against float32 on the golden fixtures (when ../shared/golden exists),
+   for this repository's precision policy (backbones in bf16, the CAUSE head
+   and the depth decoder in float32) and for plain autocast (everything bf16):
+   CAUSE window-feature error, the share of raw k=80 cluster pixels that
+   change, and the raw-depth error relative to the depth range.
+   ``--parity_only --parity_device cpu`` measures this table alone on a CPU
+   (bf16 autocast on CPU kernels; a GPU's kernels round differently).
 
 Written before any GPU was lent to this project: the first GPU session runs it.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import time
 from pathlib import Path
 
@@ -106,8 +111,25 @@ def kmeans_rows(count: int) -> list[tuple[str, float, float]]:
     return rows
 
 
-def parity() -> dict[str, float] | None:
-    """bf16 vs fp32 on the golden inputs with recipe weights (None without ../shared/golden)."""
+class _Unguarded(torch.nn.Module):
+    """A network without its float32 guard: under autocast the head/decoder run in bf16 too (plain autocast)."""
+
+    def __init__(self, backbone: torch.nn.Module, head: torch.nn.Module, drop_cls: bool) -> None:
+        super().__init__()
+        self.backbone, self.head, self.drop_cls = backbone, head, drop_cls
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.backbone(x)
+        return self.head(features[:, 1:] if self.drop_cls else features)
+
+
+def parity(device: str = "cuda") -> list[tuple[str, float, float, float, float, float]] | None:
+    """bf16 vs fp32 on the golden inputs with the recipe weights, ours and plain autocast (None without golden).
+
+    Rows: (precision policy, CAUSE max |diff|, CAUSE mean |diff| / mean |fp32|,
+    share of raw k=80 cluster pixels that change, depth max |diff| / fp32 range,
+    depth mean |diff| / fp32 range).
+    """
     if not GOLDEN.is_dir():
         return None
     import importlib.util
@@ -125,28 +147,46 @@ def parity() -> dict[str, float] | None:
     def state(name: str) -> dict:
         return recipe.make_state_dict(recipe.spec_from_json(json.loads((GOLDEN / name).read_text())))
 
-    model = CauseFeatures(recipe.modular_codebook()).eval()
-    model.vit.load_state_dict(state("dinov2/dinov2_keys.json"))
-    model.head.load_state_dict(head_state(state("cause_head/segment_tr_keys.json"), GOLDEN))
-    model = model.cuda()
-    image = features.preprocess(np.array(Image.open(GOLDEN / "test_image_256x512.png").convert("RGB")))
-    fp32 = features.crop_features(model, [image], "cuda")[0]
-    bf16 = features.crop_features(model, [image], "cuda", autocast=True)[0]
-    with np.load(GOLDEN / "kmeans_centroids_k80.npz") as npz:
-        centroids = npz["centroids"]
-    a, _ = features.assign_clusters(features.full_resolution(fp32), centroids)
-    b, _ = features.assign_clusters(features.full_resolution(bf16), centroids)
+    cause = CauseFeatures(recipe.modular_codebook()).eval()
+    cause.vit.load_state_dict(state("dinov2/dinov2_keys.json"))
+    cause.head.load_state_dict(head_state(state("cause_head/segment_tr_keys.json"), GOLDEN))
+    cause = cause.to(device)
     spid = SPIdepth("convnextv2_atto").eval()
     spid.encoder.load_state_dict(state("spidepth/spidepth_atto_encoder_keys.json"))
     spid.depth.load_state_dict(state("spidepth/spidepth_atto_depth_keys.json"))
-    spid = spid.cuda()
-    x = torch.from_numpy(depth.network_input(np.array(Image.open(GOLDEN / "spidepth/spidepth_input_1024x320.png"))))[None].cuda()
-    plain = depth.normalised_depth(depth.predict(spid, x)[0])
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        low = depth.normalised_depth(depth.predict(spid, x)[0])
-    return {"cause_window_features_max_abs": float(np.abs(fp32.maps - bf16.maps).max()),
-            "raw_cluster_pixels_changed": float((a != b).mean()),
-            "normalised_depth_max_abs (atto stand-in; near-flat depth magnifies noise)": float(np.abs(plain - low).max())}
+    spid = spid.to(device)
+    image = features.preprocess(np.array(Image.open(GOLDEN / "test_image_256x512.png").convert("RGB")))
+    frame = np.array(Image.open(GOLDEN / "spidepth/spidepth_input_1024x320.png"))
+    x = torch.from_numpy(depth.network_input(frame))[None].to(device)
+    with np.load(GOLDEN / "kmeans_centroids_k80.npz") as npz:
+        centroids = npz["centroids"]
+
+    def run(cause_net: torch.nn.Module, depth_net: torch.nn.Module, amp: bool) -> tuple:
+        windows = features.crop_features(cause_net, [image], device, autocast=amp)[0]
+        clusters, _ = features.assign_clusters(features.full_resolution(windows), centroids)
+        with torch.inference_mode(), torch.autocast(device, dtype=torch.bfloat16, enabled=amp):
+            raw = depth.predict(depth_net, x)[0].cpu().numpy()
+        return windows.maps, clusters, raw
+
+    maps32, clusters32, raw32 = run(cause, spid, False)
+    spread = float(raw32.max() - raw32.min())
+    rows = []
+    for policy, cause_net, depth_net in (
+            ("backbones bf16, CAUSE head + depth decoder fp32 (--amp)", cause, spid),
+            ("plain autocast: everything bf16", _Unguarded(cause.vit, cause.head, True),
+             _Unguarded(spid.encoder, spid.depth, False))):
+        maps, clusters, raw = run(cause_net, depth_net, True)
+        rows.append((policy, float(np.abs(maps - maps32).max()),
+                     float(np.abs(maps - maps32).mean() / np.abs(maps32).mean()), float((clusters != clusters32).mean()),
+                     float(np.abs(raw - raw32).max()) / spread, float(np.abs(raw - raw32).mean()) / spread))
+    return rows
+
+
+def print_parity(rows: list[tuple[str, float, float, float, float, float]]) -> None:
+    print("\n| bf16 vs fp32, golden inputs + recipe weights | CAUSE max abs | CAUSE mean rel | cluster px changed "
+          "| depth max / range | depth mean / range |\n|---|---|---|---|---|---|")
+    for policy, *values in rows:
+        print(f"| {policy} | " + " | ".join(f"{v:.3g}" for v in values) + " |")
 
 
 def main() -> int:
@@ -154,7 +194,23 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--kmeans_vectors", type=int, default=1_000_000)
+    parser.add_argument("--parity_only", action="store_true",
+                        help="only the bf16-vs-fp32 table, on --parity_device (runs on a CPU too)")
+    parser.add_argument("--parity_device", default="cuda", choices=("cuda", "cpu"))
     args = parser.parse_args()
+    if args.parity_only:
+        if args.parity_device == "cuda" and not torch.cuda.is_available():
+            print("no CUDA device: nothing measured (pass --parity_device cpu for CPU bf16 autocast)")
+            return 0
+        rows = parity(args.parity_device)
+        if rows is None:
+            print(f"no golden fixtures at {GOLDEN}: nothing measured")
+            return 0
+        cpu = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        print(f"device: {torch.cuda.get_device_name(0) if args.parity_device == 'cuda' else cpu}, "
+              f"torch {torch.__version__}")
+        print_parity(rows)
+        return 0
     if not torch.cuda.is_available():
         print("no CUDA device: nothing measured (run this on a GPU machine; CPU results are in benchmarks/README.md)")
         return 0
@@ -165,11 +221,9 @@ def main() -> int:
     print(f"\n| k-means, k=80, {args.kmeans_vectors} x 90 | s | inertia |\n|---|---|---|")
     for name, seconds, inertia in kmeans_rows(args.kmeans_vectors):
         print(f"| {name} | {seconds:.1f} | {inertia:.1f} |")
-    errors = parity()
-    if errors:
-        print("\n| bf16 vs fp32 (golden inputs) | value |\n|---|---|")
-        for name, value in errors.items():
-            print(f"| {name} | {value:.3g} |")
+    rows = parity()
+    if rows:
+        print_parity(rows)
     return 0
 
 

@@ -46,7 +46,11 @@ class CauseFeatures(nn.Module):
         self.head = SegmentHead(codebook)
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
-        return self.head(self.vit(crops)[:, 1:])
+        tokens = self.vit(crops)[:, 1:]
+        # Under bf16 autocast only the backbone runs in bf16: the head's vector quantisation picks one of
+        # 2048 codes per patch, and bf16 inputs flip those picks (benchmarks/README.md measures it).
+        with torch.autocast(crops.device.type, enabled=False):
+            return self.head(tokens.float())
 
 
 def read_codebook(path: Path) -> torch.Tensor:

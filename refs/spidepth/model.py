@@ -42,7 +42,11 @@ class SPIdepth(nn.Module):
         self.depth = QueryDepthDecoder()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.depth(self.encoder(x))
+        features = self.encoder(x)
+        # Under bf16 autocast only the encoder runs in bf16: the decoder regresses metric depth, which bf16
+        # would round to 8 significant bits (0.25 m steps at 40 m; benchmarks/README.md measures it).
+        with torch.autocast(x.device.type, enabled=False):
+            return self.depth(features.float())
 
 
 def guess_backbone(state: Mapping[str, torch.Tensor]) -> str | None:
