@@ -10,7 +10,11 @@ Semantics: ``{R}/{semantic_subdir}/{split}/{city}/{stem}.png`` with trainIds
 in the instance tool's layout (``masks`` N x h*w, ``h_patches``, ``w_patches``,
 ``scores``), taken by descending score, each kept when the majority of its
 pixels is a thing class (that class becomes its class) and painted onto free
-pixels. Ground truth (gtFine) is read here: this is an evaluation tool.
+pixels; masks without ``scores`` are ranked by area, as the original does. In
+maskcut mode the masks are also scored as class-agnostic instances (recall,
+AP@0.5, AP@0.75 against the GT thing instances; see
+:mod:`pseudo_labels.instance_metrics`). Ground truth (gtFine) is read here:
+this is an evaluation tool.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from tqdm import tqdm
 
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import instances as inst
+from pseudo_labels.instance_metrics import InstanceTotals, gt_thing_instances
 from pseudo_labels import panoptic as pan
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.export import read_stuff_things
@@ -55,7 +60,7 @@ def semantic_scores(matrix: np.ndarray) -> dict:
 
 
 def masks_from_npz(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """(N, H, W) bool masks at ``size`` (Pillow NEAREST) and their scores, valid ones only."""
+    """(N, H, W) bool masks at ``size`` (Pillow NEAREST) and their scores (default: areas at ``size``)."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             masks, scores = npz["masks"], npz["scores"] if "scores" in npz.files else None
@@ -64,13 +69,13 @@ def masks_from_npz(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.nd
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"{path}: not an instance .npz with 'masks' ({exc}).") from None
     masks = masks[:count]
-    scores = np.ones(count, np.float32) if scores is None else scores[:count]
     if masks.ndim == 2:
         if grid is None or grid[0] * grid[1] != masks.shape[1]:
             raise InputError(f"{path}: flat masks need h_patches x w_patches = {masks.shape[1]}.")
         masks = masks.reshape(count, *grid)
     resized = np.stack([cs.resize_nearest(m.astype(np.uint8), size).astype(bool) for m in masks]) if count else \
         np.zeros((0, *size), bool)
+    scores = resized.sum(axis=(1, 2)).astype(np.float32) if scores is None else scores[:count]
     return resized, scores
 
 
@@ -126,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     size = tuple(args.eval_size)
     matrix = np.zeros((cs.NUM_CLASSES, cs.NUM_CLASSES), np.int64)
     totals = {p: pan.PanopticStats() for p in pan.PROTOCOLS}
+    instance_totals = InstanceTotals()
     for key in tqdm(keys, desc="evaluate", unit="img"):
         semantic = cs.read_png(semantic_files[key])
         if args.cause27:
@@ -145,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not path.is_file():
                 raise InputError(f"{path}: instance file missing.")
             masks, scores = masks_from_npz(path, size)
+            instance_totals.add(masks, scores, *gt_thing_instances(cs.resize_nearest(gt.instance_ids, size)))
             predictions = {pan.REFERENCE: segments_from_masks(semantic, masks, scores, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA),
                            pan.OFFICIAL: segments_from_masks(semantic, masks, scores, 1, 1)}
         reference_gt = pan.reference_gt_segments(cs.resize_nearest(gt.train_ids, size), cs.resize_nearest(gt.instance_ids, size))
@@ -154,11 +161,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = {"n_images": len(keys), "eval_size": list(size), "thing_mode": args.thing_mode,
               "semantic": semantic_scores(matrix),
               **{f"panoptic_{p}": pan.summary(totals[p], p) for p in pan.PROTOCOLS}}
+    if args.thing_mode == "maskcut":
+        result["instance"] = instance_totals.summary()
     print(f"mIoU {result['semantic']['mIoU']:.2f}  pixel accuracy {result['semantic']['pixel_accuracy']:.2f}")
     for protocol in pan.PROTOCOLS:
         r = result[f"panoptic_{protocol}"]
         print(f"{protocol:9s} PQ {r['PQ']:.2f}  PQ_stuff {r['PQ_stuff']:.2f}  PQ_things {r['PQ_things']:.2f}  "
               f"SQ {r['SQ']:.2f}  RQ {r['RQ']:.2f}")
+    if "instance" in result:
+        r = result["instance"]
+        print(f"instances (class-agnostic, {r['num_images']} images with GT things): recall@0.5 {r['ar_100']:.2f}  "
+              f"AP50 {r['ap_50']:.2f}  AP75 {r['ap_75']:.2f}  masks/image {r['avg_pred_instances']:.1f} "
+              f"(GT {r['avg_gt_instances']:.1f})")
     if args.output:
         write_json(args.output, result)
     return 0
