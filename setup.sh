@@ -29,6 +29,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 echo "[setup] installing pinned dependencies (first run: a few minutes, about 5 GB)"
 "$VENV/bin/python" -m pip install --quiet -r requirements.txt
+echo "[setup] installing the optional dense CRF (requirements-crf.txt; builds from source)"
+if ! "$VENV/bin/python" -m pip install --quiet -r requirements-crf.txt; then
+    echo "[setup] warning: pydensecrf2 did not build (no C++ compiler?). Everything works without it" >&2
+    echo "[setup]          except the dense CRF: pass --skip_crf to the semantics commands." >&2
+fi
 echo "[setup] installing pseudo-labels in editable mode"
 "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
 

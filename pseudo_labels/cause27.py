@@ -13,13 +13,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from PIL import Image
 from scipy.optimize import linear_sum_assignment
 
 from pseudo_labels import cityscapes as cs
-from pseudo_labels import features
+from pseudo_labels import crf, features
 
 NUM = 27
 
@@ -69,3 +71,18 @@ def hungarian(counts: np.ndarray) -> dict:
         "per_class_iou": {name: (None if np.isnan(iou[i]) else float(iou[i] * 100))
                           for i, name in enumerate(cs.CAUSE27_NAMES)},
     }
+
+
+def class_map(job: tuple[str, features.Windows, tuple[int, int], np.ndarray, Path | None]) -> tuple[str, np.ndarray]:
+    """(key, CAUSE class ids at the original size) from one image's window log-probabilities.
+
+    ``job`` = (key, log-probability windows, original (H, W), cluster_to_class,
+    image file for the dense CRF or None). Picklable, for CRF worker processes.
+    """
+    key, windows, original, cluster_to_class, crf_image = job
+    full = features.full_resolution(windows)
+    if crf_image is None:
+        clusters = full.argmax(dim=0).numpy()
+    else:
+        clusters = crf.refined_labels(features.working_rgb(cs.read_rgb(crf_image)), full, crf.PROBE_SCALE)
+    return key, cs.resize_nearest(cluster_to_class[clusters], original)

@@ -198,11 +198,8 @@ def fit(sampler: FitSampler, k: int, method: str = "minibatch", n_init: int = DE
                       gt_used=not sampler.label_free)
 
 
-def classes_from_clusters(logits: np.ndarray | torch.Tensor, cluster_to_class: np.ndarray) -> np.ndarray:
-    """Mapped mode: per trainId the best similarity over its clusters, argmax -> (H, W) uint8 trainIds.
-
-    A class without clusters never wins (the reference gave it a logit of 0).
-    """
+def class_logits(logits: np.ndarray | torch.Tensor, cluster_to_class: np.ndarray) -> torch.Tensor:
+    """(19, H, W): per trainId the best similarity over its clusters; -inf for a class without clusters."""
     logits = torch.as_tensor(logits)
     table = torch.from_numpy(cluster_to_class.astype(np.int64))
     per_class = torch.full((cs.NUM_CLASSES, *logits.shape[1:]), -torch.inf, dtype=logits.dtype)
@@ -210,4 +207,12 @@ def classes_from_clusters(logits: np.ndarray | torch.Tensor, cluster_to_class: n
         members = table == class_id
         if members.any():
             per_class[class_id] = logits[members].max(dim=0).values
-    return per_class.argmax(dim=0).numpy().astype(np.uint8)
+    return per_class
+
+
+def classes_from_clusters(logits: np.ndarray | torch.Tensor, cluster_to_class: np.ndarray) -> np.ndarray:
+    """Mapped mode: argmax of :func:`class_logits` -> (H, W) uint8 trainIds.
+
+    A class without clusters never wins (the reference gave it a logit of 0).
+    """
+    return class_logits(logits, cluster_to_class).argmax(dim=0).numpy().astype(np.uint8)

@@ -50,10 +50,15 @@ def window_starts(length: int) -> list[int]:
     return sorted(set(range(0, length - CROP, STRIDE)) | {length - CROP})
 
 
+def working_rgb(rgb: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 -> (H', W', 3) uint8 at the working size (Pillow BILINEAR), the image the network and CRF see."""
+    height, width = working_size(*rgb.shape[:2])
+    return np.asarray(Image.fromarray(rgb).resize((width, height), Image.BILINEAR))
+
+
 def preprocess(rgb: np.ndarray) -> np.ndarray:
     """HxWx3 uint8 -> (3, H', W') float32: Pillow BILINEAR resize, /255, ImageNet normalisation."""
-    height, width = working_size(*rgb.shape[:2])
-    resized = np.asarray(Image.fromarray(rgb).resize((width, height), Image.BILINEAR), dtype=np.float32)
+    resized = working_rgb(rgb).astype(np.float32)
     normalised = (resized / np.float32(255.0) - IMAGENET_MEAN) / IMAGENET_STD
     return np.ascontiguousarray(normalised.transpose(2, 0, 1), dtype=np.float32)
 

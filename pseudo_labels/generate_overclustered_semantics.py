@@ -10,25 +10,27 @@ Without ``--load_centroids`` the centroids are fitted on the *val* split (as the
 reference) and saved as ``{R}/{output_subdir}/kmeans_centroids.npz``; the
 majority-vote ``cluster_to_class`` reads val ground truth unless ``--label_free``.
 Outputs: ``{R}/{output_subdir}/{split}/{city}/{stem}.png`` (uint8 cluster ids
-with ``--raw_clusters``, else trainIds) and ``stats.json`` per split.
+with ``--raw_clusters``, else trainIds) and ``stats.json`` per split. Without
+``--skip_crf`` each map is refined by the dense CRF (:mod:`pseudo_labels.crf`),
+as the reference does by default.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from pseudo_labels import cityscapes as cs
-from pseudo_labels import clustering, distributed, semantics
+from pseudo_labels import clustering, crf, distributed, semantics
 from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import remove_stale_temp_files, sha256_optional, write_json, write_npz, write_png
 from pseudo_labels.manifest import RunManifest
-from pseudo_labels.parallel import shard
+from pseudo_labels.parallel import default_workers, ordered_map, shard
 from refs.cause.model import CHECKPOINT_FILES, CheckpointError, load_cause
 
 log = logging.getLogger("semantics")
@@ -43,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root (leftImg8bit/, gtFine/)")
     parser.add_argument("--split", default="val", choices=("train", "val", "test"), help="split to label")
     parser.add_argument("--k", type=int, default=DEFAULT_K, help="number of k-means clusters")
-    parser.add_argument("--skip_crf", action="store_true", help="no dense CRF (the published setting)")
+    parser.add_argument("--skip_crf", action="store_true",
+                        help="no dense CRF (the published setting); without it the CRF needs requirements-crf.txt")
+    parser.add_argument("--crf_workers", type=int, default=None,
+                        help="processes running the CRF (default: CPUs, at most 8)")
     parser.add_argument("--raw_clusters", action="store_true", help="write cluster ids 0..k-1 instead of trainIds")
     parser.add_argument("--output_subdir", default=None,
                         help="default: pseudo_semantic_raw_k{k} (raw) or pseudo_semantic_overclustered_k{k}")
@@ -68,8 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check(args: argparse.Namespace) -> None:
     if not args.skip_crf:
-        raise InputError("dense-CRF refinement is not implemented in this toolkit; pass --skip_crf "
-                         "(the published numbers use --skip_crf).")
+        crf.require()
     if not 2 <= args.k <= semantics.MAX_CLUSTERS:
         raise InputError(f"--k must be in 2..{semantics.MAX_CLUSTERS} (uint8 cluster ids; 255 stays free for void), "
                          f"got {args.k}.")
@@ -107,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if process.leader:
         resuming = manifest.claim(split_dir, {
             "k": args.k, "raw_clusters": args.raw_clusters, "label_free": args.label_free, "kmeans": args.kmeans,
-            "n_init": args.n_init, "seed": args.seed, "limit": args.limit, "amp": settings.amp,
+            "n_init": args.n_init, "seed": args.seed, "limit": args.limit, "amp": settings.amp, "crf": not args.skip_crf,
             "load_centroids": sha256_optional(args.load_centroids),
             "checkpoints": {k: v["sha256"] for k, v in manifest.record["checkpoints"].items()}}, args.overwrite)
         remove_stale_temp_files(split_dir)  # before any rank writes
@@ -134,17 +138,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     done = {k for k in mine if resuming and k not in kept and cs.output_path(output_dir, args.split, k, ".png").is_file()}
     todo = [k for k in mine if k not in kept and k not in done]
     source = semantics.image_windows(model, args.split, todo, [images[k] for k in todo], settings, f"labels {args.split}")
-    for key in mine:
-        if key in done:  # written by the interrupted run (atomically, so complete)
-            labels = cs.read_png(cs.output_path(output_dir, args.split, key, ".png"))
-            pixels += np.bincount(labels.ravel(), minlength=classes)[:classes]
-            continue
-        if key in kept:
-            windows, original = kept.pop(key)
-        else:
-            found_key, windows, original = next(source)
-            assert found_key == key
-        labels = semantics.label_map(windows, original, centroids, table)
+    for key in sorted(done):  # written by the interrupted run (atomically, so complete)
+        labels = cs.read_png(cs.output_path(output_dir, args.split, key, ".png"))
+        pixels += np.bincount(labels.ravel(), minlength=classes)[:classes]
+
+    def jobs() -> Iterator[semantics.LabelJob]:
+        for key in mine:
+            if key in done:
+                continue
+            if key in kept:
+                windows, original = kept.pop(key)
+            else:
+                found_key, windows, original = next(source)
+                assert found_key == key
+            yield semantics.LabelJob(key, windows, original, centroids, table,
+                                     None if args.skip_crf else images[key])
+
+    # the CRF (seconds per image, one thread) runs in fresh worker processes; plain argmax in this one
+    workers = 1 if args.skip_crf else args.crf_workers or default_workers()
+    for key, labels in ordered_map(semantics.run_label_job, jobs(), workers, start_method="spawn", torch_threads=1):
         pixels += np.bincount(labels.ravel(), minlength=classes)[:classes]
         write_png(cs.output_path(output_dir, args.split, key, ".png"), labels)
     pixels = distributed.sum_on_leader(process, pixels)

@@ -9,6 +9,8 @@ evaluation step that reads val ground truth. ``generate`` writes
 ``{output_dir}/{split}/{city}/{stem}.png`` with CAUSE class ids 0..26 (sliding
 322-windows, flip averaging, probe log-probabilities averaged over windows);
 ``remap_cause27_to_trainid.py`` turns them into trainIds. ``all`` does both.
+Without ``--skip_crf`` the dense CRF (:mod:`pseudo_labels.crf`, softmax
+temperature 3) refines each map before the class mapping, as the original.
 Needs ``cluster_tr.pth`` beside the other CAUSE files.
 """
 
@@ -25,12 +27,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from pseudo_labels import cause27, features, semantics
+from pseudo_labels import cause27, crf, features, semantics
 from pseudo_labels import cityscapes as cs
 from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import write_json, write_png
 from pseudo_labels.manifest import RunManifest
+from pseudo_labels.parallel import default_workers, ordered_map
 from refs.cause.model import CHECKPOINT_FILES, CLUSTER_FILE, CheckpointError, load_cause, load_cluster_probe
 
 log = logging.getLogger("cause27")
@@ -47,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="flat folder with " + ", ".join((*CHECKPOINT_FILES, CLUSTER_FILE)))
     parser.add_argument("--split", choices=("train", "val", "both"), default="both", help="split(s) to generate")
     parser.add_argument("--batch_size", type=int, default=1, help="images per network batch")
-    parser.add_argument("--skip_crf", action="store_true", help="no dense CRF")
+    parser.add_argument("--skip_crf", action="store_true", help="no dense CRF (else needs requirements-crf.txt)")
+    parser.add_argument("--crf_workers", type=int, default=None,
+                        help="processes running the CRF (default: CPUs, at most 8)")
     parser.add_argument("--device", default=None, help="cuda, cpu, auto")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images (matching and output)")
     return parser
@@ -74,8 +79,8 @@ def run_hungarian(model: torch.nn.Module, probe: torch.nn.Module, root: Path, li
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.skip_crf:
-        raise InputError("dense-CRF refinement is not implemented in this toolkit; pass --skip_crf.")
+    if not args.skip_crf and args.mode != "hungarian":
+        crf.require()
     root: Path = args.cityscapes_root
     output_dir = args.output_dir or root / "pseudo_semantic_cause"
     device = pick_device(args.device)
@@ -98,11 +103,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for split in ("train", "val") if args.split == "both" else (args.split,):
             images = cs.image_paths(root, split)
             keys = list(images)[: args.limit] if args.limit else list(images)
-            for key, windows, original in semantics.image_windows(model, split, keys, [images[k] for k in keys],
-                                                                  settings, f"CAUSE-27 {split}"):
-                full = features.full_resolution(cause27.window_log_probs(windows, probe))
-                classes = cluster_to_class[full.argmax(dim=0).numpy()]
-                write_png(cs.output_path(output_dir, split, key, ".png"), cs.resize_nearest(classes, original))
+            windows = semantics.image_windows(model, split, keys, [images[k] for k in keys], settings,
+                                              f"CAUSE-27 {split}")
+            jobs = ((key, cause27.window_log_probs(maps, probe), original, cluster_to_class,
+                     None if args.skip_crf else images[key]) for key, maps, original in windows)
+            # the CRF (seconds per image, one thread) runs in fresh worker processes; plain argmax in this one
+            workers = 1 if args.skip_crf else args.crf_workers or default_workers()
+            for key, classes in ordered_map(cause27.class_map, jobs, workers, start_method="spawn", torch_threads=1):
+                write_png(cs.output_path(output_dir, split, key, ".png"), classes)
             manifest.write(output_dir / split, extra={"images": len(keys)})
     return 0
 

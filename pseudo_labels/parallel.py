@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -31,11 +33,11 @@ def add_workers_argument(parser: argparse.ArgumentParser) -> None:
                         help=f"worker processes (default: CPUs, at most {MAX_DEFAULT_WORKERS}; 1 = no pool)")
 
 
-def _die_with_parent() -> None:
-    """Pool initializer: on Linux, have the kernel kill this worker when its parent dies (e.g. SIGKILL).
+def _start_worker(threads: int | None) -> None:
+    """Pool initializer: die with the parent (Linux), and cap torch's threads when asked.
 
-    Otherwise a killed run leaves workers behind that finish the images
-    already queued for them and then wait forever.
+    Without the parent-death signal a killed run leaves workers behind that
+    finish the items already queued for them and then wait forever.
     """
     if sys.platform.startswith("linux"):
         import ctypes
@@ -45,17 +47,38 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() == 1:  # the parent died before the call above took effect
             os._exit(1)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
-def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int = 1) -> Iterator[R]:
-    """``map`` in this process (``workers <= 1``) or over a process pool; results keep the input order."""
+def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int = 1, *,
+                start_method: str | None = None, torch_threads: int | None = None) -> Iterator[R]:
+    """``map`` in this process (``workers <= 1``) or over a process pool; results keep the input order.
+
+    ``items`` are drawn lazily, at most two per worker ahead of the results,
+    so a generator that produces them (e.g. a network pass) is not drained at
+    once. ``start_method`` "spawn" gives workers a fresh interpreter (for
+    work that runs torch after the parent has); ``torch_threads`` caps each
+    worker's torch threads. After an error, or when the caller stops
+    iterating, queued items are dropped, not run.
+    """
     if workers <= 1:
         yield from map(function, items)
         return
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent)
+    context = multiprocessing.get_context(start_method) if start_method else None
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
+                               initargs=(torch_threads,))
+    pending: deque[Future[R]] = deque()
     try:
-        yield from pool.map(function, items, chunksize=1)
-    finally:  # after an error (or an abandoned iteration), queued items are dropped, not run
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 

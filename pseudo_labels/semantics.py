@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from pseudo_labels import cityscapes as cs
-from pseudo_labels import clustering, distributed, features
+from pseudo_labels import clustering, crf, distributed, features
 from pseudo_labels.errors import InputError
 from pseudo_labels.fileio import write_npy
 from pseudo_labels.parallel import shard
@@ -148,14 +148,41 @@ def fit_on_split(model: torch.nn.Module, root: Path, split: str, keys: Sequence[
 
 
 def label_map(windows: features.Windows, original: tuple[int, int], centroids: np.ndarray,
-              cluster_to_class: np.ndarray | None) -> np.ndarray:
-    """Raw cluster ids (``cluster_to_class`` None) or trainIds (mapped mode) at the original size (Pillow NEAREST)."""
+              cluster_to_class: np.ndarray | None, crf_image: np.ndarray | None = None) -> np.ndarray:
+    """Raw cluster ids (``cluster_to_class`` None) or trainIds (mapped mode) at the original size (Pillow NEAREST).
+
+    With ``crf_image`` (the working-size RGB, :func:`features.working_rgb`) the
+    labels are the dense CRF's refinement of ``softmax(5 * similarities)``.
+    """
     full = features.full_resolution(windows)
-    if cluster_to_class is None:
+    if crf_image is not None:
+        logits = features.cluster_logits(full, centroids)
+        if cluster_to_class is not None:
+            logits = clustering.class_logits(logits, cluster_to_class)
+        working = crf.refined_labels(crf_image, logits, crf.SIMILARITY_SCALE)
+    elif cluster_to_class is None:
         working, _ = features.assign_clusters(full, centroids)
     else:
         working = clustering.classes_from_clusters(features.cluster_logits(full, centroids), cluster_to_class)
     return cs.resize_nearest(working, original)
+
+
+@dataclass(frozen=True)
+class LabelJob:
+    """One image's label map to compute (picklable, for CRF worker processes)."""
+
+    key: str
+    windows: features.Windows
+    original: tuple[int, int]
+    centroids: np.ndarray
+    cluster_to_class: np.ndarray | None
+    crf_image: Path | None = None  # the image file to refine on; None = no CRF
+
+
+def run_label_job(job: LabelJob) -> tuple[str, np.ndarray]:
+    """(key, label map) of a :class:`LabelJob`."""
+    image = None if job.crf_image is None else features.working_rgb(cs.read_rgb(job.crf_image))
+    return job.key, label_map(job.windows, job.original, job.centroids, job.cluster_to_class, image)
 
 
 def load_centroid_file(path: Path, need_classes: bool) -> tuple[np.ndarray, np.ndarray | None]:

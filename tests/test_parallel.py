@@ -40,6 +40,29 @@ def test_an_error_stops_the_queued_items(tmp_path: Path) -> None:
     assert len(list(tmp_path.iterdir())) < 10  # not the 59 a pool that runs its whole queue would write
 
 
+def _torch_threads(_: int) -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def test_items_are_drawn_lazily() -> None:
+    drawn = []
+
+    def items():  # type: ignore[no-untyped-def]
+        for x in range(100):
+            drawn.append(x)
+            yield x
+
+    results = ordered_map(_square_after_a_nap, items(), workers=2)
+    assert next(results) == 0 and len(drawn) <= 5  # two per worker ahead, not the whole generator
+    assert list(results) == [x * x for x in range(1, 100)] and len(drawn) == 100
+
+
+def test_spawned_workers_with_one_torch_thread() -> None:
+    assert list(ordered_map(_torch_threads, range(3), workers=2, start_method="spawn", torch_threads=1)) == [1, 1, 1]
+
+
 def test_shards_are_disjoint_and_cover_the_items() -> None:
     parts = [shard(list(range(10)), 3, i) for i in range(3)]
     assert sorted(sum(parts, [])) == list(range(10)) and parts[1] == [1, 4, 7]

@@ -141,7 +141,6 @@ def test_train_split_with_loaded_centroids_mapped_and_label_free(dataset: Path, 
 
 
 @pytest.mark.parametrize("extra, message", [
-    (("--raw_clusters",), "--skip_crf"),
     (("--skip_crf", "--k", "256"), "--k must be in 2..255"),
     (("--skip_crf", "--label_free"), "add --raw_clusters"),
 ])
