@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 from pseudo_labels.synthetic import write_dataset
-from refs.cause.model import CauseFeatures
+from refs.random_release import write_cause_release
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"
@@ -37,12 +35,4 @@ def cause_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Read-only: tests that need a damaged release copy it first.
     """
-    torch.manual_seed(0)
-    model = CauseFeatures(torch.randn(2048, 768))
-    folder = tmp_path_factory.mktemp("cause_release")
-    torch.save(model.vit.state_dict(), folder / "dinov2_vitb14_pretrain.pth")
-    segment_tr = {f"head_ema.{k}": v for k, v in model.head.state_dict().items()}
-    segment_tr.update({"linear.weight": torch.zeros(27, 90), "head.query_pos": torch.zeros(529, 768)})
-    torch.save(segment_tr, folder / "segment_tr.pth")
-    np.save(folder / "modular.npy", model.head.codebook.numpy())
-    return folder
+    return write_cause_release(tmp_path_factory.mktemp("cause_release"), seed=0)

@@ -35,11 +35,12 @@ def test_console_script_is_installed() -> None:
     assert result.returncode == 0 and "synthetic" in result.stdout
 
 
-def test_gpu_benchmark_says_so_without_a_gpu() -> None:
+@pytest.mark.parametrize("script", ["bench_gpu.py", "bench_pipeline.py"])
+def test_gpu_benchmarks_say_so_without_a_gpu(script: str) -> None:
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: the benchmark would measure for minutes")
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / script
+    result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True)
     assert result.returncode == 0 and "no CUDA device: nothing measured" in result.stdout

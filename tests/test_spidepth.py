@@ -14,6 +14,7 @@ from PIL import Image
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import depth
 from pseudo_labels import generate_depth_spidepth as cli
+from refs.random_release import save_spidepth_release, write_spidepth_release
 from refs.spidepth.model import CheckpointError, SPIdepth, guess_backbone, load_spidepth
 from refs.spidepth.unet import DEFAULT_BACKBONE
 
@@ -27,14 +28,6 @@ def _recipe(shared: Path):  # type: ignore[no-untyped-def]
     return module
 
 
-def _save_checkpoints(folder: Path, encoder: dict, decoder: dict) -> Path:
-    """Write the two files in the official layout (encoder.pth with monodepth's extra entries)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save({**encoder, "height": 320, "width": 1024, "use_stereo": False}, folder / "encoder.pth")
-    torch.save(decoder, folder / "depth.pth")
-    return folder
-
-
 @pytest.fixture(scope="module")
 def golden_model(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> SPIdepth:
     """The atto stand-in with recipe weights, saved as official files and loaded the way users load theirs."""
@@ -44,7 +37,7 @@ def golden_model(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     decoder = recipe.make_state_dict(recipe.spec_from_json(json.loads((keys / "spidepth_atto_depth_keys.json").read_text())))
     for entry in json.loads((keys / "spidepth_atto_depth_keys.json").read_text()):
         assert recipe.tensor_sha256(decoder[entry["key"]]) == entry["sha256"], "torch's generator changed"
-    folder = _save_checkpoints(tmp_path_factory.mktemp("spidepth"), encoder, decoder)
+    folder = save_spidepth_release(tmp_path_factory.mktemp("spidepth"), encoder, decoder)
     return load_spidepth(folder, ATTO)
 
 
@@ -97,9 +90,7 @@ def test_real_configuration_has_the_release_keys_and_shapes(shared_dir: Path) ->
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Random-weight atto SPIdepth saved in the official layout."""
-    torch.manual_seed(0)
-    model = SPIdepth(ATTO).eval()
-    return _save_checkpoints(tmp_path_factory.mktemp("tiny"), model.encoder.state_dict(), model.depth.state_dict())
+    return write_spidepth_release(tmp_path_factory.mktemp("tiny"), ATTO, seed=0)
 
 
 def test_checkpoint_round_trip_drops_only_monodepth_entries(tiny_checkpoint: Path) -> None:
@@ -120,7 +111,7 @@ def test_wrong_backbone_names_keys_and_the_fitting_backbone(tiny_checkpoint: Pat
 
 def test_extra_key_and_missing_file_are_reported(tiny_checkpoint: Path, tmp_path: Path) -> None:
     state = torch.load(tiny_checkpoint / "depth.pth", weights_only=True)
-    _save_checkpoints(tmp_path, torch.load(tiny_checkpoint / "encoder.pth", weights_only=True), {**state, "extra": torch.zeros(1)})
+    save_spidepth_release(tmp_path, torch.load(tiny_checkpoint / "encoder.pth", weights_only=True), {**state, "extra": torch.zeros(1)})
     with pytest.raises(CheckpointError, match=r"depth.pth: does not fit the network: unexpected keys \['extra'\]"):
         load_spidepth(tmp_path, ATTO)
     (tmp_path / "depth.pth").unlink()
