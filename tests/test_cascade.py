@@ -69,3 +69,29 @@ def test_confusion_and_miou_by_hand() -> None:
     pred = np.array([[0, 1, 1, 1]], np.uint8)
     scores = cascade.semantic_scores(cascade.confusion(pred, gt))
     assert scores["per_class_IoU"] == {"road": 50.0, "sidewalk": 50.0} and scores["mIoU"] == 50.0
+
+
+def test_hybrid_without_masks_equals_connected_components(prepared: Path, tmp_path: Path) -> None:
+    """Hybrid = masks, then components of uncovered thing pixels: with no masks at all it is the CC mode."""
+    from pseudo_labels import cityscapes as cs
+    from pseudo_labels.fileio import write_npz
+
+    for key in cs.output_paths(prepared / "trainid", "val", ".png"):
+        write_npz(cs.output_path(prepared / "empty", "val", key, ".npz"),
+                  {"masks": np.zeros((0, 8), bool), "num_valid": np.int64(0), "h_patches": np.int64(2),
+                   "w_patches": np.int64(4)})
+    results = {}
+    for mode, extra in (("connected_components", []), ("hybrid", ["--instance_subdir", "empty"]),
+                        ("maskcut", ["--instance_subdir", "inst"]), ("hybrid_inst", ["--instance_subdir", "inst"])):
+        out = tmp_path / f"{mode}.json"
+        assert cascade.main(["--cityscapes_root", str(prepared), "--semantic_subdir", "trainid", "--thing_mode",
+                             mode.replace("_inst", ""), *extra, "--output", str(out)]) == 0
+        results[mode] = json.loads(out.read_text())
+    for protocol in ("reference", "official"):
+        cc, hybrid = results["connected_components"][f"panoptic_{protocol}"], results["hybrid"][f"panoptic_{protocol}"]
+        for metric in ("PQ", "PQ_stuff", "PQ_things", "SQ", "RQ"):
+            assert hybrid[metric] == pytest.approx(cc[metric], abs=1e-12), (protocol, metric)
+        assert hybrid["per_class"] == cc["per_class"]
+        # the instance tool leaves thing pixels uncovered (small pieces); hybrid turns them into segments
+        assert results["hybrid_inst"][f"panoptic_{protocol}"]["PQ"] != results["maskcut"][f"panoptic_{protocol}"]["PQ"]
+    assert results["hybrid"]["instance"]["avg_pred_instances"] == 0

@@ -5,13 +5,14 @@
 
 Semantics: ``{R}/{semantic_subdir}/{split}/{city}/{stem}.png`` with trainIds
 (``--cause27``: CAUSE 27-class ids, mapped to trainIds first). Things:
-``connected_components`` of each thing class (>= ``--cc_min_area`` px), or
+``connected_components`` of each thing class (>= ``--cc_min_area`` px),
 ``maskcut`` -- masks from ``{R}/{instance_subdir}/{split}/{city}/{stem}.npz``
 in the instance tool's layout (``masks`` N x h*w, ``h_patches``, ``w_patches``,
 ``scores``), taken by descending score, each kept when the majority of its
 pixels is a thing class (that class becomes its class) and painted onto free
-pixels; masks without ``scores`` are ranked by area, as the original does. In
-maskcut mode the masks are also scored as class-agnostic instances (recall,
+pixels; masks without ``scores`` are ranked by area, as the original does -- or
+``hybrid``: maskcut, then the connected components (>= ``--cc_min_area`` px) of
+thing pixels no segment covers. In maskcut and hybrid mode the masks are also scored as class-agnostic instances (recall,
 AP@0.5, AP@0.75 against the GT thing instances; see
 :mod:`pseudo_labels.instance_metrics`). Ground truth (gtFine) is read here:
 this is an evaluation tool.
@@ -38,7 +39,7 @@ from pseudo_labels.remap_labels import cause27_table
 
 log = logging.getLogger("cascade")
 
-THING_MODES = ("connected_components", "maskcut")
+THING_MODES = ("connected_components", "maskcut", "hybrid")
 
 
 def confusion(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -98,6 +99,18 @@ def segments_from_masks(semantic: np.ndarray, masks: np.ndarray, scores: np.ndar
     return pan.segments_from_ids(ids, classes)
 
 
+def add_leftover_components(segments: pan.Segments, semantic: np.ndarray, things: tuple[int, ...],
+                            min_area: int) -> pan.Segments:
+    """Hybrid mode: each connected component (>= ``min_area`` px) of thing pixels no segment covers, as a segment."""
+    ids = segments.ids.copy()
+    classes = segments.classes[1:].tolist()
+    leftover = inst.cc_instances(np.where(ids == 0, semantic, cs.IGNORE_ID).astype(np.uint8), min_area, things)
+    for mask, class_id in zip(leftover.masks(), leftover.classes):
+        classes.append(int(class_id))
+        ids[mask] = len(classes)
+    return pan.segments_from_ids(ids, classes)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -120,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     root: Path = args.cityscapes_root
-    if args.thing_mode == "maskcut" and not args.instance_subdir:
-        raise InputError("--thing_mode maskcut needs --instance_subdir.")
+    if args.thing_mode != "connected_components" and not args.instance_subdir:
+        raise InputError(f"--thing_mode {args.thing_mode} needs --instance_subdir.")
     semantic_files = cs.output_paths(root / args.semantic_subdir, args.split, ".png", "semantic PNG")
     labels, instance_ids = cs.label_ids_paths(root, args.split), cs.instance_ids_paths(root, args.split)
     keys = [k for k in semantic_files if k in labels][: args.max_images or None]
@@ -154,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             instance_totals.add(masks, scores, *gt_thing_instances(cs.resize_nearest(gt.instance_ids, size)))
             predictions = {pan.REFERENCE: segments_from_masks(semantic, masks, scores, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA),
                            pan.OFFICIAL: segments_from_masks(semantic, masks, scores, 1, 1)}
+            if args.thing_mode == "hybrid":
+                predictions = {p: add_leftover_components(segments, semantic, things, args.cc_min_area)
+                               for p, segments in predictions.items()}
         reference_gt = pan.reference_gt_segments(cs.resize_nearest(gt.train_ids, size), cs.resize_nearest(gt.instance_ids, size))
         totals[pan.REFERENCE] += pan.match(reference_gt, predictions[pan.REFERENCE], pan.REFERENCE)
         official_gt = pan.official_gt_segments(gt.instance_ids)
@@ -161,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = {"n_images": len(keys), "eval_size": list(size), "thing_mode": args.thing_mode,
               "semantic": semantic_scores(matrix),
               **{f"panoptic_{p}": pan.summary(totals[p], p) for p in pan.PROTOCOLS}}
-    if args.thing_mode == "maskcut":
+    if args.thing_mode != "connected_components":  # the instance folder's masks, as masks
         result["instance"] = instance_totals.summary()
     print(f"mIoU {result['semantic']['mIoU']:.2f}  pixel accuracy {result['semantic']['pixel_accuracy']:.2f}")
     for protocol in pan.PROTOCOLS:
