@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -79,12 +80,29 @@ def write_predictions(pred_dir: str | Path, json_path: str | Path,
     return write_prediction_json(json_path, [write_prediction_png(pred_dir, stem, seg) for stem, seg in items])
 
 
+def read_segment_ids(png_path: str | Path) -> np.ndarray:
+    """HxW int32 segment ids of an RGB-encoded panoptic PNG.
+
+    OpenCV decodes to BGR; the ids are composed from those channels directly
+    (no RGB copy), which matters where thousands of 2-Mpx maps are read.
+    """
+    colours = cv2.imread(str(png_path), cv2.IMREAD_UNCHANGED)
+    if colours is None:  # missing or unreadable: let Pillow name the problem
+        colours = cs.read_png(png_path)
+        if colours.ndim == 3:
+            colours = colours[:, :, 2::-1]
+    if colours.ndim != 3 or colours.shape[2] < 3 or colours.dtype != np.uint8:
+        raise InputError(f"{png_path}: a panoptic PNG must be 8-bit RGB (segment ids as colours), "
+                         f"got shape {colours.shape} dtype {colours.dtype}.")
+    ids = colours[:, :, 0].astype(np.int32) << 16  # B: id // 65536
+    ids |= colours[:, :, 1].astype(np.int32) << 8
+    ids |= colours[:, :, 2]  # R: id % 256
+    return ids
+
+
 def read_prediction(png_path: str | Path, annotation: dict) -> Segments:
     """One predicted image as :class:`Segments` (compact ids), checking the PNG against its JSON entry."""
-    colours = cs.read_png_fast(png_path)
-    if colours.ndim != 3 or colours.shape[2] < 3:
-        raise InputError(f"{png_path}: a panoptic PNG must be RGB (segment ids as colours), got shape {colours.shape}.")
-    raw = rgb_to_id(colours[:, :, :3])
+    raw = read_segment_ids(png_path)
     listed = {int(s["id"]): s for s in annotation.get("segments_info", [])}
     ids_sorted = np.array(sorted(listed), np.int64)
     classes = []
