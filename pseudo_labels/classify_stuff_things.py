@@ -73,27 +73,44 @@ def measure(files: dict[str, Path], depth_dir: Path, split: str, tau: float, num
 
 def compare_thing_sets(root: Path, split: str, files: dict[str, Path], depth_dir: Path, table: np.ndarray,
                        label_free_things: list[int], tau: float, min_area: int) -> dict[str, dict[str, float]]:
-    """PQ (both protocols) splitting per class with the GT thing classes vs per label-free thing cluster."""
+    """PQ (both protocols) of three ways to find things, on the same clusters and depth.
+
+    ``gt_things``: split per class with the GT-derived thing classes (the
+    evaluation protocol); ``label_free``: the label-free thing clusters merged
+    into one unit, as the exports split them; ``label_free_per_cluster``: the
+    same clusters split one by one; ``gt_thing_clusters_merged``: the clusters
+    of GT-derived thing classes merged into one unit (separates the effect of
+    the thing set from that of the splitting). Merged and per-cluster instances
+    are scored with the class their majority cluster maps to.
+    """
     labels, instance_files = cs.label_ids_paths(root, split), cs.instance_ids_paths(root, split)
-    totals = {(name, p): pan.PanopticStats() for name in ("gt_things", "label_free") for p in pan.PROTOCOLS}
+    names = ("gt_things", "label_free", "label_free_per_cluster", "gt_thing_clusters_merged")
+    totals = {(name, p): pan.PanopticStats() for name in names for p in pan.PROTOCOLS}
+    merged = export.label_free_units(tuple(label_free_things), "label-free thing clusters")
+    gt_merged = export.label_free_units(tuple(int(c) for c in np.flatnonzero(cs.IS_THING[table])), "GT thing clusters")
     for key, path in tqdm(files.items(), desc="compare thing sets", unit="img"):
         clusters = cs.resize_nearest(cs.read_png(path), export.WORKING_SIZE)
         semantic = table[clusters]
         gradient = inst.depth_gradient(load_depth(cs.output_path(depth_dir, split, key, ".npy"), export.WORKING_SIZE))
-        per_class = inst.split_instances(semantic, gradient, tau, min_area)
+        found = {"gt_things": inst.split_instances(semantic, gradient, tau, min_area)}
         per_cluster = inst.split_instances(clusters, gradient, tau, min_area, thing_ids=label_free_things)
-        per_cluster = per_cluster.with_classes(table[per_cluster.classes])
-        per_cluster = per_cluster.subset(cs.IS_THING[per_cluster.classes])  # an instance of a stuff class is no thing
+        candidates = [("label_free_per_cluster", per_cluster)]
+        for name, units in (("label_free", merged), ("gt_thing_clusters_merged", gt_merged)):
+            union = inst.split_instances(units.unit_map(clusters), gradient, tau, min_area, thing_ids=units.things)
+            candidates.append((name, units.named(union, clusters)))
+        for name, instances in candidates:
+            instances = instances.with_classes(table[instances.classes])
+            found[name] = instances.subset(cs.IS_THING[instances.classes])  # an instance of a stuff class is no thing
         gt = cs.load_ground_truth(labels[key], instance_files[key])
-        for name, found in (("gt_things", per_class), ("label_free", per_cluster)):
+        for name in names:
             for protocol in pan.PROTOCOLS:
                 if protocol == pan.REFERENCE:
                     gt_segments = pan.reference_gt_segments(cs.resize_nearest(gt.train_ids, export.WORKING_SIZE),
                                                             cs.resize_nearest(gt.instance_ids, export.WORKING_SIZE))
-                    pred = pan.predicted_segments(semantic, found, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA)
+                    pred = pan.predicted_segments(semantic, found[name], pan.STUFF_MIN_AREA, pan.THING_MIN_AREA)
                 else:
                     gt_segments = pan.official_gt_segments(gt.instance_ids)
-                    pred = pan.predicted_segments(semantic, found, 1, 1)
+                    pred = pan.predicted_segments(semantic, found[name], 1, 1)
                     pred = pred.resized(gt_segments.ids.shape)
                 totals[(name, protocol)] += pan.match(gt_segments, pred, protocol)
     return {f"{name}/{protocol}": {k: v for k, v in pan.summary(stats, protocol).items() if k != "per_class"}

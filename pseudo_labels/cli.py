@@ -23,7 +23,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "instances": ("pseudo_labels.generate_depth_guided_instances", "depth-guided instances per image (.npz + PNG)"),
     "stuff-things": ("pseudo_labels.classify_stuff_things", "label-free thing/stuff decision per cluster"),
     "evaluate-cascade": ("pseudo_labels.evaluation.evaluate_cascade_pseudolabels",
-                         "mIoU and PQ (both protocols) of a semantic folder and an instance folder"),
+                         "mIoU, PQ (both protocols) and instance recall/AP of semantic + instance folders"),
     "dinov2-features": ("pseudo_labels.extract_dinov2_features", "raw DINOv2 ViT-B/14 patch tokens per image"),
     "overclustering": ("pseudo_labels.overclustering_cause", "mIoU over k for CAUSE and DINOv2 features"),
     "cause27": ("pseudo_labels.generate_semantic_pseudolabels_cause", "CAUSE-27 baseline: probe clusters, Hungarian"),

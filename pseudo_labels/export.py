@@ -11,8 +11,11 @@ What the split runs on (the "units"):
 * trainId semantics: the 19 classes, things = trainIds 11..18;
 * raw clusters with a ``cluster_to_class`` map: the classes those clusters map
   to (several clusters of one class form one mask, as in the sweep);
-* raw clusters with a label-free ``stuff_things.json``: every thing *cluster*
-  is its own unit (no class is known).
+* raw clusters with a label-free ``stuff_things.json``: all thing clusters
+  together form one unit (no class is known, and an object usually spans
+  several clusters, so cutting at cluster borders would cut objects); depth
+  edges alone separate the instances, and each instance is then named by the
+  cluster most of its pixels hold.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from pseudo_labels.sweep import load_cluster_to_class
 WORKING_SIZE = (512, 1024)
 """Resolution of the sweep, and so of the split for training labels."""
 MAX_INSTANCES = 65535
+MERGED_THINGS = 255
+"""Label-free units: the one unit id every thing cluster maps to (cluster ids are <= 254)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,12 @@ class Units:
     things: tuple[int, ...]
     source: str
     max_id: int = 255
+    thing_clusters: tuple[int, ...] = ()  # label-free: the thing clusters merged into MERGED_THINGS
+
+    @property
+    def merged(self) -> bool:
+        """Whether the thing clusters are merged into one unit (label-free)."""
+        return bool(self.thing_clusters)
 
     def unit_map(self, semantic: np.ndarray, path: Path | str = "semantic map") -> np.ndarray:
         """The map the split runs on; an id above ``max_id`` is an error naming ``path``."""
@@ -55,6 +66,27 @@ class Units:
             raise InputError(f"{path}: id {largest} is out of range for {self.source} (largest valid id "
                              f"{self.max_id}); raw cluster ids need --centroids_path or --stuff_things.")
         return self.lookup[semantic]
+
+    def named(self, found: inst.Instances, semantic: np.ndarray) -> inst.Instances:
+        """The instances of a split, each named by its unit, or for merged units by its majority semantic id."""
+        if not self.merged or not len(found):
+            return found
+        return found.with_classes(majority_ids(found, semantic))
+
+
+def majority_ids(found: inst.Instances, semantic: np.ndarray) -> np.ndarray:
+    """(n,) uint8: the semantic id most of each instance's pixels hold (lowest id on ties)."""
+    values = semantic.ravel()[found.pixels].astype(np.int64)
+    keys = [owner[owner >= 0].astype(np.int64) * 256 + values[owner >= 0] for owner in (found.first, found.second)]
+    counts = np.bincount(np.concatenate(keys), minlength=len(found) * 256).reshape(len(found), 256)
+    return counts.argmax(axis=1).astype(np.uint8)
+
+
+def label_free_units(thing_clusters: tuple[int, ...], source: str, max_id: int = 255) -> Units:
+    """Units of raw clusters with a label-free thing set: every thing cluster maps to :data:`MERGED_THINGS`."""
+    lookup = _identity()
+    lookup[list(thing_clusters)] = MERGED_THINGS
+    return Units(lookup, (MERGED_THINGS,), source, max_id, tuple(thing_clusters))
 
 
 def _identity() -> np.ndarray:
@@ -94,8 +126,8 @@ def decide_units(max_id: int, centroids_path: Path | None = None, stuff_things_p
         num_ids = None
         if centroids_path is not None:
             num_ids = len(cluster_to_class(centroids_path, require_classes=False))
-        return Units(_identity(), read_stuff_things(stuff_things_path, num_ids), f"stuff_things: {stuff_things_path}",
-                     255 if num_ids is None else num_ids - 1)
+        return label_free_units(read_stuff_things(stuff_things_path, num_ids), f"stuff_things: {stuff_things_path}",
+                                254 if num_ids is None else num_ids - 1)
     if centroids_path is not None:
         table = cluster_to_class(centroids_path, require_classes=True)
         if max_id >= len(table):

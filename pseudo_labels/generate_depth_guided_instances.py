@@ -8,8 +8,8 @@ For ``{semantic_dir}/{city}/{stem}.png`` (trainIds, or raw clusters with
 ``--centroids_path`` or ``--stuff_things``) and ``{depth_dir}/{city}/{stem}.npy``
 it writes ``{output_dir}/{city}/{stem}.npz`` -- ``masks`` (N x H*W bool at
 512x1024, overlaps kept as the algorithm makes them), ``scores`` (area / largest
-area), ``num_valid``, ``h_patches``, ``w_patches``, ``classes`` (unit id per
-mask) and ``painted`` (the masks that appear in the PNG, in id order) -- and
+area), ``num_valid``, ``h_patches``, ``w_patches``, ``classes`` (trainId per
+mask; with ``--stuff_things`` the mask's majority cluster) and ``painted`` (the masks that appear in the PNG, in id order) -- and
 ``{stem}_instance.png`` (uint16: the instances painted as the sweep's reference
 protocol paints them, ids 1..M). ``stats.json`` has no wall-clock fields, so
 reruns are byte-identical. Reads no ground truth.
@@ -91,6 +91,7 @@ def write_instances(job: ImageJob) -> np.ndarray:
     depth = load_depth(job.depth, export.WORKING_SIZE)
     found = export.split(job.units.unit_map(semantic, job.semantic), job.units.things, depth, job.grad_threshold,
                          job.min_area, job.dilation_iters, job.depth_blur)
+    found = job.units.named(found, semantic)
     instance_map, painted = export.instance_id_map(found)
     write_npz(job.output_dir / f"{job.key}.npz", instance_record(found, painted))
     write_png(job.output_dir / f"{job.key}_instance.png", instance_map)

@@ -126,17 +126,35 @@ def test_bad_input(train: Path, tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "unrelated file(s) with '.pt'" in err and "model_weights.pth" in err
 
 
-def test_label_free_units_split_thing_clusters(train: Path) -> None:
-    semantic = cs.read_png(next(iter(cs.output_paths(train / SEMANTIC, "train", ".png").values())))
+def test_label_free_units_merge_the_thing_clusters(train: Path) -> None:
+    key = next(iter(cs.output_paths(train / SEMANTIC, "train", ".png")))
+    semantic = cs.resize_nearest(cs.read_png(train / SEMANTIC / "train" / f"{key}.png"), (512, 1024))
     with np.load(train / SEMANTIC / "kmeans_centroids.npz") as npz:
         table = npz["cluster_to_class"]
     thing_clusters = tuple(int(c) for c in np.flatnonzero(cs.IS_THING[table]))
     things_json = train / "things.json"
     things_json.write_text(json.dumps({"thing_ids": list(thing_clusters)}))
     units = export.decide_units(int(semantic.max()), None, things_json)
-    assert units.things == thing_clusters and np.array_equal(units.unit_map(semantic), semantic)
-    found = export.split(units.unit_map(semantic), units.things, None, None, 10)
-    assert set(found.classes.tolist()) <= set(thing_clusters) and len(found) > 0
+    assert units.merged and units.thing_clusters == thing_clusters and units.things == (export.MERGED_THINGS,)
+    unit_map = units.unit_map(semantic)
+    is_thing = np.isin(semantic, thing_clusters)
+    assert (unit_map[is_thing] == export.MERGED_THINGS).all() and np.array_equal(unit_map[~is_thing], semantic[~is_thing])
+    depth = cs.resize_bilinear(np.load(train / cs.DEPTH_SUBDIR / "train" / f"{key}.npy"), (512, 1024))
+    found = units.named(export.split(unit_map, units.things, depth, 0.2, 200), semantic)
+    assert len(found) > 0 and set(found.classes.tolist()) <= set(thing_clusters)
+    for index, mask in enumerate(found.masks()):  # the name is the majority cluster, overlaps included
+        assert found.classes[index] == np.bincount(semantic[mask], minlength=256).argmax()
+
+
+def test_an_object_of_two_thing_clusters_stays_one_label_free_instance(tmp_path: Path) -> None:
+    semantic = np.zeros((20, 20), np.uint8)  # cluster 0: stuff
+    semantic[5:15, 2:12], semantic[5:15, 12:18] = 3, 4  # one object, two touching thing clusters
+    (tmp_path / "things.json").write_text(json.dumps({"thing_ids": [3, 4]}))
+    units = export.decide_units(int(semantic.max()), None, tmp_path / "things.json")
+    found = units.named(export.split(units.unit_map(semantic), units.things, None, None, 10), semantic)
+    assert len(found) == 1 and found.classes.tolist() == [3] and int(found.areas[0]) == 160
+    per_cluster = export.split(semantic, (3, 4), None, None, 10)  # the old way cut it at the cluster border
+    assert len(per_cluster) == 2
 
 
 def test_panoptic_pseudolabels_are_read_by_both_evaluators(synthetic_val: Path, tmp_path: Path) -> None:

@@ -74,9 +74,11 @@ def test_evaluate_compares_thing_sets(synthetic_val: Path, tmp_path: Path, capsy
                           "pseudo_semantic_raw_k24", "--output", str(output), "--evaluate", "--centroids_path",
                           str(synthetic_val / "pseudo_semantic_raw_k24" / "kmeans_centroids.npz"), "--min_area", "50"]) == 0
     evaluation = json.loads(output.read_text())["evaluation"]
-    assert set(evaluation) >= {"gt_things/reference", "gt_things/official", "label_free/reference", "label_free/official"}
-    # the stuff part is the same whatever the thing set; things differ
-    assert evaluation["gt_things/reference"]["PQ_stuff"] == evaluation["label_free/reference"]["PQ_stuff"]
+    names = ("gt_things", "label_free", "label_free_per_cluster", "gt_thing_clusters_merged")
+    assert set(evaluation) == {f"{name}/{protocol}" for name in names for protocol in ("reference", "official")}
+    # instances that only cover thing-class pixels leave the stuff segments as they are
+    for name in ("label_free_per_cluster", "gt_thing_clusters_merged"):
+        assert evaluation[f"{name}/reference"]["PQ_stuff"] == evaluation["gt_things/reference"]["PQ_stuff"]
     assert "| label_free | official |" in capsys.readouterr().out
 
 
