@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise InputError("pass --num_classes (the number of cluster ids) with --stuff_things and no --centroids_path.")
     # legacy: the thing clusters themselves (those mapped to thing classes, or the label-free ones)
     legacy_things = (tuple(int(c) for c in np.flatnonzero(cs.IS_THING[units.lookup[: units.max_id + 1]]))
-                     if units.source.startswith("cluster_to_class") else units.thing_clusters or units.things)
+                     if units.source.startswith("cluster_to_class") else units.thing_ids)
     output = root / args.output_subdir
     check_output_folder(output, {k.split("/")[1] for k in semantic_files})  # any shard's images are ours
     manifest = RunManifest("cups", args)
@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "images": len(keys), "skipped_missing_depth": len(missing), "instances": int(sum(counts)),
         "instances_per_image": round(float(np.mean(counts)), 4) if counts else 0.0,
         "images_over_255_instances": crowded, "units": units.source,
-        "thing_units": list(units.thing_clusters or units.things),
+        "thing_units": list(units.thing_ids),
         "mode": ("legacy_" if args.legacy_cluster_split else "") + ("depth" if use_depth else "cc"), "grad_threshold": args.grad_threshold if use_depth else None,
         "min_instance_area": args.min_instance_area, "working_size": list(export.WORKING_SIZE),
         "target_size": list(target), "num_classes": num_classes,

@@ -44,20 +44,24 @@ class Units:
     """How to turn a semantic map into the map the split runs on.
 
     ``lookup``: (256,) uint8 table from semantic ids to unit ids (identity for
-    trainIds and label-free clusters, ``cluster_to_class`` otherwise).
-    ``things``: the unit ids that are things. ``source``: how this was decided.
+    trainIds, ``cluster_to_class`` for mapped clusters; for label-free
+    clusters identity except the thing clusters, which all map to
+    :data:`MERGED_THINGS`). ``things``: the unit ids that are things.
+    ``source``: how this was decided. ``merged``: label-free, with
+    ``thing_clusters`` the clusters behind the merged unit.
     """
 
     lookup: np.ndarray
     things: tuple[int, ...]
     source: str
     max_id: int = 255
-    thing_clusters: tuple[int, ...] = ()  # label-free: the thing clusters merged into MERGED_THINGS
+    merged: bool = False
+    thing_clusters: tuple[int, ...] = ()
 
     @property
-    def merged(self) -> bool:
-        """Whether the thing clusters are merged into one unit (label-free)."""
-        return bool(self.thing_clusters)
+    def thing_ids(self) -> tuple[int, ...]:
+        """The semantic ids that are things: the thing clusters when merged, else the thing units."""
+        return self.thing_clusters if self.merged else self.things
 
     def unit_map(self, semantic: np.ndarray, path: Path | str = "semantic map") -> np.ndarray:
         """The map the split runs on; an id above ``max_id`` is an error naming ``path``."""
@@ -82,11 +86,11 @@ def majority_ids(found: inst.Instances, semantic: np.ndarray) -> np.ndarray:
     return counts.argmax(axis=1).astype(np.uint8)
 
 
-def label_free_units(thing_clusters: tuple[int, ...], source: str, max_id: int = 255) -> Units:
+def label_free_units(thing_clusters: tuple[int, ...], source: str, max_id: int = MERGED_THINGS - 1) -> Units:
     """Units of raw clusters with a label-free thing set: every thing cluster maps to :data:`MERGED_THINGS`."""
     lookup = _identity()
     lookup[list(thing_clusters)] = MERGED_THINGS
-    return Units(lookup, (MERGED_THINGS,), source, max_id, tuple(thing_clusters))
+    return Units(lookup, (MERGED_THINGS,), source, max_id, merged=True, thing_clusters=tuple(thing_clusters))
 
 
 def _identity() -> np.ndarray:
@@ -127,7 +131,7 @@ def decide_units(max_id: int, centroids_path: Path | None = None, stuff_things_p
         if centroids_path is not None:
             num_ids = len(cluster_to_class(centroids_path, require_classes=False))
         return label_free_units(read_stuff_things(stuff_things_path, num_ids), f"stuff_things: {stuff_things_path}",
-                                254 if num_ids is None else num_ids - 1)
+                                MERGED_THINGS - 1 if num_ids is None else num_ids - 1)
     if centroids_path is not None:
         table = cluster_to_class(centroids_path, require_classes=True)
         if max_id >= len(table):
