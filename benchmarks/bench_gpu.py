@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
+DEFAULT_GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
 
 
 def timed_cuda(function, repeats: int = 1) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -123,14 +123,15 @@ class _Unguarded(torch.nn.Module):
         return self.head(features[:, 1:] if self.drop_cls else features)
 
 
-def parity(device: str = "cuda") -> list[tuple[str, float, float, float, float, float]] | None:
+def parity(device: str = "cuda", golden: Path = DEFAULT_GOLDEN
+           ) -> list[tuple[str, float, float, float, float, float]] | None:
     """bf16 vs fp32 on the golden inputs with the recipe weights, ours and plain autocast (None without golden).
 
     Rows: (precision policy, CAUSE max |diff|, CAUSE mean |diff| / mean |fp32|,
     share of raw k=80 cluster pixels that change, depth max |diff| / fp32 range,
     depth mean |diff| / fp32 range).
     """
-    if not GOLDEN.is_dir():
+    if not golden.is_dir():
         return None
     import importlib.util
 
@@ -140,25 +141,25 @@ def parity(device: str = "cuda") -> list[tuple[str, float, float, float, float, 
     from refs.cause.model import CauseFeatures, head_state
     from refs.spidepth.model import SPIdepth
 
-    spec = importlib.util.spec_from_file_location("recipe", GOLDEN / "recipe.py")
+    spec = importlib.util.spec_from_file_location("recipe", golden / "recipe.py")
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
 
     def state(name: str) -> dict:
-        return recipe.make_state_dict(recipe.spec_from_json(json.loads((GOLDEN / name).read_text())))
+        return recipe.make_state_dict(recipe.spec_from_json(json.loads((golden / name).read_text())))
 
     cause = CauseFeatures(recipe.modular_codebook()).eval()
     cause.vit.load_state_dict(state("dinov2/dinov2_keys.json"))
-    cause.head.load_state_dict(head_state(state("cause_head/segment_tr_keys.json"), GOLDEN))
+    cause.head.load_state_dict(head_state(state("cause_head/segment_tr_keys.json"), golden))
     cause = cause.to(device)
     spid = SPIdepth("convnextv2_atto").eval()
     spid.encoder.load_state_dict(state("spidepth/spidepth_atto_encoder_keys.json"))
     spid.depth.load_state_dict(state("spidepth/spidepth_atto_depth_keys.json"))
     spid = spid.to(device)
-    image = features.preprocess(np.array(Image.open(GOLDEN / "test_image_256x512.png").convert("RGB")))
-    frame = np.array(Image.open(GOLDEN / "spidepth/spidepth_input_1024x320.png"))
+    image = features.preprocess(np.array(Image.open(golden / "test_image_256x512.png").convert("RGB")))
+    frame = np.array(Image.open(golden / "spidepth/spidepth_input_1024x320.png"))
     x = torch.from_numpy(depth.network_input(frame))[None].to(device)
-    with np.load(GOLDEN / "kmeans_centroids_k80.npz") as npz:
+    with np.load(golden / "kmeans_centroids_k80.npz") as npz:
         centroids = npz["centroids"]
 
     def run(cause_net: torch.nn.Module, depth_net: torch.nn.Module, amp: bool) -> tuple:
@@ -197,14 +198,15 @@ def main() -> int:
     parser.add_argument("--parity_only", action="store_true",
                         help="only the bf16-vs-fp32 table, on --parity_device (runs on a CPU too)")
     parser.add_argument("--parity_device", default="cuda", choices=("cuda", "cpu"))
+    parser.add_argument("--golden", type=Path, default=DEFAULT_GOLDEN, help="the parity fixtures (../shared/golden)")
     args = parser.parse_args()
     if args.parity_only:
         if args.parity_device == "cuda" and not torch.cuda.is_available():
             print("no CUDA device: nothing measured (pass --parity_device cpu for CPU bf16 autocast)")
             return 0
-        rows = parity(args.parity_device)
+        rows = parity(args.parity_device, args.golden)
         if rows is None:
-            print(f"no golden fixtures at {GOLDEN}: nothing measured")
+            print(f"no golden fixtures at {args.golden}: nothing measured")
             return 0
         cpu = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
         print(f"device: {torch.cuda.get_device_name(0) if args.parity_device == 'cuda' else cpu}, "
@@ -221,7 +223,7 @@ def main() -> int:
     print(f"\n| k-means, k=80, {args.kmeans_vectors} x 90 | s | inertia |\n|---|---|---|")
     for name, seconds, inertia in kmeans_rows(args.kmeans_vectors):
         print(f"| {name} | {seconds:.1f} | {inertia:.1f} |")
-    rows = parity()
+    rows = parity("cuda", args.golden)
     if rows:
         print_parity(rows)
     return 0
