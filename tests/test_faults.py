@@ -76,6 +76,15 @@ def test_cups_export_resumes_exactly(data: Path, tmp_path: Path) -> None:
     check_resumes_exactly(argv, data / "cups_a", data / "cups_b")
 
 
+def test_panoptic_labels_resume_exactly(data: Path, tmp_path: Path) -> None:
+    def argv(out: Path) -> list[str]:
+        return [str(PACKAGE / "generate_panoptic_pseudolabels.py"), "--cityscapes_root", str(data), "--split", "val",
+                "--semantic_subdir", "pseudo_semantic_raw_k24", "--output_subdir", str(out.relative_to(data)),
+                "--centroids_path", str(data / "pseudo_semantic_raw_k24" / "kmeans_centroids.npz"),
+                "--min_area", "100", "--target_h", "256", "--target_w", "512"]
+    check_resumes_exactly(argv, data / "panoptic_a", data / "panoptic_b")
+
+
 def test_sweep_json_appears_only_complete(data: Path, tmp_path: Path) -> None:
     def argv(out: Path) -> list[str]:
         return [str(PACKAGE / "sweep_k50_spidepth.py"), "--cityscapes_root", str(data), "--semantic_subdir",
