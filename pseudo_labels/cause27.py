@@ -79,10 +79,10 @@ def class_map(job: tuple[str, features.Windows, tuple[int, int], np.ndarray, Pat
     ``job`` = (key, log-probability windows, original (H, W), cluster_to_class,
     image file for the dense CRF or None). Picklable, for CRF worker processes.
     """
-    key, windows, original, cluster_to_class, crf_image = job
+    key, windows, original, cluster_to_class, crf_image_path = job
     full = features.full_resolution(windows)
-    if crf_image is None:
+    if crf_image_path is None:
         clusters = full.argmax(dim=0).numpy()
     else:
-        clusters = crf.refined_labels(features.working_rgb(cs.read_rgb(crf_image)), full, crf.PROBE_SCALE)
+        clusters = crf.refined_labels(features.working_rgb(cs.read_rgb(crf_image_path)), full, crf.PROBE_SCALE)
     return key, cs.resize_nearest(cluster_to_class[clusters], original)

@@ -17,12 +17,18 @@ The CRF is Krähenbühl and Koltun's fully connected CRF through ``pydensecrf``
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from pseudo_labels.errors import InputError
+from pseudo_labels.parallel import default_workers, ordered_map
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 ITERATIONS = 10
 GAUSSIAN_SXY, GAUSSIAN_COMPAT = 1, 3
@@ -70,3 +76,15 @@ def refined_labels(rgb: np.ndarray, logits: torch.Tensor, scale: float) -> np.nd
     """(H, W) uint8: argmax of the CRF marginals of ``softmax(scale * logits)`` ((C, H, W) logits, C <= 256)."""
     probabilities = F.softmax(logits.float() * scale, dim=0).numpy()
     return marginals(rgb, probabilities).argmax(axis=0).astype(np.uint8)
+
+
+def map_label_jobs(function: Callable[[T], R], jobs: Iterable[T], use_crf: bool, crf_workers: int | None
+                   ) -> Iterator[R]:
+    """:func:`~pseudo_labels.parallel.ordered_map` of per-image label jobs, in input order.
+
+    With the CRF (seconds per image, one thread) the jobs run in ``crf_workers``
+    fresh processes (default: the usable CPUs, at most 8) with one torch thread
+    each; without it, plain argmax is cheap and runs in this process.
+    """
+    workers = (crf_workers or default_workers()) if use_crf else 1
+    return ordered_map(function, jobs, workers, start_method="spawn", torch_threads=1)

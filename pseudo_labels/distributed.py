@@ -30,23 +30,23 @@ class Process:
         return self.rank == 0
 
 
-def start(device_type: str) -> Process:
-    """Join the process group when started by torchrun (gloo on CPU, NCCL on CUDA)."""
+def start(device: torch.device) -> tuple[Process, torch.device]:
+    """Join the process group when started by torchrun (gloo on CPU, NCCL on CUDA); this rank's device.
+
+    On CUDA each local rank takes its own GPU (unless ``device`` names one);
+    other devices are shared.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Process()
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
-    return Process(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def device_for(process: Process, device: torch.device) -> torch.device:
-    """On CUDA each local rank takes its own GPU; other devices are shared."""
+    process = Process()
+    if world > 1:
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        process = Process(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", process.local_rank)
     if device.type == "cuda" and process.world > 1:
         torch.cuda.set_device(device)  # object collectives under NCCL use the current device
-    return device
+    return process, device
 
 
 def gather_to_leader(process: Process, item: object) -> list:

@@ -95,9 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     images = cs.image_paths(args.cityscapes_root, args.split)
     keys = list(images)[: args.limit] if args.limit else list(images)
-    device = pick_device(args.device)
-    process = distributed.start(device.type)
-    device = distributed.device_for(process, device)
+    process, device = distributed.start(pick_device(args.device))
     try:
         model = load_backbone(args.checkpoint).to(device)
     except (FileNotFoundError, CheckpointError) as exc:

@@ -32,8 +32,8 @@ from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import remove_stale_temp_files, sha256_optional, write_json, write_npz, write_png
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, Instances
 from pseudo_labels.manifest import RunManifest
-from pseudo_labels.parallel import (add_shard_arguments, add_workers_argument, default_workers, ordered_map, shard,
-                                    shard_suffix)
+from pseudo_labels.parallel import (add_shard_arguments, add_workers_argument, default_workers, ordered_map,
+                                    run_shard, shard_suffix)
 from pseudo_labels.sweep import load_depth
 
 log = logging.getLogger("instances")
@@ -108,10 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing and not args.skip_missing:
         raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}. Generate them or pass "
                          f"--skip_missing (there is no silent fallback to connected components).")
-    try:
-        keys = shard([k for k in keys if depth_files[k].is_file()], args.num_shards, args.shard_index)
-    except ValueError as exc:
-        raise InputError(f"--num_shards/--shard_index: {exc}.") from None
+    keys = run_shard([k for k in keys if depth_files[k].is_file()], args)
     if not keys:
         raise InputError(f"no semantic map under {args.semantic_dir} has a depth map under {args.depth_dir}.")
     units = export.decide_units(int(cs.read_png(semantic_files[keys[0]]).max()), args.centroids_path,

@@ -123,9 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     splits = ("train", "val") if args.split == "both" else (args.split,)
     for split in splits:  # fail on a missing or empty split before loading the network
         cs.image_paths(root, split)
-    device = pick_device(args.device)
-    process = distributed.start(device.type)
-    device = distributed.device_for(process, device)
+    process, device = distributed.start(pick_device(args.device))
     if args.amp and device.type != "cuda":
         log.warning("--amp only applies on CUDA; running in float32 on %s", device)
     try:

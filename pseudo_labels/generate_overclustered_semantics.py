@@ -30,7 +30,7 @@ from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import remove_stale_temp_files, sha256_optional, write_json, write_npz, write_png
 from pseudo_labels.manifest import RunManifest
-from pseudo_labels.parallel import default_workers, ordered_map, shard
+from pseudo_labels.parallel import shard
 from refs.cause.model import CHECKPOINT_FILES, CheckpointError, load_cause
 
 log = logging.getLogger("semantics")
@@ -95,9 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = list(images)[: args.limit] if args.limit else list(images)
     if args.load_centroids:
         centroids, table = semantics.load_centroid_file(args.load_centroids, need_classes=not args.raw_clusters)
-    device = pick_device(args.device)
-    process = distributed.start(device.type)
-    device = distributed.device_for(process, device)
+    process, device = distributed.start(pick_device(args.device))
     try:
         model = load_cause(args.checkpoint_dir).to(device)
     except (FileNotFoundError, CheckpointError) as exc:
@@ -154,9 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             yield semantics.LabelJob(key, windows, original, centroids, table,
                                      None if args.skip_crf else images[key])
 
-    # the CRF (seconds per image, one thread) runs in fresh worker processes; plain argmax in this one
-    workers = 1 if args.skip_crf else args.crf_workers or default_workers()
-    for key, labels in ordered_map(semantics.run_label_job, jobs(), workers, start_method="spawn", torch_threads=1):
+    for key, labels in crf.map_label_jobs(semantics.run_label_job, jobs(), not args.skip_crf, args.crf_workers):
         pixels += np.bincount(labels.ravel(), minlength=classes)[:classes]
         write_png(cs.output_path(output_dir, args.split, key, ".png"), labels)
     pixels = distributed.sum_on_leader(process, pixels)

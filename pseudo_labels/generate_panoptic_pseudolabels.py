@@ -44,8 +44,8 @@ from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import sha256_optional, write_npy
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 from pseudo_labels.manifest import RunManifest
-from pseudo_labels.parallel import (add_shard_arguments, add_workers_argument, default_workers, ordered_map, shard,
-                                    shard_suffix)
+from pseudo_labels.parallel import (add_shard_arguments, add_workers_argument, check_all_shards, default_workers,
+                                    ordered_map, run_shard, shard_suffix, unsharded_path)
 from pseudo_labels.sweep import load_depth
 
 log = logging.getLogger("panoptic")
@@ -140,12 +140,10 @@ def merge(argv: Sequence[str]) -> int:
     shards = [part.pop("shard") for part in parts]
     if any(s["count"] != shards[0]["count"] or s["settings"] != shards[0]["settings"] for s in shards):
         raise InputError(f"the shards {[str(p) for p in args.shards]} come from different runs (settings or count).")
-    indices = sorted(s["index"] for s in shards)
-    if indices != list(range(shards[0]["count"])):
-        raise InputError(f"expected shards 0..{shards[0]['count'] - 1}, got {indices}.")
+    check_all_shards([s["index"] for s in shards], shards[0]["count"])
     keyed = sorted((key, annotation) for part, s in zip(parts, shards)
                    for key, annotation in zip(s["keys"], part["annotations"]))
-    output = args.output or Path(str(args.shards[0]).split(".shard-")[0] + ".json")
+    output = args.output or unsharded_path(args.shards[0], ".json")
     write_prediction_json(output, [annotation for _, annotation in keyed])
     log.info("merged %d shards (%d images) into %s", len(parts), len(keyed), output)
     return 0
@@ -162,10 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                                      args.split, args.limit)
     if missing and not args.cc_instances:
         raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}; generate them or pass --cc_instances.")
-    try:
-        keys = shard(list(semantic_files), args.num_shards, args.shard_index)
-    except ValueError as exc:
-        raise InputError(f"--num_shards/--shard_index: {exc}.") from None
+    keys = run_shard(list(semantic_files), args)
     if not keys:
         raise InputError(f"shard {args.shard_index} of {args.num_shards} has no images.")
     units = export.decide_units(int(cs.read_png(semantic_files[keys[0]]).max()), args.centroids_path, None,

@@ -33,7 +33,6 @@ from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import write_json, write_png
 from pseudo_labels.manifest import RunManifest
-from pseudo_labels.parallel import default_workers, ordered_map
 from refs.cause.model import CHECKPOINT_FILES, CLUSTER_FILE, CheckpointError, load_cause, load_cluster_probe
 
 log = logging.getLogger("cause27")
@@ -107,9 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                               f"CAUSE-27 {split}")
             jobs = ((key, cause27.window_log_probs(maps, probe), original, cluster_to_class,
                      None if args.skip_crf else images[key]) for key, maps, original in windows)
-            # the CRF (seconds per image, one thread) runs in fresh worker processes; plain argmax in this one
-            workers = 1 if args.skip_crf else args.crf_workers or default_workers()
-            for key, classes in ordered_map(cause27.class_map, jobs, workers, start_method="spawn", torch_threads=1):
+            for key, classes in crf.map_label_jobs(cause27.class_map, jobs, not args.skip_crf, args.crf_workers):
                 write_png(cs.output_path(output_dir, split, key, ".png"), classes)
             manifest.write(output_dir / split, extra={"images": len(keys)})
     return 0

@@ -9,7 +9,10 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
 from typing import TypeVar
+
+from pseudo_labels.errors import InputError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -95,6 +98,28 @@ def shard(items: Sequence[T], num_shards: int, shard_index: int) -> list[T]:
     return list(items[shard_index::num_shards])
 
 
+def run_shard(items: Sequence[T], args: argparse.Namespace) -> list[T]:
+    """This run's :func:`shard` of ``items`` (``--num_shards``/``--shard_index``); a bad pair is an InputError."""
+    try:
+        return shard(items, args.num_shards, args.shard_index)
+    except ValueError as exc:
+        raise InputError(f"--num_shards/--shard_index: {exc}.") from None
+
+
+SHARD_MARK = ".shard-"
+
+
 def shard_suffix(num_shards: int, shard_index: int) -> str:
     """'' for a whole run, else '.shard-i-of-n' (for files every shard would otherwise overwrite)."""
-    return "" if num_shards == 1 else f".shard-{shard_index}-of-{num_shards}"
+    return "" if num_shards == 1 else f"{SHARD_MARK}{shard_index}-of-{num_shards}"
+
+
+def unsharded_path(shard_path: Path, extension: str) -> Path:
+    """The single-run file a shard's file stands for: ``x.shard-0-of-4.npz`` -> ``x`` + ``extension``."""
+    return Path(str(shard_path).split(SHARD_MARK)[0] + extension)
+
+
+def check_all_shards(indices: Sequence[int], count: int) -> None:
+    """A merge needs every shard 0..count-1 once; anything else is an InputError."""
+    if sorted(indices) != list(range(count)):
+        raise InputError(f"expected shards 0..{count - 1}, got {sorted(indices)}.")

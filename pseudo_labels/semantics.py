@@ -176,12 +176,12 @@ class LabelJob:
     original: tuple[int, int]
     centroids: np.ndarray
     cluster_to_class: np.ndarray | None
-    crf_image: Path | None = None  # the image file to refine on; None = no CRF
+    crf_image_path: Path | None = None  # the image file to refine on; None = no CRF
 
 
 def run_label_job(job: LabelJob) -> tuple[str, np.ndarray]:
     """(key, label map) of a :class:`LabelJob`."""
-    image = None if job.crf_image is None else features.working_rgb(cs.read_rgb(job.crf_image))
+    image = None if job.crf_image_path is None else features.working_rgb(cs.read_rgb(job.crf_image_path))
     return job.key, label_map(job.windows, job.original, job.centroids, job.cluster_to_class, image)
 
 

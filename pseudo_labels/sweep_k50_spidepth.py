@@ -28,7 +28,8 @@ from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import sha256_file, sha256_lines, sha256_of_lines, write_json, write_npz
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 from pseudo_labels.manifest import RunManifest
-from pseudo_labels.parallel import add_shard_arguments, add_workers_argument, default_workers, shard
+from pseudo_labels.parallel import (add_shard_arguments, add_workers_argument, check_all_shards, default_workers,
+                                    run_shard, unsharded_path)
 
 log = logging.getLogger("sweep")
 
@@ -214,9 +215,7 @@ def merge(argv: Sequence[str]) -> int:
     if any(m != metas[0] for m in metas):
         raise InputError(f"the shards {[str(p) for p in args.shards]} come from different sweep settings.")
     meta = metas[0]
-    indices = sorted(int(part["shard_index"]) for part in parts)
-    if indices != list(range(meta["num_shards"])):
-        raise InputError(f"expected shards 0..{meta['num_shards'] - 1}, got {indices}.")
+    check_all_shards([int(part["shard_index"]) for part in parts], meta["num_shards"])
     keys = np.concatenate([part["keys"] for part in parts])
     order = np.argsort(keys, kind="stable")
     stats = np.concatenate([part["stats"] for part in parts])[order]
@@ -232,7 +231,7 @@ def merge(argv: Sequence[str]) -> int:
     if meta["needs_depth"]:
         depth_lines = np.concatenate([part["depth_lines"] for part in parts])[order]
         inputs["depth"] = {"count": len(keys), "sha256": sha256_of_lines(str(x) for x in depth_lines)}
-    output = args.output or Path(str(args.shards[0]).split(".shard-")[0] + ".json")
+    output = args.output or unsharded_path(args.shards[0], ".json")
     report_and_save(build_record(meta, grid, totals, inputs), output)
     return 0
 
@@ -259,10 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     files = discover(root, args.split, args.semantic_subdir, args.depth_subdir, needs_depth, args.skip_missing)
     if args.max_images:
         files = files[: args.max_images]
-    try:
-        files = shard(files, args.num_shards, args.shard_index)
-    except ValueError as exc:
-        raise InputError(f"--num_shards/--shard_index: {exc}.") from None
+    files = run_shard(files, args)
     output = args.output or root / f"sweep_k{k}_spidepth_{args.split}.json"
     workers = args.workers or default_workers()
     log.info("%d images, %d configurations, protocols %s, eval size %dx%d, %d workers",

@@ -67,22 +67,17 @@ def test_instances_resume_exactly(data: Path, tmp_path: Path) -> None:
     check_resumes_exactly(argv, tmp_path / "a", tmp_path / "b")
 
 
-def test_cups_export_resumes_exactly(data: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("script, area_flag", [("convert_to_cups_format.py", "--min_instance_area"),
+                                               ("generate_panoptic_pseudolabels.py", "--min_area")])
+def test_root_level_exports_resume_exactly(data: Path, script: str, area_flag: str) -> None:
+    """The CUPS and the panoptic export (both with worker processes)."""
     def argv(out: Path) -> list[str]:
-        return [str(PACKAGE / "convert_to_cups_format.py"), "--cityscapes_root", str(data), "--split", "val",
+        return [str(PACKAGE / script), "--cityscapes_root", str(data), "--split", "val",
                 "--semantic_subdir", "pseudo_semantic_raw_k24", "--output_subdir", str(out.relative_to(data)),
                 "--centroids_path", str(data / "pseudo_semantic_raw_k24" / "kmeans_centroids.npz"),
-                "--min_instance_area", "100", "--target_h", "256", "--target_w", "512"]
-    check_resumes_exactly(argv, data / "cups_a", data / "cups_b")
-
-
-def test_panoptic_labels_resume_exactly(data: Path, tmp_path: Path) -> None:
-    def argv(out: Path) -> list[str]:
-        return [str(PACKAGE / "generate_panoptic_pseudolabels.py"), "--cityscapes_root", str(data), "--split", "val",
-                "--semantic_subdir", "pseudo_semantic_raw_k24", "--output_subdir", str(out.relative_to(data)),
-                "--centroids_path", str(data / "pseudo_semantic_raw_k24" / "kmeans_centroids.npz"),
-                "--min_area", "100", "--target_h", "256", "--target_w", "512"]
-    check_resumes_exactly(argv, data / "panoptic_a", data / "panoptic_b")
+                area_flag, "100", "--target_h", "256", "--target_w", "512"]
+    name = script.split("_")[0]
+    check_resumes_exactly(argv, data / f"{name}_a", data / f"{name}_b")
 
 
 def test_sweep_json_appears_only_complete(data: Path, tmp_path: Path) -> None:
