@@ -9,9 +9,10 @@ For ``{semantic_dir}/{city}/{stem}.png`` (trainIds, or raw clusters with
 it writes ``{output_dir}/{city}/{stem}.npz`` -- ``masks`` (N x H*W bool at
 512x1024, overlaps kept as the algorithm makes them), ``scores`` (area / largest
 area), ``num_valid``, ``h_patches``, ``w_patches``, ``classes`` (trainId per
-mask; with ``--stuff_things`` the mask's majority cluster) and ``painted`` (the masks that appear in the PNG, in id order) -- and
-``{stem}_instance.png`` (uint16: the instances painted as the sweep's reference
-protocol paints them, ids 1..M). ``stats.json`` has no wall-clock fields, so
+mask; with ``--stuff_things`` the mask's majority cluster) and ``painted``
+(the masks that appear in the PNG, in id order) -- and ``{stem}_instance.png``
+(uint16: the instances painted as the sweep's reference protocol paints them,
+ids 1..M). ``stats.json`` has no wall-clock fields, so
 reruns are byte-identical. Reads no ground truth.
 """
 

@@ -12,10 +12,10 @@ in the instance tool's layout (``masks`` N x h*w, ``h_patches``, ``w_patches``,
 pixels is a thing class (that class becomes its class) and painted onto free
 pixels; masks without ``scores`` are ranked by area, as the original does -- or
 ``hybrid``: maskcut, then the connected components (>= ``--cc_min_area`` px) of
-thing pixels no segment covers. In maskcut and hybrid mode the masks are also scored as class-agnostic instances (recall,
-AP@0.5, AP@0.75 against the GT thing instances; see
-:mod:`pseudo_labels.instance_metrics`). Ground truth (gtFine) is read here:
-this is an evaluation tool.
+thing pixels no segment covers. In maskcut and hybrid mode the masks are also
+scored as class-agnostic instances (recall, AP@0.5, AP@0.75 against the GT
+thing instances; see :mod:`pseudo_labels.instance_metrics`). Ground truth
+(gtFine) is read here: this is an evaluation tool.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from tqdm import tqdm
 
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import instances as inst
-from pseudo_labels.instance_metrics import InstanceTotals, gt_thing_instances
 from pseudo_labels import panoptic as pan
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.export import read_stuff_things
 from pseudo_labels.fileio import write_json
+from pseudo_labels.instance_metrics import InstanceTotals, gt_thing_instances
 from pseudo_labels.remap_labels import cause27_table
 
 log = logging.getLogger("cascade")
@@ -154,7 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"(raw clusters? remap them first, or pass --cause27 for CAUSE-27 ids).")
         semantic = cs.resize_nearest(semantic, size)
         gt = cs.load_ground_truth(labels[key], instance_ids[key])
-        matrix += confusion(semantic, cs.resize_nearest(gt.train_ids, size))
+        gt_train_ids, gt_instance_ids = cs.resize_nearest(gt.train_ids, size), cs.resize_nearest(gt.instance_ids, size)
+        matrix += confusion(semantic, gt_train_ids)
         if args.thing_mode == "connected_components":
             found = inst.cc_instances(semantic, args.cc_min_area, things)
             predictions = {pan.REFERENCE: pan.predicted_segments(semantic, found, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA),
@@ -164,13 +165,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not path.is_file():
                 raise InputError(f"{path}: instance file missing.")
             masks, scores = masks_from_npz(path, size)
-            instance_totals.add(masks, scores, *gt_thing_instances(cs.resize_nearest(gt.instance_ids, size)))
+            instance_totals.add(masks, scores, *gt_thing_instances(gt_instance_ids))
             predictions = {pan.REFERENCE: segments_from_masks(semantic, masks, scores, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA),
                            pan.OFFICIAL: segments_from_masks(semantic, masks, scores, 1, 1)}
             if args.thing_mode == "hybrid":
                 predictions = {p: add_leftover_components(segments, semantic, things, args.cc_min_area)
                                for p, segments in predictions.items()}
-        reference_gt = pan.reference_gt_segments(cs.resize_nearest(gt.train_ids, size), cs.resize_nearest(gt.instance_ids, size))
+        reference_gt = pan.reference_gt_segments(gt_train_ids, gt_instance_ids)
         totals[pan.REFERENCE] += pan.match(reference_gt, predictions[pan.REFERENCE], pan.REFERENCE)
         official_gt = pan.official_gt_segments(gt.instance_ids)
         totals[pan.OFFICIAL] += pan.match(official_gt, predictions[pan.OFFICIAL].resized(official_gt.ids.shape), pan.OFFICIAL)
