@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -23,16 +23,49 @@ from tqdm import tqdm
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import depth, distributed
 from pseudo_labels.devices import pick_device
-from pseudo_labels.errors import InputError, exit_on_input_error
+from pseudo_labels.errors import LOG_FORMAT, InputError, exit_on_input_error
 from pseudo_labels.fileio import remove_stale_temp_files, write_npy
 from pseudo_labels.manifest import RunManifest
 from pseudo_labels.parallel import shard
-from refs.spidepth.model import DEPTH_FILE, ENCODER_FILE, CheckpointError, load_spidepth
+import refs
+from refs.spidepth.model import DEPTH_FILE, ENCODER_FILE, RELEASE, CheckpointError, load_spidepth
 from refs.spidepth.unet import DEFAULT_BACKBONE
 
 log = logging.getLogger("depth")
 
-DEFAULT_CHECKPOINT_DIR = Path("checkpoints/spidepth")
+# Searched in this order when --checkpoint_dir is not given: the original repository's folder, then ours.
+DEFAULT_CHECKPOINT_DIRS = (Path(refs.__file__).parent / "spidepth" / "checkpoints" / "cityscapes",
+                           Path("checkpoints/spidepth"))
+
+
+def default_checkpoint_dir() -> Path:
+    """The first default folder holding both SPIdepth files; an InputError naming every folder searched otherwise."""
+    for folder in DEFAULT_CHECKPOINT_DIRS:
+        if all((folder / name).is_file() for name in (ENCODER_FILE, DEPTH_FILE)):
+            return folder
+    searched = " and ".join(str(folder) for folder in DEFAULT_CHECKPOINT_DIRS)
+    raise InputError(f"SPIdepth checkpoint not found: neither {searched} holds {ENCODER_FILE} and {DEPTH_FILE}. "
+                     f"Put {RELEASE} there or pass --checkpoint_dir.")
+
+
+@contextlib.contextmanager
+def log_file(path: Path | None) -> Iterator[None]:
+    """Also write every log record to ``path`` (appended) while the command runs, as the original's --log_file."""
+    if path is None:
+        yield
+        return
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(min(level, logging.INFO))  # the file gets the INFO log even where stderr was set quieter
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
 
 
 class Frames(Dataset):
@@ -66,12 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root (leftImg8bit/)")
     parser.add_argument("--split", default="both", choices=("train", "val", "both"), help="split(s) to process")
     parser.add_argument("--output_dir", type=Path, default=None, help=f"default: {{root}}/{cs.DEPTH_SUBDIR}")
-    parser.add_argument("--checkpoint_dir", type=Path, default=DEFAULT_CHECKPOINT_DIR,
-                        help=f"folder with SPIdepth's {ENCODER_FILE} and {DEPTH_FILE}")
+    parser.add_argument("--checkpoint_dir", type=Path, default=None,
+                        help=f"folder with SPIdepth's {ENCODER_FILE} and {DEPTH_FILE} (default: the first of "
+                             f"{', '.join(map(str, DEFAULT_CHECKPOINT_DIRS))} that holds them)")
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
     parser.add_argument("--target_size", type=int, nargs=2, default=depth.DEFAULT_TARGET_SIZE, metavar=("H", "W"),
                         help="size of the written depth maps")
+    parser.add_argument("--flip_augment", action="store_true", default=True,
+                        help="average with the horizontal flip (on by default, as in the original)")
     parser.add_argument("--no_flip_augment", action="store_true", help="skip the horizontal-flip average")
+    parser.add_argument("--log_file", type=Path, default=None, help="also append the log to this file")
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="timm backbone the checkpoint was trained with")
     parser.add_argument("--batch_size", type=int, default=2, help="images per network batch (x2 with flips)")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA (ignored on CPU)")
@@ -114,6 +151,12 @@ def run_split(model: torch.nn.Module, root: Path, split: str, output_dir: Path, 
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with log_file(args.log_file):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command itself, after parsing (and with --log_file attached)."""
     if not 0.0 <= args.crop_bottom < 1.0:
         raise InputError(f"--crop_bottom must be in [0, 1), got {args.crop_bottom}.")
     if args.batch_size < 1:
@@ -126,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     process, device = distributed.start(pick_device(args.device))
     if args.amp and device.type != "cuda":
         log.warning("--amp only applies on CUDA; running in float32 on %s", device)
+    if args.checkpoint_dir is None:
+        args.checkpoint_dir = default_checkpoint_dir()
     try:
         model = load_spidepth(args.checkpoint_dir, args.backbone)
     except (FileNotFoundError, CheckpointError) as exc:

@@ -155,8 +155,9 @@ def test_cli_writes_resumes_and_reports_bad_images(tiny_checkpoint: Path, tmp_pa
     out = tmp_path / "depth_out"
     argv = ["--cityscapes_root", str(tmp_path), "--split", "val", "--output_dir", str(out), "--checkpoint_dir",
             str(tiny_checkpoint), "--backbone", ATTO, "--device", "cpu", "--target_size", "32", "64",
-            "--no_flip_augment", "--num_workers", "0"]
+            "--no_flip_augment", "--num_workers", "0", "--log_file", str(tmp_path / "depth.log")]
     assert cli.main(argv) == 0
+    assert "val: 2 images, 0 already done, 2 to compute" in (tmp_path / "depth.log").read_text()
     written = cs.output_paths(out, "val", ".npy", "depth")
     assert len(written) == 2 and (out / "val" / "manifest.json").is_file()
     first = next(iter(written.values()))
@@ -182,6 +183,40 @@ def test_cli_missing_checkpoint_exit_2(tmp_path: Path, capsys: pytest.CaptureFix
         cli.main(["--cityscapes_root", str(tmp_path), "--split", "val", "--checkpoint_dir", str(tmp_path / "none"),
                   "--device", "cpu"])
     assert info.value.code == 2 and "encoder.pth: checkpoint not found" in capsys.readouterr().err
+
+
+def test_original_flags_parse_with_the_original_defaults() -> None:
+    args = cli.build_parser().parse_args(["--cityscapes_root", "R"])
+    assert args.flip_augment is True and args.no_flip_augment is False and args.log_file is None
+    assert args.checkpoint_dir is None and args.split == "both" and list(args.target_size) == [512, 1024]
+    args = cli.build_parser().parse_args(["--cityscapes_root", "R", "--flip_augment", "--log_file", "x.log"])
+    assert args.flip_augment is True and args.log_file == Path("x.log")
+    assert cli.DEFAULT_CHECKPOINT_DIRS[0].parts[-4:] == ("refs", "spidepth", "checkpoints", "cityscapes")
+    assert cli.DEFAULT_CHECKPOINT_DIRS[1] == Path("checkpoints/spidepth")
+
+
+def test_default_checkpoint_folders_searched_in_order_and_both_named(tiny_checkpoint: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from pseudo_labels.synthetic import write_dataset
+
+    original, ours = tmp_path / "refs_ckpt", tmp_path / "our_ckpt"
+    monkeypatch.setattr(cli, "DEFAULT_CHECKPOINT_DIRS", (original, ours))
+    write_dataset(tmp_path, "val", num_images=1, seed=1, size=(64, 128), show_progress=False)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--cityscapes_root", str(tmp_path), "--split", "val", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and str(original) in err and str(ours) in err and "Traceback" not in err
+    ours.mkdir()
+    (ours / "encoder.pth").write_bytes((tiny_checkpoint / "encoder.pth").read_bytes())
+    with pytest.raises(cli.InputError):  # one file is not enough
+        cli.default_checkpoint_dir()
+    (ours / "depth.pth").write_bytes((tiny_checkpoint / "depth.pth").read_bytes())
+    assert cli.default_checkpoint_dir() == ours
+    original.mkdir()
+    for name in ("encoder.pth", "depth.pth"):
+        (original / name).write_bytes((tiny_checkpoint / name).read_bytes())
+    assert cli.default_checkpoint_dir() == original
 
 
 def test_too_small_input_is_a_clear_error(tiny_checkpoint: Path) -> None:
