@@ -26,7 +26,7 @@ from pseudo_labels import instances as inst
 from pseudo_labels import panoptic as pan
 from pseudo_labels import stuff_things
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import write_json
+from pseudo_labels.fileio import prepare_output_file, write_json
 from pseudo_labels.manifest import RunManifest
 from pseudo_labels.sweep import load_cluster_to_class, load_depth
 
@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     statistics = measure(files, depth_dir, args.split, args.grad_threshold, args.num_clusters)
     record = stuff_things.decide(statistics, rule, statistics.num_clusters)
     record.update({"split": args.split, "images": len(files), "grad_threshold": args.grad_threshold})
-    output = args.output or root / args.semantic_subdir / "stuff_things.json"
+    output = prepare_output_file(args.output or root / args.semantic_subdir / "stuff_things.json")
     if args.evaluate:
         if args.centroids_path is None:
             raise InputError("--evaluate needs --centroids_path (its majority-vote cluster_to_class).")

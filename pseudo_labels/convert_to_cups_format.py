@@ -27,7 +27,7 @@ from tqdm import tqdm
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import export
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import remove_stale_temp_files, sha256_optional, write_json, write_png, write_pt
+from pseudo_labels.fileio import sha256_optional, write_json, write_png, write_pt
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 from pseudo_labels.manifest import RunManifest
 from pseudo_labels.parallel import (add_shard_arguments, add_workers_argument, default_workers, ordered_map,
@@ -165,7 +165,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dilation_iters": args.dilation_iters, "target": [args.target_h, args.target_w], "num_classes": num_classes,
         "centroids": sha256_optional(args.centroids_path), "stuff_things": sha256_optional(args.stuff_things)},
         args.overwrite, name=f"manifest{suffix}.json")
-    remove_stale_temp_files(output)
     target = (args.target_h, args.target_w)
     settings = ExportSettings(output, units, legacy_things if args.legacy_cluster_split else None, use_depth,
                               args.grad_threshold, args.min_instance_area, args.dilation_iters, args.depth_blur_sigma,

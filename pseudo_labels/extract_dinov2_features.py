@@ -30,7 +30,7 @@ from pseudo_labels import distributed
 from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.features import IMAGENET_MEAN, IMAGENET_STD
-from pseudo_labels.fileio import remove_stale_temp_files, write_json, write_npy
+from pseudo_labels.fileio import write_json, write_npy
 from pseudo_labels.manifest import RunManifest
 from pseudo_labels.parallel import shard
 from refs.cause.dinov2 import EMBED_DIM, PATCH_SIZE, DinoVisionTransformer
@@ -104,7 +104,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     manifest = RunManifest("dinov2_features", args)
     manifest.add_checkpoints({"dinov2": args.checkpoint})
     if process.leader:
-        remove_stale_temp_files(out)
         manifest.claim(out, {"checkpoint": manifest.record["checkpoints"]["dinov2"]["sha256"],
                              "input_size": list(INPUT_SIZE), "dtype": "float16"}, args.overwrite)
     distributed.wait_for_all(process)

@@ -20,6 +20,8 @@ import io
 import json
 import os
 import secrets
+import socket
+import time
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -33,12 +35,18 @@ TEMP_PREFIX = ".pl-tmp-"
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 
+_HOST_TAG = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+"""This machine in temporary names (a hash: host names may hold ``.pt`` or other loader-visible text)."""
+
+ABANDONED_AFTER_S = 600.0
+"""A temporary file this old is abandoned whoever wrote it: writers rename theirs within seconds."""
+
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+    tmp = path.parent / f"{TEMP_PREFIX}{_HOST_TAG}-{os.getpid()}-{secrets.token_hex(6)}"
     # os.open with mode 0o666 lets the umask decide permissions, like a plain open() would.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -53,15 +61,57 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     return path
 
 
-def remove_stale_temp_files(folder: str | Path) -> list[Path]:
-    """Delete temporary files left under ``folder`` by killed runs; return what was removed."""
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def is_stale_temp_file(path: Path, now: float | None = None) -> bool:
+    """True when ``path`` is a temporary file no live writer will rename.
+
+    Written on this machine by a process that has exited, or older than
+    :data:`ABANDONED_AFTER_S` (another machine of a job array sharing the folder,
+    or an old name format). A live writer's file (another shard, another rank) is kept.
+    """
+    parts = path.name[len(TEMP_PREFIX):].split("-")
+    try:
+        age = (time.time() if now is None else now) - path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if age > ABANDONED_AFTER_S:
+        return True
+    if len(parts) == 3 and parts[0] == _HOST_TAG and parts[1].isdigit():
+        return not _pid_alive(int(parts[1]))
+    return False
+
+
+def remove_stale_temp_files(folder: str | Path, recursive: bool = True) -> list[Path]:
+    """Delete temporary files that killed runs left in ``folder``; return what was removed.
+
+    ``recursive=False`` looks at ``folder`` itself only (for the dataset root,
+    where a single-file output such as a sweep JSON lands beside the images).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    stale = sorted(folder.rglob(f"{TEMP_PREFIX}*"))
+    found = folder.rglob(f"{TEMP_PREFIX}*") if recursive else folder.glob(f"{TEMP_PREFIX}*")
+    stale = sorted(path for path in found if path.is_file() and is_stale_temp_file(path))
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
+
+
+def prepare_output_file(path: str | Path) -> Path:
+    """Before a command writes the single file ``path``: create its folder, clear stale temporary files there."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(path.parent, recursive=False)
+    return path
 
 
 # --------------------------------------------------------------------------- encoders

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import export
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import remove_stale_temp_files, sha256_optional, write_json, write_npz, write_png
+from pseudo_labels.fileio import sha256_optional, write_json, write_npz, write_png
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, Instances
 from pseudo_labels.manifest import RunManifest
 from pseudo_labels.parallel import (add_shard_arguments, add_workers_argument, default_workers, ordered_map,
@@ -120,7 +120,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "grad_threshold": args.grad_threshold, "min_area": args.min_area, "dilation_iters": args.dilation_iters,
         "depth_blur": args.depth_blur, "centroids": sha256_optional(args.centroids_path),
         "stuff_things": sha256_optional(args.stuff_things)}, args.overwrite, name=f"manifest{suffix}.json")
-    remove_stale_temp_files(args.output_dir)
     jobs = [ImageJob(key, semantic_files[key], depth_files[key], args.output_dir, units, args.grad_threshold,
                      args.min_area, args.dilation_iters, args.depth_blur) for key in keys]
     workers = args.workers or default_workers()

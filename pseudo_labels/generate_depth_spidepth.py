@@ -24,7 +24,7 @@ from pseudo_labels import cityscapes as cs
 from pseudo_labels import depth, distributed
 from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import remove_stale_temp_files, write_npy
+from pseudo_labels.fileio import write_npy
 from pseudo_labels.manifest import RunManifest
 from pseudo_labels.parallel import shard
 from refs.spidepth.model import DEPTH_FILE, ENCODER_FILE, CheckpointError, load_spidepth
@@ -90,8 +90,6 @@ def run_split(model: torch.nn.Module, root: Path, split: str, output_dir: Path, 
     images = cs.image_paths(root, split)
     keys = list(images)[: args.limit] if args.limit else list(images)
     keys = shard(keys, process.world, process.rank)
-    if process.leader:
-        remove_stale_temp_files(output_dir / split)
     todo = [k for k in keys if args.overwrite or not cs.output_path(output_dir, split, k, ".npy").is_file()]
     log.info("%s: %d images, %d already done, %d to compute", split, len(keys), len(keys) - len(todo), len(todo))
     if not todo:

@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "n_init": args.n_init, "seed": args.seed, "limit": args.limit, "amp": settings.amp, "crf": not args.skip_crf,
             "load_centroids": sha256_optional(args.load_centroids),
             "checkpoints": {k: v["sha256"] for k, v in manifest.record["checkpoints"].items()}}, args.overwrite)
-        remove_stale_temp_files(split_dir)  # before any rank writes
+        remove_stale_temp_files(output_dir, recursive=False)  # the centroid file's folder
     resuming = distributed.from_leader(process, resuming)
     fitted_path = output_dir / "kmeans_centroids.npz"
     if resuming and not args.load_centroids and fitted_path.is_file():  # an interrupted run already fitted

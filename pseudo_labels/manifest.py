@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pseudo_labels.errors import InputError
-from pseudo_labels.fileio import sha256_file, sha256_files, write_json
+from pseudo_labels.fileio import remove_stale_temp_files, sha256_file, sha256_files, write_json
 
 MANIFEST_NAME = "manifest.json"
 
@@ -155,6 +155,7 @@ class RunManifest:
         self.record["settings"] = current
         self.record["complete"] = False
         write_json(folder / name, self.record)
+        remove_stale_temp_files(folder)
         return any(earlier == current for _, earlier in previous) and not overwrite
 
     def write(self, folder: str | Path, extra: Mapping[str, Any] | None = None, name: str = MANIFEST_NAME) -> Path:

@@ -32,7 +32,7 @@ from pseudo_labels import cityscapes as cs
 from pseudo_labels import clustering, features, semantics
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.evaluation.evaluate_cascade_pseudolabels import confusion, semantic_scores
-from pseudo_labels.fileio import write_json, write_text
+from pseudo_labels.fileio import prepare_output_file, write_json, write_text
 
 log = logging.getLogger("overclustering")
 
@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise InputError("give --cause_cache and/or --dinov2_subdir.")
     results = {name: analyse(load, keys, lambda key: cs.load_train_ids(labels[key]), k_values)
                for name, load in sources.items()}
-    output = args.output or root / f"overclustering_{args.split}.json"
+    output = prepare_output_file(args.output or root / f"overclustering_{args.split}.json")
     write_json(output, {"split": args.split, "images": len(keys), "k_values": k_values,
                         "results": {name: {str(k): v for k, v in per_k.items()} for name, per_k in results.items()}})
     table = markdown(results)

@@ -25,7 +25,7 @@ from pseudo_labels import cityscapes as cs
 from pseudo_labels import panoptic as pan
 from pseudo_labels import sweep
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import sha256_file, sha256_lines, sha256_of_lines, write_json, write_npz
+from pseudo_labels.fileio import prepare_output_file, sha256_file, sha256_lines, sha256_of_lines, write_json, write_npz
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 from pseudo_labels.manifest import RunManifest
 from pseudo_labels.parallel import (add_shard_arguments, add_workers_argument, check_all_shards, default_workers,
@@ -231,7 +231,7 @@ def merge(argv: Sequence[str]) -> int:
     if meta["needs_depth"]:
         depth_lines = np.concatenate([part["depth_lines"] for part in parts])[order]
         inputs["depth"] = {"count": len(keys), "sha256": sha256_of_lines(str(x) for x in depth_lines)}
-    output = args.output or unsharded_path(args.shards[0], ".json")
+    output = prepare_output_file(args.output or unsharded_path(args.shards[0], ".json"))
     report_and_save(build_record(meta, grid, totals, inputs), output)
     return 0
 
@@ -259,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_images:
         files = files[: args.max_images]
     files = run_shard(files, args)
-    output = args.output or root / f"sweep_k{k}_spidepth_{args.split}.json"
+    output = prepare_output_file(args.output or root / f"sweep_k{k}_spidepth_{args.split}.json")
     workers = args.workers or default_workers()
     log.info("%d images, %d configurations, protocols %s, eval size %dx%d, %d workers",
              len(files), len(grid), "+".join(protocols), *args.eval_size, workers)

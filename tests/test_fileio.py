@@ -109,3 +109,32 @@ def test_sha256_of_files(tmp_path: Path) -> None:
     one = fileio.sha256_files([tmp_path / "a"], root=tmp_path)
     (tmp_path / "b").write_bytes(b"abc")
     assert fileio.sha256_files([tmp_path / "b"], root=tmp_path) != one  # names count, not just contents
+
+
+def test_stale_temp_files_spare_live_writers(tmp_path: Path) -> None:
+    """A running writer's temporary file (another shard or rank) is kept; dead or abandoned ones go."""
+    (tmp_path / "sub").mkdir()
+    host = fileio._HOST_TAG
+    live = tmp_path / f"{fileio.TEMP_PREFIX}{host}-{os.getpid()}-aaaa"
+    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    dead = tmp_path / "sub" / f"{fileio.TEMP_PREFIX}{host}-{dead_pid}-bbbb"
+    foreign_fresh = tmp_path / f"{fileio.TEMP_PREFIX}0123abcd-{os.getpid()}-cccc"  # another machine, just written
+    foreign_old = tmp_path / f"{fileio.TEMP_PREFIX}0123abcd-1-dddd"
+    for path in (live, dead, foreign_fresh, foreign_old):
+        path.write_bytes(b"x")
+    old = time.time() - fileio.ABANDONED_AFTER_S - 5
+    os.utime(foreign_old, (old, old))
+    assert fileio.remove_stale_temp_files(tmp_path, recursive=False) == [foreign_old]
+    assert fileio.remove_stale_temp_files(tmp_path) == [dead]
+    assert sorted(tmp_path.glob(f"{fileio.TEMP_PREFIX}*")) == sorted([live, foreign_fresh])
+
+
+def test_prepare_output_file_clears_only_its_folder(tmp_path: Path) -> None:
+    dead = tmp_path / f"{fileio.TEMP_PREFIX}{fileio._HOST_TAG}-999999999-eeee"  # beyond any pid_max
+    nested = tmp_path / "split" / dead.name
+    nested.parent.mkdir()
+    dead.write_bytes(b"x")
+    nested.write_bytes(b"x")
+    assert fileio.prepare_output_file(tmp_path / "sweep.json") == tmp_path / "sweep.json"
+    assert not dead.exists() and nested.exists()

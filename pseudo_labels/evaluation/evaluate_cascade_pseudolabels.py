@@ -33,7 +33,7 @@ from pseudo_labels import instances as inst
 from pseudo_labels import panoptic as pan
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.export import read_stuff_things
-from pseudo_labels.fileio import write_json
+from pseudo_labels.fileio import prepare_output_file, write_json
 from pseudo_labels.instance_metrics import InstanceTotals, gt_thing_instances
 from pseudo_labels.remap_labels import cause27_table
 
@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"AP50 {r['ap_50']:.2f}  AP75 {r['ap_75']:.2f}  masks/image {r['avg_pred_instances']:.1f} "
               f"(GT {r['avg_gt_instances']:.1f})")
     if args.output:
-        write_json(args.output, result)
+        write_json(prepare_output_file(args.output), result)
     return 0
 
 
