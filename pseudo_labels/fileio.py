@@ -23,12 +23,15 @@ import secrets
 import socket
 import time
 import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from pseudo_labels.errors import InputError
 
 TEMP_PREFIX = ".pl-tmp-"
 """Name prefix of in-flight temporary files."""
@@ -246,3 +249,30 @@ def sha256_of_lines(lines: Iterable[str]) -> str:
 def sha256_files(paths: Iterable[str | Path], root: str | Path | None = None) -> str:
     """One hex sha256 over many files: their names (relative to ``root``) and contents, in the given order."""
     return sha256_of_lines(sha256_lines(paths, root))
+
+
+# --------------------------------------------------------------------------- readers
+
+UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+"""What numpy raises for a missing, zero-byte, truncated or wrong-format array file."""
+
+
+def read_npy(path: str | Path, fix: str = "Re-run the stage that wrote it.") -> np.ndarray:
+    """The array of a ``.npy`` file (no pickles); an unreadable file is an InputError naming it and ``fix``."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except UNREADABLE as exc:
+        raise InputError(f"{path}: cannot be read as .npy ({type(exc).__name__}: {exc or 'empty or truncated'}). "
+                         f"{fix}") from None
+
+
+def read_npz(path: str | Path, fix: str = "Re-run the stage that wrote it.") -> dict[str, np.ndarray]:
+    """Every array of a ``.npz`` file, read at once (a truncated member fails here, not later)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise ValueError("a .npy file, not a .npz archive")
+            return {name: np.asarray(npz[name]) for name in npz.files}
+    except UNREADABLE as exc:
+        raise InputError(f"{path}: cannot be read as .npz ({type(exc).__name__}: {exc or 'empty or truncated'}). "
+                         f"{fix}") from None

@@ -25,7 +25,7 @@ from pseudo_labels import depth, distributed
 from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import write_npy
-from pseudo_labels.manifest import RunManifest
+from pseudo_labels.manifest import RunManifest, record_source, source_fingerprint, split_done
 from pseudo_labels.parallel import shard
 from refs.spidepth.model import DEPTH_FILE, ENCODER_FILE, CheckpointError, load_spidepth
 from refs.spidepth.unet import DEFAULT_BACKBONE
@@ -90,7 +90,10 @@ def run_split(model: torch.nn.Module, root: Path, split: str, output_dir: Path, 
     images = cs.image_paths(root, split)
     keys = list(images)[: args.limit] if args.limit else list(images)
     keys = shard(keys, process.world, process.rank)
-    todo = [k for k in keys if args.overwrite or not cs.output_path(output_dir, split, k, ".npy").is_file()]
+    outputs = {k: cs.output_path(output_dir, split, k, ".npy") for k in keys}
+    fingerprints = {k: source_fingerprint(images[k]) for k in keys}
+    done = split_done(outputs, fingerprints, args.overwrite, "depth maps")
+    todo = [k for k in keys if k not in done]
     log.info("%s: %d images, %d already done, %d to compute", split, len(keys), len(keys) - len(todo), len(todo))
     if not todo:
         return 0
@@ -104,7 +107,7 @@ def run_split(model: torch.nn.Module, root: Path, split: str, output_dir: Path, 
                 raw = depth.predict(model, batch.to(device), flip=not args.no_flip_augment)
             for index, raw_map in zip(indices, raw):
                 out = depth.normalised_depth(raw_map, args.target_size, args.crop_bottom)
-                write_npy(cs.output_path(output_dir, split, todo[index], ".npy"), out)
+                record_source(write_npy(outputs[todo[index]], out), fingerprints[todo[index]])
             progress.update(len(indices))
     return len(todo)
 

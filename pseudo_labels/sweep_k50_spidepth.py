@@ -25,7 +25,7 @@ from pseudo_labels import cityscapes as cs
 from pseudo_labels import panoptic as pan
 from pseudo_labels import sweep
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import prepare_output_file, sha256_file, sha256_lines, sha256_of_lines, write_json, write_npz
+from pseudo_labels.fileio import prepare_output_file, read_npz, sha256_file, sha256_lines, sha256_of_lines, write_json, write_npz
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 from pseudo_labels.manifest import RunManifest
 from pseudo_labels.parallel import (add_shard_arguments, add_workers_argument, check_all_shards, default_workers,
@@ -204,13 +204,7 @@ def merge(argv: Sequence[str]) -> int:
     parser.add_argument("shards", nargs="+", type=Path, help="the .shard-i-of-n.npz files")
     parser.add_argument("--output", type=Path, default=None, help="default: the shards' name without the shard suffix")
     args = parser.parse_args(argv)
-    parts = []
-    for path in args.shards:
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                parts.append({name: npz[name] for name in npz.files})
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{path}: cannot be read as a sweep shard ({exc}).") from None
+    parts = [read_npz(path, "Re-run that shard of the sweep.") for path in args.shards]
     metas = [json.loads(str(part["meta"])) for part in parts]
     if any(m != metas[0] for m in metas):
         raise InputError(f"the shards {[str(p) for p in args.shards]} come from different sweep settings.")

@@ -11,6 +11,7 @@ import pytest
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import features, overclustering_cause
 from pseudo_labels.fileio import write_json, write_npy, write_png
+from pseudo_labels.manifest import record_source, source_fingerprint
 from pseudo_labels.synthetic import write_dataset
 
 
@@ -36,7 +37,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         offsets = features.window_grid(size)
         maps = np.stack([class_vectors[cs.resize_nearest(train_ids, (23, 23))][:, :, :90].transpose(2, 0, 1)
                          for _ in offsets]).astype(np.float32)
-        write_npy(root / "cache" / "val" / f"{key}.npy", maps + 0.01 * rng.standard_normal(maps.shape).astype(np.float32))
+        entry = write_npy(root / "cache" / "val" / f"{key}.npy", maps + 0.01 * rng.standard_normal(maps.shape).astype(np.float32))
+        record_source(entry, source_fingerprint(path))  # as generate_overclustered_semantics.py does
         tokens = class_vectors[cs.resize_nearest(train_ids, (32, 64))].reshape(-1, 768)
         tokens = tokens + 0.05 * rng.standard_normal(tokens.shape).astype(np.float32)  # no duplicate points
         write_npy(root / "dino" / "val" / f"{key}.npy", tokens.astype(np.float16))
