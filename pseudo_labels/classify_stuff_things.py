@@ -59,13 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
 def measure(files: dict[str, Path], depth_dir: Path, split: str, tau: float, num_clusters: int | None
             ) -> stuff_things.ClusterStatistics:
     """Cluster statistics over the images (working size 512x1024)."""
-    first = cs.read_png(next(iter(files.values())))
+    first = cs.read_label_png(next(iter(files.values())))
     k = num_clusters or int(first.max()) + 1
     statistics = stuff_things.ClusterStatistics(k)
     for key, path in tqdm(files.items(), desc="cluster statistics", unit="img"):
-        clusters = cs.resize_nearest(cs.read_png(path), export.WORKING_SIZE)
-        if int(clusters.max()) >= k:
-            raise InputError(f"{path}: cluster id {int(clusters.max())} >= --num_clusters {k}.")
+        clusters = cs.resize_nearest(cs.read_label_png(path, k), export.WORKING_SIZE)
         depth = load_depth(cs.output_path(depth_dir, split, key, ".npy"), export.WORKING_SIZE)
         statistics.add(clusters, inst.depth_gradient(depth) > tau)
     return statistics
@@ -89,7 +87,7 @@ def compare_thing_sets(root: Path, split: str, files: dict[str, Path], depth_dir
     merged = export.label_free_units(tuple(label_free_things), "label-free thing clusters")
     gt_merged = export.label_free_units(tuple(int(c) for c in np.flatnonzero(cs.IS_THING[table])), "GT thing clusters")
     for key, path in tqdm(files.items(), desc="compare thing sets", unit="img"):
-        clusters = cs.resize_nearest(cs.read_png(path), export.WORKING_SIZE)
+        clusters = cs.resize_nearest(cs.read_label_png(path, len(table)), export.WORKING_SIZE)
         semantic = table[clusters]
         gradient = inst.depth_gradient(load_depth(cs.output_path(depth_dir, split, key, ".npy"), export.WORKING_SIZE))
         found = {"gt_things": inst.split_instances(semantic, gradient, tau, min_area)}

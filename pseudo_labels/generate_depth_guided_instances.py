@@ -88,7 +88,7 @@ class ImageJob:
 
 def write_instances(job: ImageJob) -> np.ndarray:
     """Split one image, write its ``.npz`` and ``_instance.png``; returns the unit id of each instance."""
-    semantic = cs.resize_nearest(cs.read_png(job.semantic), export.WORKING_SIZE)
+    semantic = cs.resize_nearest(cs.read_label_png(job.semantic, job.units.max_id + 1), export.WORKING_SIZE)
     depth = load_depth(job.depth, export.WORKING_SIZE)
     found = export.split(job.units.unit_map(semantic, job.semantic), job.units.things, depth, job.grad_threshold,
                          job.min_area, job.dilation_iters, job.depth_blur)
@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = run_shard([k for k in keys if depth_files[k].is_file()], args)
     if not keys:
         raise InputError(f"no semantic map under {args.semantic_dir} has a depth map under {args.depth_dir}.")
-    units = export.decide_units(int(cs.read_png(semantic_files[keys[0]]).max()), args.centroids_path,
+    units = export.decide_units(int(cs.read_label_png(semantic_files[keys[0]]).max()), args.centroids_path,
                                 args.stuff_things, str(semantic_files[keys[0]]))
     manifest = RunManifest("instances", args)
     suffix = shard_suffix(args.num_shards, args.shard_index)

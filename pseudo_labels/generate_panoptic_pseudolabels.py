@@ -103,7 +103,8 @@ class LabelSettings:
 
 def label_image(settings: LabelSettings, key: str, semantic_path: Path, depth_path: Path) -> dict:
     """Write one image's panoptic PNG and class*1000+instance array; returns its JSON annotation."""
-    semantic = settings.units.unit_map(cs.resize_nearest(cs.read_png(semantic_path), export.WORKING_SIZE),
+    semantic = settings.units.unit_map(cs.resize_nearest(cs.read_label_png(semantic_path, settings.units.max_id + 1),
+                                                         export.WORKING_SIZE),
                                        semantic_path)
     depth = None if settings.cc_instances else load_depth(depth_path, export.WORKING_SIZE)
     found = export.split(semantic, settings.units.things, depth,
@@ -163,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = run_shard(list(semantic_files), args)
     if not keys:
         raise InputError(f"shard {args.shard_index} of {args.num_shards} has no images.")
-    units = export.decide_units(int(cs.read_png(semantic_files[keys[0]]).max()), args.centroids_path, None,
+    units = export.decide_units(int(cs.read_label_png(semantic_files[keys[0]]).max()), args.centroids_path, None,
                                 str(semantic_files[keys[0]]))
     out = root / args.output_subdir / args.split
     target = (args.target_h, args.target_w)

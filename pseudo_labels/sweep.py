@@ -272,12 +272,7 @@ def load_cluster_to_class(path: str | Path) -> np.ndarray:
     if "cluster_to_class" not in arrays:
         raise InputError(f"{path}: has no 'cluster_to_class' array (keys: {sorted(arrays)}). "
                          f"Build the cluster-to-class map first (mapping stage).")
-    table = arrays["cluster_to_class"]
-    if table.ndim != 1 or len(table) == 0 or len(table) > 256:
-        raise InputError(f"{path}: cluster_to_class must be a 1-D array of 1..256 entries, got shape {table.shape}.")
-    if not np.all(((table >= 0) & (table < cs.NUM_CLASSES)) | (table == cs.IGNORE_ID)):
-        raise InputError(f"{path}: cluster_to_class holds values outside the trainIds 0..18 (and 255).")
-    return table.astype(np.uint8)
+    return cs.checked_cluster_to_class(arrays["cluster_to_class"], path)
 
 
 def load_semantic(path: Path, cluster_to_class: np.ndarray, eval_size: tuple[int, int]) -> np.ndarray:

@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     totals = {p: pan.PanopticStats() for p in pan.PROTOCOLS}
     instance_totals = InstanceTotals()
     for key in tqdm(keys, desc="evaluate", unit="img"):
-        semantic = cs.read_png(semantic_files[key])
+        semantic = cs.read_label_png(semantic_files[key])
         if args.cause27:
             semantic = cause27_table()[semantic]
         elif int(semantic.max()) >= cs.NUM_CLASSES and int(semantic.max()) != cs.IGNORE_ID:
