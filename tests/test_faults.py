@@ -117,3 +117,52 @@ def test_changed_settings_are_refused_and_overwrite_recomputes(data: Path, tmp_p
     assert _files(tmp_path / "out") == before  # nothing touched
     assert gen.main([*base, "--min_area", "300", "--overwrite"]) == 0
     assert _files(tmp_path / "out") != before
+
+
+def _children(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to find worker processes")
+@pytest.mark.parametrize("sig, status, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_signals_end_with_one_line_no_workers_no_temp_files(tmp_path: Path, sig: int, status: int, word: str) -> None:
+    import threading
+
+    root = tmp_path / "data"
+    write_dataset(root, "val", num_images=60, seed=3, size=(256, 512), num_clusters=24, show_progress=False)
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, str(PACKAGE / "sweep_k50_spidepth.py"), "--cityscapes_root", str(root),
+                                "--semantic_subdir", "pseudo_semantic_raw_k24", "--workers", "2",
+                                "--output", str(out / "s.json")], env=ENV, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    stderr: list[str] = []
+    started = threading.Event()
+
+    def read() -> None:
+        for chunk in iter(lambda: process.stderr.read(1), ""):
+            stderr.append(chunk)
+            if "| 1/60" in "".join(stderr[-8:]):  # the first image is done: workers are running
+                started.set()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert started.wait(60), "".join(stderr)
+    workers = _children(process.pid)
+    process.send_signal(sig)
+    assert process.wait(60) == status
+    reader.join(10)
+    text = "".join(stderr)
+    assert "Traceback" not in text and text.count(word) == 1, text
+    assert not (out / "s.json").exists() and not list(tmp_path.rglob(f"{TEMP_PREFIX}*"))
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert workers and not any(Path(f"/proc/{pid}").exists() for pid in workers)

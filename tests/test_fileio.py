@@ -138,3 +138,26 @@ def test_prepare_output_file_clears_only_its_folder(tmp_path: Path) -> None:
     nested.write_bytes(b"x")
     assert fileio.prepare_output_file(tmp_path / "sweep.json") == tmp_path / "sweep.json"
     assert not dead.exists() and nested.exists()
+
+
+def test_full_disk_names_the_file_and_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import errno
+
+    from pseudo_labels.errors import exit_on_input_error
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")  # as the kernel reports it: no file name
+
+    monkeypatch.setattr(os, "fsync", full)
+
+    @exit_on_input_error
+    def main(argv: object = None) -> int:
+        fileio.write_json(tmp_path / "out" / "result.json", {"a": 1})
+        return 0
+
+    with pytest.raises(SystemExit) as info:
+        main()
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and str(tmp_path / "out" / "result.json") in err and "Free space" in err
+    assert list((tmp_path / "out").iterdir()) == []
