@@ -60,7 +60,7 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        if exc.filename is None:  # a full disk reports no file name: name the one being written
+        if exc.filename is None and exc.errno is not None:  # a full disk reports no file name: name this one
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
     except BaseException:
