@@ -53,11 +53,19 @@ log = logging.getLogger("panoptic")
 VOID_VALUE = -1
 
 
-def class_instance_array(segments: pan.Segments) -> np.ndarray:
-    """int32 ``trainId * 1000 + n`` (n = 0 for stuff, 1.. per class for instances), -1 for void."""
+def class_instance_array(segments: pan.Segments, source: str = "image") -> np.ndarray:
+    """int32 ``trainId * 1000 + n`` (n = 0 for stuff, 1.. per class for instances), -1 for void.
+
+    n must stay below 1000, or the ids of one class run into the next
+    class's: more instances of a class stop with an InputError naming ``source``.
+    """
     number = np.zeros(segments.count + 1, np.int64)
     for class_id in cs.THING_TRAIN_IDS:
         members = np.flatnonzero(segments.classes == class_id)
+        if len(members) >= cs.INSTANCE_OFFSET:
+            raise InputError(f"{source}: {len(members)} instances of {cs.CLASS_NAMES[class_id]} do not fit the "
+                             f"class*{cs.INSTANCE_OFFSET}+instance ids (at most {cs.INSTANCE_OFFSET - 1}). "
+                             f"Raise --min_area.")
         number[members] = np.arange(1, len(members) + 1)
     values = segments.classes.astype(np.int64) * cs.INSTANCE_OFFSET + number
     values[0] = VOID_VALUE
@@ -112,7 +120,7 @@ def label_image(settings: LabelSettings, key: str, semantic_path: Path, depth_pa
                          settings.dilation_iters, settings.depth_blur_sigma)
     segments = pan.predicted_segments(semantic, found, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA).resized(settings.target)
     stem = key.split("/")[1]
-    write_npy(settings.out / f"{stem}_panoptic.npy", class_instance_array(segments))
+    write_npy(settings.out / f"{stem}_panoptic.npy", class_instance_array(segments, str(semantic_path)))
     return write_prediction_png(settings.out, stem, segments)
 
 
