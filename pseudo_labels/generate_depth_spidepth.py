@@ -53,11 +53,13 @@ class Frames(Dataset):
         return index, torch.from_numpy(depth.network_input(rgb, self.crop_bottom)), None
 
 
-def _collate(items: list[tuple[int, torch.Tensor | None, str | None]]) -> tuple[list[int], torch.Tensor]:
+def _collate(items: list[tuple[int, torch.Tensor | None, str | None]]
+             ) -> tuple[list[int], torch.Tensor | None, str | None]:
+    """(indices, stacked inputs, None), or the first bad file's message (raised in the main process, not a worker)."""
     for _, _, error in items:
         if error:
-            raise InputError(error)
-    return [i for i, _, _ in items], torch.stack([x for _, x, _ in items])
+            return [], None, error
+    return [i for i, _, _ in items], torch.stack([x for _, x, _ in items]), None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,7 +104,9 @@ def run_split(model: torch.nn.Module, root: Path, split: str, output_dir: Path, 
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if args.amp and device.type == "cuda"
                 else contextlib.nullcontext())
     with tqdm(total=len(todo), desc=f"depth {split}", unit="img") as progress:
-        for indices, batch in loader:
+        for indices, batch, error in loader:
+            if error:
+                raise InputError(error)
             with autocast:
                 raw = depth.predict(model, batch.to(device), flip=not args.no_flip_augment)
             for index, raw_map in zip(indices, raw):

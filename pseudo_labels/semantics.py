@@ -95,8 +95,9 @@ def image_windows(model: torch.nn.Module, split: str, keys: Sequence[str], paths
                   settings: ExtractSettings, desc: str) -> Iterator[tuple[str, features.Windows, tuple[int, int]]]:
     """(key, crop features, original (H, W)) per image, from the cache when present, else the network (batched)."""
     loader = DataLoader(_Images(paths), batch_size=settings.batch_size, num_workers=settings.num_workers,
-                        collate_fn=_keep)
+                        collate_fn=list)  # bad files are raised here, in the main process (_keep)
     for batch in tqdm(loader, desc=desc, unit="batch" if settings.batch_size > 1 else "img"):
+        batch = _keep(batch)
         pending, cached = [], {}
         fingerprints = {index: source_fingerprint(paths[index]) for index, *_ in batch} if settings.cache else {}
         for index, image, original, _ in batch:

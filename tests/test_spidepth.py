@@ -183,6 +183,10 @@ def test_cli_writes_resumes_and_reports_bad_images(tiny_checkpoint: Path, tmp_pa
     with pytest.raises(SystemExit) as info:
         cli.main(argv)
     assert info.value.code == 2 and image.name in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # read in a DataLoader worker: still one message, no worker traceback
+        cli.main([*argv[:-2], "--num_workers", "1"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and image.name in err and "Traceback" not in err and "worker" not in err, err
 
 
 def test_cli_missing_checkpoint_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
