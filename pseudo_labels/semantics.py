@@ -207,13 +207,13 @@ def load_centroid_file(path: Path, need_classes: bool) -> tuple[np.ndarray, np.n
     if centroids is None or centroids.ndim != 2 or centroids.shape[1] != FEATURE_WIDTH:
         shape = None if centroids is None else centroids.shape
         raise InputError(f"{path}: 'centroids' must be (k, {FEATURE_WIDTH}) for CAUSE features, got {shape}.")
+    if len(centroids) > MAX_CLUSTERS:
+        raise InputError(f"{path}: k = {len(centroids)} clusters do not fit the uint8 cluster PNGs "
+                         f"(k <= {MAX_CLUSTERS}).")
     if not np.all(np.isfinite(centroids)) or not np.all(np.linalg.norm(centroids, axis=1) > 0):
         bad = np.flatnonzero(~np.isfinite(centroids).all(axis=1) | ~(np.linalg.norm(centroids, axis=1) > 0))
         raise InputError(f"{path}: centroid rows {bad[:5].tolist()} are NaN, inf or zero; every pixel would go to "
                          f"one cluster. Refit, or pass another centroid file.")
-    if len(centroids) > MAX_CLUSTERS:
-        raise InputError(f"{path}: k = {len(centroids)} clusters do not fit the uint8 cluster PNGs "
-                         f"(k <= {MAX_CLUSTERS}).")
     if need_classes:
         if table is not None:
             table = cs.checked_cluster_to_class(table, path)
