@@ -24,7 +24,8 @@ import socket
 import time
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -150,11 +151,40 @@ def encode_npy(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+@dataclass(frozen=True)
+class RowStream:
+    """A C-order array that an ``.npz`` member receives row by row, never held whole in memory.
+
+    ``rows()`` yields ``shape[0]`` arrays of ``shape[1:]`` (it may reuse one
+    buffer: each row is copied out before the next is asked for). The member's
+    bytes equal those of the materialised array.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    rows: Callable[[], Iterable[np.ndarray]]
+
+    def write_to(self, handle: Any) -> None:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(self.dtype)), "fortran_order": False,
+                  "shape": tuple(self.shape)}
+        np.lib.format.write_array_header_1_0(handle, header)
+        count = 0
+        for row in self.rows():
+            row = np.ascontiguousarray(row, dtype=self.dtype)
+            if row.shape != tuple(self.shape[1:]):
+                raise ValueError(f"row of shape {row.shape}, expected {self.shape[1:]}")
+            handle.write(row.tobytes())
+            count += 1
+        if count != self.shape[0]:
+            raise ValueError(f"{count} rows written, expected {self.shape[0]}")
+
+
 def encode_npz(arrays: Mapping[str, Any], compressed: bool = True) -> bytes:
     """``.npz`` bytes readable by ``np.load``, byte-identical for identical arrays.
 
     ``np.savez`` stamps each member with the current time; here every member
     gets the same fixed timestamp and permissions, and members keep the given order.
+    A :class:`RowStream` value is written row by row (large mask stacks).
     """
     buffer = io.BytesIO()
     compression = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
@@ -164,7 +194,10 @@ def encode_npz(arrays: Mapping[str, Any], compressed: bool = True) -> bytes:
             info.compress_type = compression
             info.external_attr = 0o644 << 16
             with archive.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+                if isinstance(value, RowStream):
+                    value.write_to(member)
+                else:
+                    np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
     return buffer.getvalue()
 
 

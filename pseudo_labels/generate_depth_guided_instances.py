@@ -30,7 +30,7 @@ from tqdm import tqdm
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import export
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import sha256_optional, write_json, write_npz, write_png
+from pseudo_labels.fileio import RowStream, sha256_optional, write_json, write_npz, write_png
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, Instances
 from pseudo_labels.manifest import RunManifest
 from pseudo_labels.parallel import (add_shard_arguments, add_workers_argument, default_workers, ordered_map,
@@ -61,9 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def instance_record(found: Instances, instance_ids_painted: np.ndarray) -> dict[str, np.ndarray]:
-    """The ``.npz`` content for one image (the original layout plus ``classes`` and ``painted``)."""
+    """The ``.npz`` content for one image (the original layout plus ``classes`` and ``painted``).
+
+    The (N, H*W) bool masks are streamed into the file, not stacked in memory.
+    """
     height, width = found.shape
-    masks = np.stack([m.ravel() for m in found.masks()]) if len(found) else np.zeros((0, height * width), bool)
+    masks = RowStream((len(found), height * width), np.dtype(bool), found.flat_masks)
     areas = found.areas.astype(np.float64)
     scores = (areas / areas.max()).astype(np.float32) if len(found) else np.zeros(0, np.float32)
     return {"masks": masks, "scores": scores, "num_valid": np.int64(len(found)), "h_patches": np.int64(height),

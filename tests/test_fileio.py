@@ -161,3 +161,21 @@ def test_full_disk_names_the_file_and_leaves_no_temp_file(tmp_path: Path, monkey
     err = capsys.readouterr().err
     assert info.value.code == 2 and str(tmp_path / "out" / "result.json") in err and "Free space" in err
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_row_stream_writes_the_bytes_of_the_materialised_array() -> None:
+    rng = np.random.default_rng(0)
+    masks = rng.random((7, 3000)) < 0.3
+    buffer = np.zeros(3000, bool)
+
+    def rows():  # one reused buffer, as Instances.flat_masks yields
+        for row in masks:
+            buffer[:] = row
+            yield buffer
+
+    streamed = fileio.encode_npz({"masks": fileio.RowStream(masks.shape, np.dtype(bool), rows), "n": np.int64(7)})
+    assert streamed == fileio.encode_npz({"masks": masks, "n": np.int64(7)})
+    empty = fileio.encode_npz({"masks": fileio.RowStream((0, 3000), np.dtype(bool), lambda: iter(()))})
+    assert empty == fileio.encode_npz({"masks": np.zeros((0, 3000), bool)})
+    with pytest.raises(ValueError, match="rows written"):
+        fileio.encode_npz({"masks": fileio.RowStream((8, 3000), np.dtype(bool), rows)})
