@@ -71,13 +71,17 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (a zombie, exited but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # alive, owned by someone else
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (not Linux), or it exited just now
+        return Path(f"/proc/{pid}").exists() or not Path("/proc/self").exists()
 
 
 def is_stale_temp_file(path: Path, now: float | None = None) -> bool:
