@@ -291,7 +291,7 @@ def load_semantic(path: Path, cluster_to_class: np.ndarray, eval_size: tuple[int
 def load_depth(path: Path, eval_size: tuple[int, int]) -> np.ndarray:
     """Depth ``.npy`` (HxW float) at the eval size (Pillow BILINEAR on float32 when resized)."""
     depth = read_npy(path, "Re-run the depth stage for this image.")
-    if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.floating):
+    if depth.ndim != 2 or depth.size == 0 or not np.issubdtype(depth.dtype, np.floating):
         raise InputError(f"{path}: depth must be an HxW float array, got shape {depth.shape} dtype {depth.dtype}.")
     if not np.isfinite(depth).all():
         raise InputError(f"{path}: depth holds NaN or inf values. Re-run the depth stage for this image.")

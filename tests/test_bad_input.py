@@ -125,6 +125,15 @@ def rgb_semantic_png(root: Path) -> str:
     return path.name
 
 
+def one_pixel_id_200(root: Path) -> str:
+    path = _first(root / RAW / "val", "*.png")
+    ids = cs.read_png(path)
+    ids[5, 7] = 200  # k = 24: a stray id at one full-resolution pixel
+    from pseudo_labels.fileio import write_png
+    write_png(path, ids)
+    return path.name
+
+
 def empty_split(root: Path) -> str:
     shutil.rmtree(root / "leftImg8bit" / "val")
     (root / "leftImg8bit" / "val" / "frankfurt").mkdir(parents=True)
@@ -198,6 +207,9 @@ CASES: list[tuple[str, Callable, Callable[[Path], str], Callable[[Path], list[st
     ("cups: corrupt cluster PNG", convert_to_cups_format.main, corrupt_png,
      lambda r: ["--cityscapes_root", str(r), "--split", "val", "--semantic_subdir", RAW, "--output_subdir", "out",
                 "--centroids_path", str(r / RAW / "kmeans_centroids.npz")], "cannot be read"),
+    ("cups: one pixel of id 200 with k = 24", convert_to_cups_format.main, one_pixel_id_200,
+     lambda r: ["--cityscapes_root", str(r), "--split", "val", "--semantic_subdir", RAW, "--output_subdir", "out",
+                "--centroids_path", str(r / RAW / "kmeans_centroids.npz")], "id 200 >= "),
     ("cups: missing depth", convert_to_cups_format.main, missing_depth,
      lambda r: ["--cityscapes_root", str(r), "--split", "val", "--semantic_subdir", RAW, "--output_subdir", "out",
                 "--centroids_path", str(r / RAW / "kmeans_centroids.npz")], "--skip_missing"),
