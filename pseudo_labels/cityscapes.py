@@ -114,6 +114,23 @@ DEPTH_SUBDIR = "depth_spidepth"
 _STEM_TAIL = re.compile(r"_\d{6}_\d{6}$")
 
 
+def checked_cluster_to_class(table: np.ndarray, source: str | Path) -> np.ndarray:
+    """A cluster -> trainId table as uint8 (k,), checked: 1-D, integer, 1..256 entries, trainIds 0..18 or 255.
+
+    ``source`` names the file in the message (a table of strings or floats
+    would otherwise index arrays wrongly or fail deep inside a stage).
+    """
+    table = np.asarray(table)
+    if not np.issubdtype(table.dtype, np.integer) and table.dtype != np.bool_:
+        raise InputError(f"{source}: cluster_to_class must hold integer trainIds, got dtype {table.dtype}. "
+                         f"Rebuild the cluster-to-class map (mapping stage).")
+    if table.ndim != 1 or len(table) == 0 or len(table) > 256:
+        raise InputError(f"{source}: cluster_to_class must be a 1-D array of 1..256 entries, got shape {table.shape}.")
+    if not np.all(((table >= 0) & (table < NUM_CLASSES)) | (table == IGNORE_ID)):
+        raise InputError(f"{source}: cluster_to_class holds values outside the trainIds 0..18 (and 255).")
+    return table.astype(np.uint8)
+
+
 def stem_key(city: str, stem: str) -> str:
     """Key used throughout for one image: ``"{city}/{stem}"``."""
     return f"{city}/{stem}"
@@ -181,6 +198,25 @@ def read_png(path: str | Path) -> np.ndarray:
         raise InputError(f"{path}: file not found.") from None
     except (OSError, ValueError, SyntaxError) as exc:  # Pillow reports truncated/corrupt files this way
         raise InputError(f"{path}: cannot be read as an image ({exc}). Re-create or remove the file.") from None
+
+
+def read_label_png(path: str | Path, num_ids: int | None = None) -> np.ndarray:
+    """A semantic map (cluster ids or trainIds): HxW uint8 (mode L) or uint16 (I;16), checked at full resolution.
+
+    ``num_ids`` (k for cluster maps): every id must be below it. An RGB colour
+    picture or a map from another run stops here, naming the file, before
+    anything is written.
+    """
+    array = read_png(path)
+    if array.ndim != 2 or array.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"{path}: expected a single-channel 8- or 16-bit map of ids, got shape {array.shape} "
+                         f"dtype {array.dtype} (a colour picture?). Pass the raw id PNGs, not visualisations.")
+    if num_ids is not None and array.size:
+        top = int(array.max())
+        if top >= num_ids:
+            raise InputError(f"{path}: id {top} >= {num_ids} ids of the centroid file. The semantic maps and the "
+                             f"centroid file come from different runs (or k differs).")
+    return array
 
 
 def read_png_fast(path: str | Path) -> np.ndarray:

@@ -26,7 +26,7 @@ from pseudo_labels import instances as inst
 from pseudo_labels import panoptic as pan
 from pseudo_labels import stuff_things
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import write_json
+from pseudo_labels.fileio import prepare_output_file, write_json
 from pseudo_labels.manifest import RunManifest
 from pseudo_labels.sweep import load_cluster_to_class, load_depth
 
@@ -59,13 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
 def measure(files: dict[str, Path], depth_dir: Path, split: str, tau: float, num_clusters: int | None
             ) -> stuff_things.ClusterStatistics:
     """Cluster statistics over the images (working size 512x1024)."""
-    first = cs.read_png(next(iter(files.values())))
+    first = cs.read_label_png(next(iter(files.values())))
     k = num_clusters or int(first.max()) + 1
     statistics = stuff_things.ClusterStatistics(k)
     for key, path in tqdm(files.items(), desc="cluster statistics", unit="img"):
-        clusters = cs.resize_nearest(cs.read_png(path), export.WORKING_SIZE)
-        if int(clusters.max()) >= k:
-            raise InputError(f"{path}: cluster id {int(clusters.max())} >= --num_clusters {k}.")
+        clusters = cs.resize_nearest(cs.read_label_png(path, k), export.WORKING_SIZE)
         depth = load_depth(cs.output_path(depth_dir, split, key, ".npy"), export.WORKING_SIZE)
         statistics.add(clusters, inst.depth_gradient(depth) > tau)
     return statistics
@@ -89,7 +87,7 @@ def compare_thing_sets(root: Path, split: str, files: dict[str, Path], depth_dir
     merged = export.label_free_units(tuple(label_free_things), "label-free thing clusters")
     gt_merged = export.label_free_units(tuple(int(c) for c in np.flatnonzero(cs.IS_THING[table])), "GT thing clusters")
     for key, path in tqdm(files.items(), desc="compare thing sets", unit="img"):
-        clusters = cs.resize_nearest(cs.read_png(path), export.WORKING_SIZE)
+        clusters = cs.resize_nearest(cs.read_label_png(path, len(table)), export.WORKING_SIZE)
         semantic = table[clusters]
         gradient = inst.depth_gradient(load_depth(cs.output_path(depth_dir, split, key, ".npy"), export.WORKING_SIZE))
         found = {"gt_things": inst.split_instances(semantic, gradient, tau, min_area)}
@@ -130,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     statistics = measure(files, depth_dir, args.split, args.grad_threshold, args.num_clusters)
     record = stuff_things.decide(statistics, rule, statistics.num_clusters)
     record.update({"split": args.split, "images": len(files), "grad_threshold": args.grad_threshold})
-    output = args.output or root / args.semantic_subdir / "stuff_things.json"
+    output = prepare_output_file(args.output or root / args.semantic_subdir / "stuff_things.json")
     if args.evaluate:
         if args.centroids_path is None:
             raise InputError("--evaluate needs --centroids_path (its majority-vote cluster_to_class).")

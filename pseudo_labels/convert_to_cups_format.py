@@ -27,7 +27,7 @@ from tqdm import tqdm
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import export
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import remove_stale_temp_files, sha256_optional, write_json, write_png, write_pt
+from pseudo_labels.fileio import sha256_optional, write_json, write_png, write_pt
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 from pseudo_labels.manifest import RunManifest
 from pseudo_labels.parallel import (add_shard_arguments, add_workers_argument, default_workers, ordered_map,
@@ -99,9 +99,9 @@ class ExportSettings:
 
 def export_image(settings: ExportSettings, key: str, semantic_path: Path, depth_path: Path) -> int:
     """Write one image's semantic PNG, instance PNG and ``.pt`` distributions; returns its instance count."""
-    semantic = cs.read_png(semantic_path)
-    if semantic.ndim != 2 or semantic.dtype != np.uint8:
-        raise InputError(f"{semantic_path}: expected a uint8 single-channel semantic PNG.")
+    semantic = cs.read_label_png(semantic_path, settings.units.max_id + 1)
+    if semantic.dtype != np.uint8:
+        raise InputError(f"{semantic_path}: expected a uint8 semantic PNG (CUPS reads 8-bit labels).")
     semantic_out = cs.resize_nearest(semantic, settings.target)
     threshold = settings.grad_threshold if settings.use_depth else None
     if settings.legacy_things is not None:
@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = run_shard([k for k in semantic_files if not use_depth or depth_files[k].is_file()], args)
     if not keys:
         raise InputError(f"shard {args.shard_index} of {args.num_shards} has no images.")
-    first = cs.read_png(semantic_files[keys[0]])
+    first = cs.read_label_png(semantic_files[keys[0]])
     units = export.decide_units(int(first.max()), args.centroids_path, args.stuff_things, str(semantic_files[keys[0]]))
     num_classes = args.num_classes or (units.max_id + 1 if units.max_id < 255 else None)
     if num_classes is None:
@@ -165,7 +165,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dilation_iters": args.dilation_iters, "target": [args.target_h, args.target_w], "num_classes": num_classes,
         "centroids": sha256_optional(args.centroids_path), "stuff_things": sha256_optional(args.stuff_things)},
         args.overwrite, name=f"manifest{suffix}.json")
-    remove_stale_temp_files(output)
     target = (args.target_h, args.target_w)
     settings = ExportSettings(output, units, legacy_things if args.legacy_cluster_split else None, use_depth,
                               args.grad_threshold, args.min_instance_area, args.dilation_iters, args.depth_blur_sigma,

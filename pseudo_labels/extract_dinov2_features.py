@@ -30,8 +30,8 @@ from pseudo_labels import distributed
 from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.features import IMAGENET_MEAN, IMAGENET_STD
-from pseudo_labels.fileio import remove_stale_temp_files, write_json, write_npy
-from pseudo_labels.manifest import RunManifest
+from pseudo_labels.fileio import write_json, write_npy
+from pseudo_labels.manifest import RunManifest, record_source, source_fingerprint, split_done
 from pseudo_labels.parallel import shard
 from refs.cause.dinov2 import EMBED_DIM, PATCH_SIZE, DinoVisionTransformer
 from refs.cause.model import DINOV2_RELEASE
@@ -66,7 +66,10 @@ def network_input(rgb: np.ndarray) -> np.ndarray:
 def run_split(model: DinoVisionTransformer, images: dict[str, Path], keys: list[str], out: Path,
               batch_size: int, device: torch.device, overwrite: bool) -> int:
     """Write the tokens of ``keys`` (this process's share) into ``out``; returns how many were written."""
-    todo = [k for k in keys if overwrite or not cs.output_path(out.parent, out.name, k, ".npy").is_file()]
+    outputs = {k: cs.output_path(out.parent, out.name, k, ".npy") for k in keys}
+    fingerprints = {k: source_fingerprint(images[k]) for k in keys}
+    done = split_done(outputs, fingerprints, overwrite, "token maps")
+    todo = [k for k in keys if k not in done]
     log.info("%d images, %d already done, %d to compute", len(keys), len(keys) - len(todo), len(todo))
     for start in tqdm(range(0, len(todo), batch_size), desc=f"DINOv2 {out.name}", unit="batch"):
         chunk = todo[start:start + batch_size]
@@ -74,7 +77,7 @@ def run_split(model: DinoVisionTransformer, images: dict[str, Path], keys: list[
         with torch.inference_mode():
             tokens = model.patch_tokens(batch).to(torch.float16).cpu().numpy()
         for key, value in zip(chunk, tokens):
-            write_npy(cs.output_path(out.parent, out.name, key, ".npy"), value)
+            record_source(write_npy(outputs[key], value), fingerprints[key])
     return len(todo)
 
 
@@ -104,7 +107,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     manifest = RunManifest("dinov2_features", args)
     manifest.add_checkpoints({"dinov2": args.checkpoint})
     if process.leader:
-        remove_stale_temp_files(out)
         manifest.claim(out, {"checkpoint": manifest.record["checkpoints"]["dinov2"]["sha256"],
                              "input_size": list(INPUT_SIZE), "dtype": "float16"}, args.overwrite)
     distributed.wait_for_all(process)

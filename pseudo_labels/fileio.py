@@ -20,25 +20,37 @@ import io
 import json
 import os
 import secrets
+import socket
+import time
 import zipfile
-from collections.abc import Iterable, Mapping
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from pseudo_labels.errors import InputError
+
 TEMP_PREFIX = ".pl-tmp-"
 """Name prefix of in-flight temporary files."""
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
+
+_HOST_TAG = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+"""This machine in temporary names (a hash: host names may hold ``.pt`` or other loader-visible text)."""
+
+ABANDONED_AFTER_S = 600.0
+"""A temporary file this old is abandoned whoever wrote it: writers rename theirs within seconds."""
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+    tmp = path.parent / f"{TEMP_PREFIX}{_HOST_TAG}-{os.getpid()}-{secrets.token_hex(6)}"
     # os.open with mode 0o666 lets the umask decide permissions, like a plain open() would.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -47,21 +59,72 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None and exc.errno is not None:  # a full disk reports no file name: name this one
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
 
 
-def remove_stale_temp_files(folder: str | Path) -> list[Path]:
-    """Delete temporary files left under ``folder`` by killed runs; return what was removed."""
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (a zombie, exited but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (not Linux), or it exited just now
+        return Path(f"/proc/{pid}").exists() or not Path("/proc/self").exists()
+
+
+def is_stale_temp_file(path: Path, now: float | None = None) -> bool:
+    """True when ``path`` is a temporary file no live writer will rename.
+
+    Written on this machine by a process that has exited, or older than
+    :data:`ABANDONED_AFTER_S` (another machine of a job array sharing the folder,
+    or an old name format). A live writer's file (another shard, another rank) is kept.
+    """
+    parts = path.name[len(TEMP_PREFIX):].split("-")
+    try:
+        age = (time.time() if now is None else now) - path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if age > ABANDONED_AFTER_S:
+        return True
+    if len(parts) == 3 and parts[0] == _HOST_TAG and parts[1].isdigit():
+        return not _pid_alive(int(parts[1]))
+    return False
+
+
+def remove_stale_temp_files(folder: str | Path, recursive: bool = True) -> list[Path]:
+    """Delete temporary files that killed runs left in ``folder``; return what was removed.
+
+    ``recursive=False`` looks at ``folder`` itself only (for the dataset root,
+    where a single-file output such as a sweep JSON lands beside the images).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    stale = sorted(folder.rglob(f"{TEMP_PREFIX}*"))
+    found = folder.rglob(f"{TEMP_PREFIX}*") if recursive else folder.glob(f"{TEMP_PREFIX}*")
+    stale = sorted(path for path in found if path.is_file() and is_stale_temp_file(path))
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
+
+
+def prepare_output_file(path: str | Path) -> Path:
+    """Before a command writes the single file ``path``: create its folder, clear stale temporary files there."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(path.parent, recursive=False)
+    return path
 
 
 # --------------------------------------------------------------------------- encoders
@@ -92,11 +155,40 @@ def encode_npy(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+@dataclass(frozen=True)
+class RowStream:
+    """A C-order array that an ``.npz`` member receives row by row, never held whole in memory.
+
+    ``rows()`` yields ``shape[0]`` arrays of ``shape[1:]`` (it may reuse one
+    buffer: each row is copied out before the next is asked for). The member's
+    bytes equal those of the materialised array.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    rows: Callable[[], Iterable[np.ndarray]]
+
+    def write_to(self, handle: Any) -> None:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(self.dtype)), "fortran_order": False,
+                  "shape": tuple(self.shape)}
+        np.lib.format.write_array_header_1_0(handle, header)
+        count = 0
+        for row in self.rows():
+            row = np.ascontiguousarray(row, dtype=self.dtype)
+            if row.shape != tuple(self.shape[1:]):
+                raise ValueError(f"row of shape {row.shape}, expected {self.shape[1:]}")
+            handle.write(row.tobytes())
+            count += 1
+        if count != self.shape[0]:
+            raise ValueError(f"{count} rows written, expected {self.shape[0]}")
+
+
 def encode_npz(arrays: Mapping[str, Any], compressed: bool = True) -> bytes:
     """``.npz`` bytes readable by ``np.load``, byte-identical for identical arrays.
 
     ``np.savez`` stamps each member with the current time; here every member
     gets the same fixed timestamp and permissions, and members keep the given order.
+    A :class:`RowStream` value is written row by row (large mask stacks).
     """
     buffer = io.BytesIO()
     compression = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
@@ -106,7 +198,10 @@ def encode_npz(arrays: Mapping[str, Any], compressed: bool = True) -> bytes:
             info.compress_type = compression
             info.external_attr = 0o644 << 16
             with archive.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+                if isinstance(value, RowStream):
+                    value.write_to(member)
+                else:
+                    np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
     return buffer.getvalue()
 
 
@@ -196,3 +291,30 @@ def sha256_of_lines(lines: Iterable[str]) -> str:
 def sha256_files(paths: Iterable[str | Path], root: str | Path | None = None) -> str:
     """One hex sha256 over many files: their names (relative to ``root``) and contents, in the given order."""
     return sha256_of_lines(sha256_lines(paths, root))
+
+
+# --------------------------------------------------------------------------- readers
+
+UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+"""What numpy raises for a missing, zero-byte, truncated or wrong-format array file."""
+
+
+def read_npy(path: str | Path, fix: str = "Re-run the stage that wrote it.") -> np.ndarray:
+    """The array of a ``.npy`` file (no pickles); an unreadable file is an InputError naming it and ``fix``."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except UNREADABLE as exc:
+        raise InputError(f"{path}: cannot be read as .npy ({type(exc).__name__}: {exc or 'empty or truncated'}). "
+                         f"{fix}") from None
+
+
+def read_npz(path: str | Path, fix: str = "Re-run the stage that wrote it.") -> dict[str, np.ndarray]:
+    """Every array of a ``.npz`` file, read at once (a truncated member fails here, not later)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise ValueError("a .npy file, not a .npz archive")
+            return {name: np.asarray(npz[name]) for name in npz.files}
+    except UNREADABLE as exc:
+        raise InputError(f"{path}: cannot be read as .npz ({type(exc).__name__}: {exc or 'empty or truncated'}). "
+                         f"{fix}") from None

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import export
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import remove_stale_temp_files, sha256_optional, write_json, write_npz, write_png
+from pseudo_labels.fileio import RowStream, sha256_optional, write_json, write_npz, write_png
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, Instances
 from pseudo_labels.manifest import RunManifest
 from pseudo_labels.parallel import (add_shard_arguments, add_workers_argument, default_workers, ordered_map,
@@ -61,9 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def instance_record(found: Instances, instance_ids_painted: np.ndarray) -> dict[str, np.ndarray]:
-    """The ``.npz`` content for one image (the original layout plus ``classes`` and ``painted``)."""
+    """The ``.npz`` content for one image (the original layout plus ``classes`` and ``painted``).
+
+    The (N, H*W) bool masks are streamed into the file, not stacked in memory.
+    """
     height, width = found.shape
-    masks = np.stack([m.ravel() for m in found.masks()]) if len(found) else np.zeros((0, height * width), bool)
+    masks = RowStream((len(found), height * width), np.dtype(bool), found.flat_masks)
     areas = found.areas.astype(np.float64)
     scores = (areas / areas.max()).astype(np.float32) if len(found) else np.zeros(0, np.float32)
     return {"masks": masks, "scores": scores, "num_valid": np.int64(len(found)), "h_patches": np.int64(height),
@@ -88,7 +91,7 @@ class ImageJob:
 
 def write_instances(job: ImageJob) -> np.ndarray:
     """Split one image, write its ``.npz`` and ``_instance.png``; returns the unit id of each instance."""
-    semantic = cs.resize_nearest(cs.read_png(job.semantic), export.WORKING_SIZE)
+    semantic = cs.resize_nearest(cs.read_label_png(job.semantic, job.units.max_id + 1), export.WORKING_SIZE)
     depth = load_depth(job.depth, export.WORKING_SIZE)
     found = export.split(job.units.unit_map(semantic, job.semantic), job.units.things, depth, job.grad_threshold,
                          job.min_area, job.dilation_iters, job.depth_blur)
@@ -112,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = run_shard([k for k in keys if depth_files[k].is_file()], args)
     if not keys:
         raise InputError(f"no semantic map under {args.semantic_dir} has a depth map under {args.depth_dir}.")
-    units = export.decide_units(int(cs.read_png(semantic_files[keys[0]]).max()), args.centroids_path,
+    units = export.decide_units(int(cs.read_label_png(semantic_files[keys[0]]).max()), args.centroids_path,
                                 args.stuff_things, str(semantic_files[keys[0]]))
     manifest = RunManifest("instances", args)
     suffix = shard_suffix(args.num_shards, args.shard_index)
@@ -120,7 +123,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "grad_threshold": args.grad_threshold, "min_area": args.min_area, "dilation_iters": args.dilation_iters,
         "depth_blur": args.depth_blur, "centroids": sha256_optional(args.centroids_path),
         "stuff_things": sha256_optional(args.stuff_things)}, args.overwrite, name=f"manifest{suffix}.json")
-    remove_stale_temp_files(args.output_dir)
     jobs = [ImageJob(key, semantic_files[key], depth_files[key], args.output_dir, units, args.grad_threshold,
                      args.min_area, args.dilation_iters, args.depth_blur) for key in keys]
     workers = args.workers or default_workers()

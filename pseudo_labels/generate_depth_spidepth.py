@@ -24,10 +24,10 @@ from pseudo_labels import cityscapes as cs
 from pseudo_labels import depth, distributed
 from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import LOG_FORMAT, InputError, exit_on_input_error
-from pseudo_labels.fileio import remove_stale_temp_files, write_npy
-from pseudo_labels.manifest import RunManifest
+from pseudo_labels.fileio import write_npy
+from pseudo_labels.manifest import RunManifest, record_source, source_fingerprint, split_done
 from pseudo_labels.parallel import shard
-import refs
+import refs  # the original's default checkpoint folder lives beside its SPIdepth code
 from refs.spidepth.model import DEPTH_FILE, ENCODER_FILE, RELEASE, CheckpointError, load_spidepth
 from refs.spidepth.unet import DEFAULT_BACKBONE
 
@@ -86,11 +86,13 @@ class Frames(Dataset):
         return index, torch.from_numpy(depth.network_input(rgb, self.crop_bottom)), None
 
 
-def _collate(items: list[tuple[int, torch.Tensor | None, str | None]]) -> tuple[list[int], torch.Tensor]:
+def _collate(items: list[tuple[int, torch.Tensor | None, str | None]]
+             ) -> tuple[list[int], torch.Tensor | None, str | None]:
+    """(indices, stacked inputs, None), or the first bad file's message (raised in the main process, not a worker)."""
     for _, _, error in items:
         if error:
-            raise InputError(error)
-    return [i for i, _, _ in items], torch.stack([x for _, x, _ in items])
+            return [], None, error
+    return [i for i, _, _ in items], torch.stack([x for _, x, _ in items]), None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,9 +129,10 @@ def run_split(model: torch.nn.Module, root: Path, split: str, output_dir: Path, 
     images = cs.image_paths(root, split)
     keys = list(images)[: args.limit] if args.limit else list(images)
     keys = shard(keys, process.world, process.rank)
-    if process.leader:
-        remove_stale_temp_files(output_dir / split)
-    todo = [k for k in keys if args.overwrite or not cs.output_path(output_dir, split, k, ".npy").is_file()]
+    outputs = {k: cs.output_path(output_dir, split, k, ".npy") for k in keys}
+    fingerprints = {k: source_fingerprint(images[k]) for k in keys}
+    done = split_done(outputs, fingerprints, args.overwrite, "depth maps")
+    todo = [k for k in keys if k not in done]
     log.info("%s: %d images, %d already done, %d to compute", split, len(keys), len(keys) - len(todo), len(todo))
     if not todo:
         return 0
@@ -138,12 +141,14 @@ def run_split(model: torch.nn.Module, root: Path, split: str, output_dir: Path, 
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if args.amp and device.type == "cuda"
                 else contextlib.nullcontext())
     with tqdm(total=len(todo), desc=f"depth {split}", unit="img") as progress:
-        for indices, batch in loader:
+        for indices, batch, error in loader:
+            if error:
+                raise InputError(error)
             with autocast:
                 raw = depth.predict(model, batch.to(device), flip=not args.no_flip_augment)
             for index, raw_map in zip(indices, raw):
                 out = depth.normalised_depth(raw_map, args.target_size, args.crop_bottom)
-                write_npy(cs.output_path(output_dir, split, todo[index], ".npy"), out)
+                record_source(write_npy(outputs[todo[index]], out), fingerprints[todo[index]])
             progress.update(len(indices))
     return len(todo)
 

@@ -29,7 +29,7 @@ from pseudo_labels import clustering, crf, distributed, semantics
 from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import remove_stale_temp_files, sha256_optional, write_json, write_npz, write_png
-from pseudo_labels.manifest import RunManifest
+from pseudo_labels.manifest import RunManifest, record_source, source_fingerprint, split_done
 from pseudo_labels.parallel import shard
 from refs.cause.model import CHECKPOINT_FILES, CheckpointError, load_cause
 
@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "n_init": args.n_init, "seed": args.seed, "limit": args.limit, "amp": settings.amp, "crf": not args.skip_crf,
             "load_centroids": sha256_optional(args.load_centroids),
             "checkpoints": {k: v["sha256"] for k, v in manifest.record["checkpoints"].items()}}, args.overwrite)
-        remove_stale_temp_files(split_dir)  # before any rank writes
+        remove_stale_temp_files(output_dir, recursive=False)  # the centroid file's folder
     resuming = distributed.from_leader(process, resuming)
     fitted_path = output_dir / "kmeans_centroids.npz"
     if resuming and not args.load_centroids and fitted_path.is_file():  # an interrupted run already fitted
@@ -133,7 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     classes = len(centroids) if args.raw_clusters else cs.NUM_CLASSES
     pixels = np.zeros(classes, np.int64)
     mine = shard(keys, process.world, process.rank)  # under torchrun: this rank's images
-    done = {k for k in mine if resuming and k not in kept and cs.output_path(output_dir, args.split, k, ".png").is_file()}
+    fingerprints = {k: source_fingerprint(images[k]) for k in mine}
+    done = split_done({k: cs.output_path(output_dir, args.split, k, ".png") for k in mine if k not in kept},
+                      fingerprints, not resuming, "label maps")
     todo = [k for k in mine if k not in kept and k not in done]
     source = semantics.image_windows(model, args.split, todo, [images[k] for k in todo], settings, f"labels {args.split}")
     for key in sorted(done):  # written by the interrupted run (atomically, so complete)
@@ -154,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     for key, labels in crf.map_label_jobs(semantics.run_label_job, jobs(), not args.skip_crf, args.crf_workers):
         pixels += np.bincount(labels.ravel(), minlength=classes)[:classes]
-        write_png(cs.output_path(output_dir, args.split, key, ".png"), labels)
+        record_source(write_png(cs.output_path(output_dir, args.split, key, ".png"), labels), fingerprints[key])
     pixels = distributed.sum_on_leader(process, pixels)
     distributed.wait_for_all(process)
     if process.leader:

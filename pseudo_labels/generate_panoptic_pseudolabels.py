@@ -53,11 +53,19 @@ log = logging.getLogger("panoptic")
 VOID_VALUE = -1
 
 
-def class_instance_array(segments: pan.Segments) -> np.ndarray:
-    """int32 ``trainId * 1000 + n`` (n = 0 for stuff, 1.. per class for instances), -1 for void."""
+def class_instance_array(segments: pan.Segments, source: str = "image") -> np.ndarray:
+    """int32 ``trainId * 1000 + n`` (n = 0 for stuff, 1.. per class for instances), -1 for void.
+
+    n must stay below 1000, or the ids of one class run into the next
+    class's: more instances of a class stop with an InputError naming ``source``.
+    """
     number = np.zeros(segments.count + 1, np.int64)
     for class_id in cs.THING_TRAIN_IDS:
         members = np.flatnonzero(segments.classes == class_id)
+        if len(members) >= cs.INSTANCE_OFFSET:
+            raise InputError(f"{source}: {len(members)} instances of {cs.CLASS_NAMES[class_id]} do not fit the "
+                             f"class*{cs.INSTANCE_OFFSET}+instance ids (at most {cs.INSTANCE_OFFSET - 1}). "
+                             f"Raise --min_area.")
         number[members] = np.arange(1, len(members) + 1)
     values = segments.classes.astype(np.int64) * cs.INSTANCE_OFFSET + number
     values[0] = VOID_VALUE
@@ -103,7 +111,8 @@ class LabelSettings:
 
 def label_image(settings: LabelSettings, key: str, semantic_path: Path, depth_path: Path) -> dict:
     """Write one image's panoptic PNG and class*1000+instance array; returns its JSON annotation."""
-    semantic = settings.units.unit_map(cs.resize_nearest(cs.read_png(semantic_path), export.WORKING_SIZE),
+    semantic = settings.units.unit_map(cs.resize_nearest(cs.read_label_png(semantic_path, settings.units.max_id + 1),
+                                                         export.WORKING_SIZE),
                                        semantic_path)
     depth = None if settings.cc_instances else load_depth(depth_path, export.WORKING_SIZE)
     found = export.split(semantic, settings.units.things, depth,
@@ -111,7 +120,7 @@ def label_image(settings: LabelSettings, key: str, semantic_path: Path, depth_pa
                          settings.dilation_iters, settings.depth_blur_sigma)
     segments = pan.predicted_segments(semantic, found, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA).resized(settings.target)
     stem = key.split("/")[1]
-    write_npy(settings.out / f"{stem}_panoptic.npy", class_instance_array(segments))
+    write_npy(settings.out / f"{stem}_panoptic.npy", class_instance_array(segments, str(semantic_path)))
     return write_prediction_png(settings.out, stem, segments)
 
 
@@ -163,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = run_shard(list(semantic_files), args)
     if not keys:
         raise InputError(f"shard {args.shard_index} of {args.num_shards} has no images.")
-    units = export.decide_units(int(cs.read_png(semantic_files[keys[0]]).max()), args.centroids_path, None,
+    units = export.decide_units(int(cs.read_label_png(semantic_files[keys[0]]).max()), args.centroids_path, None,
                                 str(semantic_files[keys[0]]))
     out = root / args.output_subdir / args.split
     target = (args.target_h, args.target_w)

@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import importlib.metadata
 import json
+import logging
 import platform
 import subprocess
 import sys
@@ -22,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from pseudo_labels.errors import InputError
-from pseudo_labels.fileio import sha256_file, sha256_files, write_json
+from pseudo_labels.fileio import remove_stale_temp_files, sha256_file, sha256_files, write_json, write_text
+
+log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 
@@ -155,6 +158,7 @@ class RunManifest:
         self.record["settings"] = current
         self.record["complete"] = False
         write_json(folder / name, self.record)
+        remove_stale_temp_files(folder)
         return any(earlier == current for _, earlier in previous) and not overwrite
 
     def write(self, folder: str | Path, extra: Mapping[str, Any] | None = None, name: str = MANIFEST_NAME) -> Path:
@@ -166,3 +170,60 @@ class RunManifest:
         if extra:
             record.update(extra)
         return write_json(Path(folder) / name, record)
+
+
+# --------------------------------------------------------------------------- per-output sources
+
+SOURCE_SUFFIX = ".source"
+"""Suffix of the hidden file beside an output that names what the output was made from."""
+
+
+def source_record_path(output: str | Path) -> Path:
+    """The hidden record beside ``output`` (``.{stem}.source``: no loader globbing ``*.npy`` or ``*.png`` sees it)."""
+    output = Path(output)
+    return output.with_name(f".{output.stem}{SOURCE_SUFFIX}")
+
+
+def source_fingerprint(*inputs: str | Path) -> str:
+    """What an output depends on, as one line: the sha256 of each input file's bytes."""
+    return " ".join(sha256_file(path) for path in inputs)
+
+
+def made_from(output: str | Path, fingerprint: str) -> bool:
+    """True when ``output`` exists and its record says it was made from inputs with this fingerprint.
+
+    Outputs without a record (from an older version, or a run killed between
+    writing the output and its record) count as not made from it: recompute them.
+    """
+    record = source_record_path(output)
+    if not Path(output).is_file() or not record.is_file():
+        return False
+    try:
+        return record.read_text().strip() == fingerprint
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def record_source(output: str | Path, fingerprint: str) -> None:
+    """After ``output`` is written: note what it was made from (so a resumed run can tell stale from current)."""
+    write_text(source_record_path(output), fingerprint + "\n")
+
+
+def split_done(outputs: Mapping[str, Path], fingerprints: Mapping[str, str], overwrite: bool = False,
+               what: str = "outputs") -> set[str]:
+    """Keys whose output is current (made from the inputs ``fingerprints`` describe); logs how many are stale.
+
+    ``outputs`` maps key -> output path, ``fingerprints`` key -> :func:`source_fingerprint`
+    of its inputs today. With ``overwrite`` nothing counts as done.
+    """
+    if overwrite:
+        return set()
+    done, stale = set(), 0
+    for key, output in outputs.items():
+        if made_from(output, fingerprints[key]):
+            done.add(key)
+        elif Path(output).is_file():
+            stale += 1
+    if stale:
+        log.info("%d %s were made from other inputs (or before inputs were recorded): recomputing them", stale, what)
+    return done

@@ -32,7 +32,8 @@ from pseudo_labels import cityscapes as cs
 from pseudo_labels import clustering, features, semantics
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.evaluation.evaluate_cascade_pseudolabels import confusion, semantic_scores
-from pseudo_labels.fileio import write_json, write_text
+from pseudo_labels.fileio import prepare_output_file, read_npy, write_json, write_text
+from pseudo_labels.manifest import source_fingerprint
 
 log = logging.getLogger("overclustering")
 
@@ -43,9 +44,11 @@ def cause_loader(cache: Path, split: str, images: dict[str, Path]) -> Loader:
     """Patch features from cached crop features (working size from the image's own size)."""
     def load(key: str) -> np.ndarray:
         size = features.working_size(*cs.read_png(images[key]).shape[:2])
-        windows = semantics.load_cached(semantics.cache_path(cache, split, key), size)
+        path = semantics.cache_path(cache, split, key)
+        windows = semantics.load_cached(path, size, source_fingerprint(images[key]))
         if windows is None:
-            raise InputError(f"{semantics.cache_path(cache, split, key)}: no cached CAUSE features for {key}.")
+            raise InputError(f"{path}: no cached CAUSE features made from {images[key]}. Fill the cache with "
+                             f"generate_overclustered_semantics.py --feature_cache {cache}.")
         return features.patch_features(features.full_resolution(windows))
     return load
 
@@ -56,7 +59,7 @@ def dinov2_loader(folder: Path, split: str) -> Loader:
     grid = (meta["h_patches"], meta["w_patches"])
 
     def load(key: str) -> np.ndarray:
-        tokens = np.load(cs.output_path(folder, split, key, ".npy")).astype(np.float32)
+        tokens = read_npy(cs.output_path(folder, split, key, ".npy"), "Re-run extract_dinov2_features.py.").astype(np.float32)
         return tokens.T.reshape(-1, *grid)
     return load
 
@@ -131,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise InputError("give --cause_cache and/or --dinov2_subdir.")
     results = {name: analyse(load, keys, lambda key: cs.load_train_ids(labels[key]), k_values)
                for name, load in sources.items()}
-    output = args.output or root / f"overclustering_{args.split}.json"
+    output = prepare_output_file(args.output or root / f"overclustering_{args.split}.json")
     write_json(output, {"split": args.split, "images": len(keys), "k_values": k_values,
                         "results": {name: {str(k): v for k, v in per_k.items()} for name, per_k in results.items()}})
     table = markdown(results)

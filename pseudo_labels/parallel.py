@@ -40,11 +40,16 @@ def _start_worker(threads: int | None) -> None:
     """Pool initializer: die with the parent (Linux), and cap torch's threads when asked.
 
     Without the parent-death signal a killed run leaves workers behind that
-    finish the items already queued for them and then wait forever.
+    finish the items already queued for them and then wait forever. Ctrl-C
+    reaches the whole process group: workers ignore it and the parent reports
+    it once (no traceback per worker); SIGTERM takes its default action here.
     """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         import ctypes
-        import signal
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

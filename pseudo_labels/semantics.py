@@ -22,7 +22,8 @@ from tqdm import tqdm
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import clustering, crf, distributed, features
 from pseudo_labels.errors import InputError
-from pseudo_labels.fileio import write_npy
+from pseudo_labels.fileio import read_npy, read_npz, write_npy
+from pseudo_labels.manifest import made_from, record_source, source_fingerprint
 from pseudo_labels.parallel import shard
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class ExtractSettings:
     amp: bool = False
     num_workers: int = 0
     cache: Path | None = None
+    reuse_cache: bool = True  # False (--overwrite): recompute every entry and rewrite the cache
 
 
 class _Images(Dataset):
@@ -71,11 +73,17 @@ def cache_path(cache: Path, split: str, key: str) -> Path:
     return cs.output_path(cache, split, key, ".npy")
 
 
-def load_cached(path: Path, size: tuple[int, int]) -> features.Windows | None:
-    """Cached crop features of an image of working size ``size``, or None when absent or stale."""
-    if not path.is_file():
+def load_cached(path: Path, size: tuple[int, int], fingerprint: str) -> features.Windows | None:
+    """Cached crop features of an image of working size ``size``, or None when absent or stale.
+
+    Stale means made from another image (``fingerprint``, see
+    :func:`manifest.source_fingerprint`) or of another shape.
+    """
+    if not made_from(path, fingerprint):
+        if path.is_file():
+            log.info("%s: cached features were made from another image; recomputing", path)
         return None
-    maps = np.load(path, allow_pickle=False)
+    maps = read_npy(path)
     offsets = features.window_grid(size)
     if maps.shape != (len(offsets), FEATURE_WIDTH, features.GRID, features.GRID) or maps.dtype != np.float32:
         log.warning("%s: cached features have shape %s, expected %d windows; recomputing", path, maps.shape, len(offsets))
@@ -87,12 +95,16 @@ def image_windows(model: torch.nn.Module, split: str, keys: Sequence[str], paths
                   settings: ExtractSettings, desc: str) -> Iterator[tuple[str, features.Windows, tuple[int, int]]]:
     """(key, crop features, original (H, W)) per image, from the cache when present, else the network (batched)."""
     loader = DataLoader(_Images(paths), batch_size=settings.batch_size, num_workers=settings.num_workers,
-                        collate_fn=_keep)
+                        collate_fn=list)  # bad files are raised here, in the main process (_keep)
     for batch in tqdm(loader, desc=desc, unit="batch" if settings.batch_size > 1 else "img"):
+        batch = _keep(batch)
         pending, cached = [], {}
+        fingerprints = {index: source_fingerprint(paths[index]) for index, *_ in batch} if settings.cache else {}
         for index, image, original, _ in batch:
             size = tuple(image.shape[1:])
-            found = load_cached(cache_path(settings.cache, split, keys[index]), size) if settings.cache else None
+            found = None
+            if settings.cache and settings.reuse_cache:
+                found = load_cached(cache_path(settings.cache, split, keys[index]), size, fingerprints[index])
             if found is None:
                 pending.append((index, image, original))
             else:
@@ -101,7 +113,8 @@ def image_windows(model: torch.nn.Module, split: str, keys: Sequence[str], paths
             computed = features.crop_features(model, [image for _, image, _ in pending], settings.device, settings.amp)
             for (index, _, original), windows in zip(pending, computed):
                 if settings.cache:
-                    write_npy(cache_path(settings.cache, split, keys[index]), windows.maps.astype(np.float32))
+                    entry = write_npy(cache_path(settings.cache, split, keys[index]), windows.maps.astype(np.float32))
+                    record_source(entry, fingerprints[index])
                 cached[index] = (windows, original)
         for index, _, _, _ in batch:
             windows, original = cached[index]
@@ -189,19 +202,21 @@ def load_centroid_file(path: Path, need_classes: bool) -> tuple[np.ndarray, np.n
     """(centroids, cluster_to_class) of a centroid file, checked: width 90, k <= 256, a valid map when needed."""
     if not path.is_file():
         raise InputError(f"{path}: centroid file not found (--load_centroids).")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            centroids = np.asarray(npz["centroids"]) if "centroids" in npz.files else None
-            table = np.asarray(npz["cluster_to_class"]) if "cluster_to_class" in npz.files else None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot be read as .npz ({exc}).") from None
+    arrays = read_npz(path, "Pass a kmeans_centroids.npz written by generate_overclustered_semantics.py.")
+    centroids, table = arrays.get("centroids"), arrays.get("cluster_to_class")
     if centroids is None or centroids.ndim != 2 or centroids.shape[1] != FEATURE_WIDTH:
         shape = None if centroids is None else centroids.shape
         raise InputError(f"{path}: 'centroids' must be (k, {FEATURE_WIDTH}) for CAUSE features, got {shape}.")
     if len(centroids) > MAX_CLUSTERS:
         raise InputError(f"{path}: k = {len(centroids)} clusters do not fit the uint8 cluster PNGs "
                          f"(k <= {MAX_CLUSTERS}).")
+    if not np.all(np.isfinite(centroids)) or not np.all(np.linalg.norm(centroids, axis=1) > 0):
+        bad = np.flatnonzero(~np.isfinite(centroids).all(axis=1) | ~(np.linalg.norm(centroids, axis=1) > 0))
+        raise InputError(f"{path}: centroid rows {bad[:5].tolist()} are NaN, inf or zero; every pixel would go to "
+                         f"one cluster. Refit, or pass another centroid file.")
     if need_classes:
+        if table is not None:
+            table = cs.checked_cluster_to_class(table, path)
         if table is None or table.shape != (len(centroids),) or not np.all(table < cs.NUM_CLASSES):
             raise InputError(f"{path}: mapped output needs a 'cluster_to_class' of {len(centroids)} trainIds 0..18; "
                              f"pass --raw_clusters for cluster ids.")

@@ -26,6 +26,7 @@ from pseudo_labels import cityscapes as cs
 from pseudo_labels import instances as inst
 from pseudo_labels import panoptic as pan
 from pseudo_labels.errors import InputError
+from pseudo_labels.fileio import read_npy, read_npz
 from pseudo_labels.parallel import ordered_map
 
 REFERENCE_GRID: tuple[tuple[float, int], ...] = (
@@ -267,19 +268,11 @@ def load_cluster_to_class(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"{path}: centroid file not found. Pass --centroids_path, or write it with "
                          f"generate_overclustered_semantics.py.")
-    try:
-        with np.load(path) as npz:
-            if "cluster_to_class" not in npz.files:
-                raise InputError(f"{path}: has no 'cluster_to_class' array (keys: {sorted(npz.files)}). "
-                                 f"Build the cluster-to-class map first (mapping stage).")
-            table = np.asarray(npz["cluster_to_class"])
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot be read as .npz ({exc}).") from None
-    if table.ndim != 1 or len(table) == 0 or len(table) > 256:
-        raise InputError(f"{path}: cluster_to_class must be a 1-D array of 1..256 entries, got shape {table.shape}.")
-    if not np.all(((table >= 0) & (table < cs.NUM_CLASSES)) | (table == cs.IGNORE_ID)):
-        raise InputError(f"{path}: cluster_to_class holds values outside the trainIds 0..18 (and 255).")
-    return table.astype(np.uint8)
+    arrays = read_npz(path, "Pass a kmeans_centroids.npz written by generate_overclustered_semantics.py.")
+    if "cluster_to_class" not in arrays:
+        raise InputError(f"{path}: has no 'cluster_to_class' array (keys: {sorted(arrays)}). "
+                         f"Build the cluster-to-class map first (mapping stage).")
+    return cs.checked_cluster_to_class(arrays["cluster_to_class"], path)
 
 
 def load_semantic(path: Path, cluster_to_class: np.ndarray, eval_size: tuple[int, int]) -> np.ndarray:
@@ -297,11 +290,8 @@ def load_semantic(path: Path, cluster_to_class: np.ndarray, eval_size: tuple[int
 
 def load_depth(path: Path, eval_size: tuple[int, int]) -> np.ndarray:
     """Depth ``.npy`` (HxW float) at the eval size (Pillow BILINEAR on float32 when resized)."""
-    try:
-        depth = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot be read as .npy ({exc}). Re-run the depth stage for this image.") from None
-    if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.floating):
+    depth = read_npy(path, "Re-run the depth stage for this image.")
+    if depth.ndim != 2 or depth.size == 0 or not np.issubdtype(depth.dtype, np.floating):
         raise InputError(f"{path}: depth must be an HxW float array, got shape {depth.shape} dtype {depth.dtype}.")
     if not np.isfinite(depth).all():
         raise InputError(f"{path}: depth holds NaN or inf values. Re-run the depth stage for this image.")

@@ -25,7 +25,7 @@ from pseudo_labels import cityscapes as cs
 from pseudo_labels import panoptic as pan
 from pseudo_labels import sweep
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import sha256_file, sha256_lines, sha256_of_lines, write_json, write_npz
+from pseudo_labels.fileio import prepare_output_file, read_npz, sha256_file, sha256_lines, sha256_of_lines, write_json, write_npz
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 from pseudo_labels.manifest import RunManifest
 from pseudo_labels.parallel import (add_shard_arguments, add_workers_argument, check_all_shards, default_workers,
@@ -204,13 +204,7 @@ def merge(argv: Sequence[str]) -> int:
     parser.add_argument("shards", nargs="+", type=Path, help="the .shard-i-of-n.npz files")
     parser.add_argument("--output", type=Path, default=None, help="default: the shards' name without the shard suffix")
     args = parser.parse_args(argv)
-    parts = []
-    for path in args.shards:
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                parts.append({name: npz[name] for name in npz.files})
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{path}: cannot be read as a sweep shard ({exc}).") from None
+    parts = [read_npz(path, "Re-run that shard of the sweep.") for path in args.shards]
     metas = [json.loads(str(part["meta"])) for part in parts]
     if any(m != metas[0] for m in metas):
         raise InputError(f"the shards {[str(p) for p in args.shards]} come from different sweep settings.")
@@ -231,7 +225,7 @@ def merge(argv: Sequence[str]) -> int:
     if meta["needs_depth"]:
         depth_lines = np.concatenate([part["depth_lines"] for part in parts])[order]
         inputs["depth"] = {"count": len(keys), "sha256": sha256_of_lines(str(x) for x in depth_lines)}
-    output = args.output or unsharded_path(args.shards[0], ".json")
+    output = prepare_output_file(args.output or unsharded_path(args.shards[0], ".json"))
     report_and_save(build_record(meta, grid, totals, inputs), output)
     return 0
 
@@ -259,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_images:
         files = files[: args.max_images]
     files = run_shard(files, args)
-    output = args.output or root / f"sweep_k{k}_spidepth_{args.split}.json"
+    output = prepare_output_file(args.output or root / f"sweep_k{k}_spidepth_{args.split}.json")
     workers = args.workers or default_workers()
     log.info("%d images, %d configurations, protocols %s, eval size %dx%d, %d workers",
              len(files), len(grid), "+".join(protocols), *args.eval_size, workers)

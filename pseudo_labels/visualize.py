@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         files = dict(list(files.items())[: args.limit])
     centroids = args.centroids_path or root / args.semantic_subdir / "kmeans_centroids.npz"
-    first = cs.read_png(next(iter(files.values())))
+    first = cs.read_label_png(next(iter(files.values())))
     table = load_cluster_to_class(centroids) if centroids.is_file() else None
     units = export.decide_units(int(first.max()), centroids if table is not None else None)
     images = cs.image_paths(root, args.split)
@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (root / "gtFine" / args.split).is_dir():
         labels, instances = cs.label_ids_paths(root, args.split), cs.instance_ids_paths(root, args.split)
     for key, path in files.items():
-        semantic = units.unit_map(cs.resize_nearest(cs.read_png(path), export.WORKING_SIZE), path)
+        semantic = units.unit_map(cs.resize_nearest(cs.read_label_png(path, units.max_id + 1), export.WORKING_SIZE), path)
         depth = load_depth(cs.output_path(root / args.depth_subdir, args.split, key, ".npy"), export.WORKING_SIZE)
         gt_train = cs.load_train_ids(labels[key]) if key in labels else None
         gt_instance = cs.load_instance_ids(instances[key]) if key in instances else None

@@ -78,6 +78,62 @@ def missing_depth(root: Path) -> str:
     return path.name
 
 
+def zero_byte_depth(root: Path) -> str:
+    path = _first(root / cs.DEPTH_SUBDIR / "val", "*.npy")
+    path.write_bytes(b"")
+    return path.name
+
+
+def truncated_depth(root: Path) -> str:
+    path = _first(root / cs.DEPTH_SUBDIR / "val", "*.npy")
+    path.write_bytes(path.read_bytes()[:200])
+    return path.name
+
+
+def zero_byte_centroids(root: Path) -> str:
+    (root / RAW / "kmeans_centroids.npz").write_bytes(b"")
+    return "kmeans_centroids.npz"
+
+
+def truncated_centroids(root: Path) -> str:
+    path = root / RAW / "kmeans_centroids.npz"
+    path.write_bytes(path.read_bytes()[:300])
+    return "kmeans_centroids.npz"
+
+
+def text_cluster_to_class(root: Path) -> str:
+    path = root / RAW / "kmeans_centroids.npz"
+    with np.load(path) as npz:
+        centroids, table = npz["centroids"], npz["cluster_to_class"]
+    np.savez(path, centroids=centroids, cluster_to_class=table.astype(str))
+    return "kmeans_centroids.npz"
+
+
+def nan_centroid_row(root: Path) -> str:
+    centroids = np.eye(4, 90, dtype=np.float32)
+    centroids[2] = np.nan
+    np.savez(root / "nan.npz", centroids=centroids, cluster_to_class=np.zeros(4, np.uint8))
+    return "nan.npz"
+
+
+def rgb_semantic_png(root: Path) -> str:
+    from PIL import Image
+
+    path = _first(root / RAW / "val", "*.png")
+    ids = np.asarray(Image.open(path))
+    Image.fromarray(np.stack([ids] * 3, axis=2)).save(path)
+    return path.name
+
+
+def one_pixel_id_200(root: Path) -> str:
+    path = _first(root / RAW / "val", "*.png")
+    ids = cs.read_png(path)
+    ids[5, 7] = 200  # k = 24: a stray id at one full-resolution pixel
+    from pseudo_labels.fileio import write_png
+    write_png(path, ids)
+    return path.name
+
+
 def empty_split(root: Path) -> str:
     shutil.rmtree(root / "leftImg8bit" / "val")
     (root / "leftImg8bit" / "val" / "frankfurt").mkdir(parents=True)
@@ -114,6 +170,34 @@ CASES: list[tuple[str, Callable, Callable[[Path], str], Callable[[Path], list[st
     ("sweep: missing depth", sweep_k50_spidepth.main, missing_depth,
      lambda r: ["--cityscapes_root", str(r), "--semantic_subdir", RAW, "--output", str(r / "out" / "s.json")],
      "--skip_missing"),
+    ("sweep: zero-byte depth", sweep_k50_spidepth.main, zero_byte_depth,
+     lambda r: ["--cityscapes_root", str(r), "--semantic_subdir", RAW, "--workers", "1",
+                "--output", str(r / "out" / "s.json")], "cannot be read as .npy"),
+    ("sweep: zero-byte centroid file", sweep_k50_spidepth.main, zero_byte_centroids,
+     lambda r: ["--cityscapes_root", str(r), "--semantic_subdir", RAW, "--output", str(r / "out" / "s.json")],
+     "cannot be read as .npz"),
+    ("sweep: cluster_to_class of strings", sweep_k50_spidepth.main, text_cluster_to_class,
+     lambda r: ["--cityscapes_root", str(r), "--semantic_subdir", RAW, "--output", str(r / "out" / "s.json")],
+     "integer trainIds"),
+    ("instances: truncated depth", generate_depth_guided_instances.main, truncated_depth,
+     lambda r: ["--semantic_dir", str(r / RAW / "val"), "--depth_dir", str(r / cs.DEPTH_SUBDIR / "val"),
+                "--output_dir", str(r / "out"), "--centroids_path", str(r / RAW / "kmeans_centroids.npz"),
+                "--workers", "1"], "cannot be read as .npy"),
+    ("instances: RGB semantic PNG", generate_depth_guided_instances.main, rgb_semantic_png,
+     lambda r: ["--semantic_dir", str(r / RAW / "val"), "--depth_dir", str(r / cs.DEPTH_SUBDIR / "val"),
+                "--output_dir", str(r / "out"), "--centroids_path", str(r / RAW / "kmeans_centroids.npz")],
+     "single-channel"),
+    ("panoptic labels: RGB semantic PNG", generate_panoptic_pseudolabels.main, rgb_semantic_png,
+     lambda r: ["--cityscapes_root", str(r), "--split", "val", "--semantic_subdir", RAW, "--output_subdir", "out",
+                "--centroids_path", str(r / RAW / "kmeans_centroids.npz")], "single-channel"),
+    ("stuff/things: RGB semantic PNG", classify_stuff_things.main, rgb_semantic_png,
+     lambda r: ["--cityscapes_root", str(r), "--split", "val", "--semantic_subdir", RAW, "--output", str(r / "out" / "s.json")],
+     "single-channel"),
+    ("semantics: truncated centroid file", generate_overclustered_semantics.main, truncated_centroids,
+     lambda r: _semantics(r, "--output_subdir", "out", "--load_centroids", str(r / RAW / "kmeans_centroids.npz")),
+     "cannot be read as .npz"),
+    ("semantics: a NaN centroid", generate_overclustered_semantics.main, nan_centroid_row,
+     lambda r: _semantics(r, "--output_subdir", "out", "--load_centroids", str(r / "nan.npz")), "NaN, inf or zero"),
     ("instances: raw cluster ids as trainIds", generate_depth_guided_instances.main, nothing,
      lambda r: ["--semantic_dir", str(r / RAW / "val"), "--depth_dir", str(r / cs.DEPTH_SUBDIR / "val"),
                 "--output_dir", str(r / "out")], "--centroids_path"),
@@ -123,6 +207,9 @@ CASES: list[tuple[str, Callable, Callable[[Path], str], Callable[[Path], list[st
     ("cups: corrupt cluster PNG", convert_to_cups_format.main, corrupt_png,
      lambda r: ["--cityscapes_root", str(r), "--split", "val", "--semantic_subdir", RAW, "--output_subdir", "out",
                 "--centroids_path", str(r / RAW / "kmeans_centroids.npz")], "cannot be read"),
+    ("cups: one pixel of id 200 with k = 24", convert_to_cups_format.main, one_pixel_id_200,
+     lambda r: ["--cityscapes_root", str(r), "--split", "val", "--semantic_subdir", RAW, "--output_subdir", "out",
+                "--centroids_path", str(r / RAW / "kmeans_centroids.npz")], "id 200 >= "),
     ("cups: missing depth", convert_to_cups_format.main, missing_depth,
      lambda r: ["--cityscapes_root", str(r), "--split", "val", "--semantic_subdir", RAW, "--output_subdir", "out",
                 "--centroids_path", str(r / RAW / "kmeans_centroids.npz")], "--skip_missing"),

@@ -165,6 +165,9 @@ def test_bad_release_files_are_named(cause_release: Path, tmp_path: Path) -> Non
     np.save(tmp_path / "modular.npy", np.zeros((1024, 768), np.float32))
     with pytest.raises(CheckpointError, match=r"modular.npy: codebook must be \(2048, 768\)"):
         load_cause(tmp_path)
+    (tmp_path / "modular.npy").write_bytes(b"")  # an interrupted download
+    with pytest.raises(CheckpointError, match=r"modular.npy: cannot be read as .npy"):
+        load_cause(tmp_path)
     (tmp_path / "dinov2_vitb14_pretrain.pth").unlink()
     with pytest.raises(FileNotFoundError, match="dinov2_vitb14_pretrain.pth: checkpoint not found.*DINOv2 release"):
         load_cause(tmp_path)

@@ -15,6 +15,7 @@ from pseudo_labels import cityscapes as cs
 from pseudo_labels import crf, features, semantics
 from pseudo_labels import generate_overclustered_semantics as overclustered
 from pseudo_labels import generate_semantic_pseudolabels_cause as cause_cli
+from pseudo_labels.manifest import source_fingerprint
 from pseudo_labels.synthetic import write_dataset
 
 needs_pydensecrf = pytest.mark.skipif(not crf.available(), reason="pydensecrf (requirements-crf.txt) not installed; "
@@ -64,7 +65,9 @@ def test_overclustered_semantics_with_crf(cause_release: Path, tmp_path: Path) -
     for key in plain:  # the written map is the CRF of softmax(5 x similarity) on the working-size image
         rgb = cs.read_rgb(images[key])
         size = features.working_size(*rgb.shape[:2])
-        windows = semantics.load_cached(semantics.cache_path(tmp_path / "cache", "val", key), size)
+        windows = semantics.load_cached(semantics.cache_path(tmp_path / "cache", "val", key), size,
+                                        source_fingerprint(images[key]))
+        assert windows is not None
         expected = semantics.label_map(windows, rgb.shape[:2], centroids, None, features.working_rgb(rgb))
         written = cs.read_png(refined[key])
         assert np.array_equal(written, expected)

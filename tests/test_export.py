@@ -301,3 +301,18 @@ def test_panoptic_shards_merge_into_the_single_run(synthetic_val: Path, tmp_path
 
     whole, parts = outputs(root / "whole"), outputs(root / "parts")
     assert whole == parts and len(whole) == 1 + 3 * 2
+
+
+def test_a_thousand_instances_of_a_class_do_not_fit_the_panoptic_ids() -> None:
+    from pseudo_labels import panoptic as pan
+    from pseudo_labels.errors import InputError
+    from pseudo_labels.generate_panoptic_pseudolabels import class_instance_array
+
+    def cars(count: int) -> pan.Segments:
+        ids = np.arange(1, count + 1, dtype=np.int32).reshape(1, count)
+        return pan.segments_from_ids(ids, [13] * count)
+
+    values = class_instance_array(cars(999))
+    assert values.max() == 13 * 1000 + 999 and len(np.unique(values)) == 999
+    with pytest.raises(InputError, match="img.png: 1000 instances of car do not fit"):
+        class_instance_array(cars(1000), "img.png")

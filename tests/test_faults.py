@@ -34,12 +34,42 @@ def _run(argv: list[str]) -> float:
 
 
 def _kill_at_points(argv: list[str], duration: float) -> None:
-    """Start the command KILL_POINTS times and SIGKILL it at evenly spread moments of its run."""
+    """Start the command KILL_POINTS times and SIGKILL it at evenly spread moments of its run.
+
+    Its worker processes die with it (parent-death signal) a moment later; the
+    next start waits for that, as a user re-running the command would. A
+    worker still writing keeps its temporary file (see fileio.is_stale_temp_file).
+    """
     for point in range(KILL_POINTS):
         process = subprocess.Popen([sys.executable, *argv], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(duration * (point + 0.5) / KILL_POINTS)
+        workers = _children(process.pid)
         process.send_signal(signal.SIGKILL)
         process.wait()
+        _wait_gone(workers)
+
+
+def _children(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _wait_gone(pids: list[int], timeout: float = 10.0) -> bool:
+    """Wait until none of ``pids`` exists; True when they are gone."""
+    deadline = time.monotonic() + timeout
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def check_resumes_exactly(make_argv, reference_out: Path, interrupted_out: Path) -> None:  # type: ignore[no-untyped-def]
@@ -117,3 +147,36 @@ def test_changed_settings_are_refused_and_overwrite_recomputes(data: Path, tmp_p
     assert _files(tmp_path / "out") == before  # nothing touched
     assert gen.main([*base, "--min_area", "300", "--overwrite"]) == 0
     assert _files(tmp_path / "out") != before
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to find worker processes")
+@pytest.mark.parametrize("sig, status, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_signals_end_with_one_line_no_workers_no_temp_files(tmp_path: Path, sig: int, status: int, word: str) -> None:
+    import threading
+
+    root = tmp_path / "data"
+    write_dataset(root, "val", num_images=60, seed=3, size=(256, 512), num_clusters=24, show_progress=False)
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, str(PACKAGE / "sweep_k50_spidepth.py"), "--cityscapes_root", str(root),
+                                "--semantic_subdir", "pseudo_semantic_raw_k24", "--workers", "2",
+                                "--output", str(out / "s.json")], env=ENV, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    stderr: list[str] = []
+    started = threading.Event()
+
+    def read() -> None:
+        for chunk in iter(lambda: process.stderr.read(1), ""):
+            stderr.append(chunk)
+            if "| 1/60" in "".join(stderr[-8:]):  # the first image is done: workers are running
+                started.set()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert started.wait(60), "".join(stderr)
+    workers = _children(process.pid)
+    process.send_signal(sig)
+    assert process.wait(60) == status
+    reader.join(10)
+    text = "".join(stderr)
+    assert "Traceback" not in text and text.count(word) == 1, text
+    assert not (out / "s.json").exists() and not list(tmp_path.rglob(f"{TEMP_PREFIX}*"))
+    assert workers and _wait_gone(workers)

@@ -109,3 +109,73 @@ def test_sha256_of_files(tmp_path: Path) -> None:
     one = fileio.sha256_files([tmp_path / "a"], root=tmp_path)
     (tmp_path / "b").write_bytes(b"abc")
     assert fileio.sha256_files([tmp_path / "b"], root=tmp_path) != one  # names count, not just contents
+
+
+def test_stale_temp_files_spare_live_writers(tmp_path: Path) -> None:
+    """A running writer's temporary file (another shard or rank) is kept; dead or abandoned ones go."""
+    (tmp_path / "sub").mkdir()
+    host = fileio._HOST_TAG
+    live = tmp_path / f"{fileio.TEMP_PREFIX}{host}-{os.getpid()}-aaaa"
+    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    dead = tmp_path / "sub" / f"{fileio.TEMP_PREFIX}{host}-{dead_pid}-bbbb"
+    foreign_fresh = tmp_path / f"{fileio.TEMP_PREFIX}0123abcd-{os.getpid()}-cccc"  # another machine, just written
+    foreign_old = tmp_path / f"{fileio.TEMP_PREFIX}0123abcd-1-dddd"
+    for path in (live, dead, foreign_fresh, foreign_old):
+        path.write_bytes(b"x")
+    old = time.time() - fileio.ABANDONED_AFTER_S - 5
+    os.utime(foreign_old, (old, old))
+    assert fileio.remove_stale_temp_files(tmp_path, recursive=False) == [foreign_old]
+    assert fileio.remove_stale_temp_files(tmp_path) == [dead]
+    assert sorted(tmp_path.glob(f"{fileio.TEMP_PREFIX}*")) == sorted([live, foreign_fresh])
+
+
+def test_prepare_output_file_clears_only_its_folder(tmp_path: Path) -> None:
+    dead = tmp_path / f"{fileio.TEMP_PREFIX}{fileio._HOST_TAG}-999999999-eeee"  # beyond any pid_max
+    nested = tmp_path / "split" / dead.name
+    nested.parent.mkdir()
+    dead.write_bytes(b"x")
+    nested.write_bytes(b"x")
+    assert fileio.prepare_output_file(tmp_path / "sweep.json") == tmp_path / "sweep.json"
+    assert not dead.exists() and nested.exists()
+
+
+def test_full_disk_names_the_file_and_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import errno
+
+    from pseudo_labels.errors import exit_on_input_error
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")  # as the kernel reports it: no file name
+
+    monkeypatch.setattr(os, "fsync", full)
+
+    @exit_on_input_error
+    def main(argv: object = None) -> int:
+        fileio.write_json(tmp_path / "out" / "result.json", {"a": 1})
+        return 0
+
+    with pytest.raises(SystemExit) as info:
+        main()
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and str(tmp_path / "out" / "result.json") in err and "Free space" in err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_row_stream_writes_the_bytes_of_the_materialised_array() -> None:
+    rng = np.random.default_rng(0)
+    masks = rng.random((7, 3000)) < 0.3
+    buffer = np.zeros(3000, bool)
+
+    def rows():  # one reused buffer, as Instances.flat_masks yields
+        for row in masks:
+            buffer[:] = row
+            yield buffer
+
+    streamed = fileio.encode_npz({"masks": fileio.RowStream(masks.shape, np.dtype(bool), rows), "n": np.int64(7)})
+    assert streamed == fileio.encode_npz({"masks": masks, "n": np.int64(7)})
+    empty = fileio.encode_npz({"masks": fileio.RowStream((0, 3000), np.dtype(bool), lambda: iter(()))})
+    assert empty == fileio.encode_npz({"masks": np.zeros((0, 3000), bool)})
+    with pytest.raises(ValueError, match="rows written"):
+        fileio.encode_npz({"masks": fileio.RowStream((8, 3000), np.dtype(bool), rows)})

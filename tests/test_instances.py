@@ -164,3 +164,15 @@ def test_subset_keeps_order_and_hands_shared_pixels_on() -> None:
     for new, old in enumerate(np.flatnonzero(keep)):
         assert np.array_equal(part.mask(new), found.mask(old))
     assert (part.first >= 0).sum() == np.logical_or.reduce([found.mask(i) for i in np.flatnonzero(keep)]).sum()
+
+
+def test_flat_masks_equal_the_masks_overlaps_included() -> None:
+    """The streamed masks (one buffer, O(pixels)) against the per-instance reference."""
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        semantic = rng.choice(np.array([0, 11, 13], np.uint8), size=(24, 40), p=[0.3, 0.3, 0.4])
+        gradient = rng.random((24, 40)) * 0.4
+        found = inst.split_instances(semantic, gradient, tau=0.2, min_area=3)
+        streamed = [row.reshape(found.shape).copy() for row in found.flat_masks()]
+        assert len(streamed) == len(found)
+        assert all(np.array_equal(a, b) for a, b in zip(streamed, found.masks()))

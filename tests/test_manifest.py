@@ -33,3 +33,15 @@ def test_manifest_records_arguments_inputs_and_versions(tmp_path: Path) -> None:
 
 def test_package_versions_reports_missing_as_none() -> None:
     assert package_versions(["numpy", "surely-not-installed-xyz"])["surely-not-installed-xyz"] is None
+
+
+def test_claim_removes_temporary_files_of_killed_runs(tmp_path: Path) -> None:
+    from pseudo_labels import fileio
+
+    stale = tmp_path / "val" / "city" / f"{fileio.TEMP_PREFIX}{fileio._HOST_TAG}-999999999-ffff"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half")
+    kept = tmp_path / "val" / "city" / "a.png"
+    kept.write_bytes(b"done")
+    RunManifest("instances", {"x": 1}).claim(tmp_path, {"x": 1})
+    assert not stale.exists() and kept.exists()

@@ -196,3 +196,30 @@ def test_torchrun_two_ranks_write_what_one_process_writes(dataset: Path, release
     one, two = _files(dataset / "one_rank"), _files(dataset / "two_ranks")
     assert len([name for name in one if name.endswith(".png")]) == 2 and one == two
     assert json.loads((dataset / "two_ranks" / "val" / "manifest.json").read_text())["ranks"] == 2
+
+
+def test_resume_and_cache_recompute_changed_images(dataset: Path, release: Path, tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """An image edited between runs gets new cached features and a new label map; the others are kept."""
+    from PIL import Image
+
+    root = tmp_path / "data"
+    shutil.copytree(dataset, root)
+    cache = tmp_path / "cache"
+    resume = _argv(root, release, "--split", "val", "--raw_clusters", "--feature_cache", str(cache), "--output_subdir", "a")
+    assert cli.main(resume) == 0
+    images = cs.image_paths(root, "val")
+    changed, same = sorted(images)
+    entries = {key: cache / "val" / f"{key}.npy" for key in images}
+    stamps = {key: entries[key].stat().st_mtime_ns for key in images}
+    Image.fromarray(np.asarray(Image.open(images[changed]))[:, ::-1].copy()).save(images[changed])
+    with caplog.at_level("INFO"):
+        assert cli.main(resume) == 0
+    assert "1 label maps were made from other inputs" in caplog.text
+    assert entries[changed].stat().st_mtime_ns != stamps[changed] and entries[same].stat().st_mtime_ns == stamps[same]
+    fresh = _argv(root, release, "--split", "val", "--raw_clusters", "--output_subdir", "b",
+                  "--load_centroids", str(root / "a" / "kmeans_centroids.npz"))
+    assert cli.main(fresh) == 0  # no cache: computed from today's images
+    for key in images:
+        assert np.array_equal(cs.read_png(cs.output_path(root / "a", "val", key, ".png")),
+                              cs.read_png(cs.output_path(root / "b", "val", key, ".png")))

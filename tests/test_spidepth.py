@@ -148,7 +148,8 @@ def test_flip_average_equals_separate_passes(tiny_checkpoint: Path) -> None:
 
 
 def test_cli_writes_resumes_and_reports_bad_images(tiny_checkpoint: Path, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   caplog: pytest.LogCaptureFixture) -> None:
     from pseudo_labels.synthetic import write_dataset
 
     write_dataset(tmp_path, "val", num_images=2, seed=1, size=(64, 128), show_progress=False)
@@ -165,7 +166,17 @@ def test_cli_writes_resumes_and_reports_bad_images(tiny_checkpoint: Path, tmp_pa
     assert depth_map.shape == (32, 64) and depth_map.dtype == np.float32 and depth_map.min() == 0 and depth_map.max() == 1
     stamp = first.stat().st_mtime_ns
     assert cli.main(argv) == 0 and first.stat().st_mtime_ns == stamp  # resumed: nothing recomputed
-    image = next((tmp_path / "leftImg8bit" / "val").rglob("*.png"))
+    images = sorted((tmp_path / "leftImg8bit" / "val").rglob("*.png"))
+    changed = written[next(k for k in written if images[0].name.startswith(k.split("/")[1]))]
+    kept = next(p for p in written.values() if p != changed)
+    stamps = {p: p.stat().st_mtime_ns for p in (changed, kept)}
+    from PIL import Image
+    Image.fromarray(np.asarray(Image.open(images[0]))[:, ::-1].copy()).save(images[0])  # the image changed
+    with caplog.at_level("INFO"):
+        assert cli.main(argv) == 0
+    assert changed.stat().st_mtime_ns != stamps[changed] and kept.stat().st_mtime_ns == stamps[kept]
+    assert "1 depth maps were made from other inputs" in caplog.text
+    image = images[0]
     image.write_bytes(b"not a png")
     first.unlink()
     for path in written.values():
@@ -173,6 +184,10 @@ def test_cli_writes_resumes_and_reports_bad_images(tiny_checkpoint: Path, tmp_pa
     with pytest.raises(SystemExit) as info:
         cli.main(argv)
     assert info.value.code == 2 and image.name in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # read in a DataLoader worker: still one message, no worker traceback
+        cli.main([*argv[:-2], "--num_workers", "1"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and image.name in err and "Traceback" not in err and "worker" not in err, err
 
 
 def test_cli_missing_checkpoint_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

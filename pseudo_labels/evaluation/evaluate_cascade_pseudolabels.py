@@ -33,7 +33,7 @@ from pseudo_labels import instances as inst
 from pseudo_labels import panoptic as pan
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.export import read_stuff_things
-from pseudo_labels.fileio import write_json
+from pseudo_labels.fileio import prepare_output_file, read_npz, write_json
 from pseudo_labels.instance_metrics import InstanceTotals, gt_thing_instances
 from pseudo_labels.remap_labels import cause27_table
 
@@ -62,13 +62,12 @@ def semantic_scores(matrix: np.ndarray) -> dict:
 
 def masks_from_npz(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """(N, H, W) bool masks at ``size`` (Pillow NEAREST) and their scores (default: areas at ``size``)."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            masks, scores = npz["masks"], npz["scores"] if "scores" in npz.files else None
-            count = int(npz["num_valid"]) if "num_valid" in npz.files else len(masks)
-            grid = (int(npz["h_patches"]), int(npz["w_patches"])) if "h_patches" in npz.files else None
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"{path}: not an instance .npz with 'masks' ({exc}).") from None
+    npz = read_npz(path, "Re-run the instance stage for this image.")
+    if "masks" not in npz:
+        raise InputError(f"{path}: not an instance .npz with 'masks' (keys: {sorted(npz)}).")
+    masks, scores = npz["masks"], npz.get("scores")
+    count = int(npz["num_valid"]) if "num_valid" in npz else len(masks)
+    grid = (int(npz["h_patches"]), int(npz["w_patches"])) if "h_patches" in npz and "w_patches" in npz else None
     masks = masks[:count]
     if masks.ndim == 2:
         if grid is None or grid[0] * grid[1] != masks.shape[1]:
@@ -146,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     totals = {p: pan.PanopticStats() for p in pan.PROTOCOLS}
     instance_totals = InstanceTotals()
     for key in tqdm(keys, desc="evaluate", unit="img"):
-        semantic = cs.read_png(semantic_files[key])
+        semantic = cs.read_label_png(semantic_files[key])
         if args.cause27:
             semantic = cause27_table()[semantic]
         elif int(semantic.max()) >= cs.NUM_CLASSES and int(semantic.max()) != cs.IGNORE_ID:
@@ -191,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"AP50 {r['ap_50']:.2f}  AP75 {r['ap_75']:.2f}  masks/image {r['avg_pred_instances']:.1f} "
               f"(GT {r['avg_gt_instances']:.1f})")
     if args.output:
-        write_json(args.output, result)
+        write_json(prepare_output_file(args.output), result)
     return 0
 
 

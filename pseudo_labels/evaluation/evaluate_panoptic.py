@@ -24,7 +24,7 @@ from pseudo_labels import cityscapes as cs
 from pseudo_labels import panoptic as pan
 from pseudo_labels.cityscapes_panoptic import read_prediction
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import write_json
+from pseudo_labels.fileio import prepare_output_file, write_json
 from pseudo_labels.parallel import add_workers_argument, default_workers, ordered_map
 
 log = logging.getLogger("evaluate_panoptic")
@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       workers=args.workers or default_workers())
     print(format_results(result))
     if args.output:
-        write_json(args.output, result)
+        write_json(prepare_output_file(args.output), result)
         print(f"Saved to: {args.output}")
     return 0
 

@@ -60,7 +60,7 @@ def read_codebook(path: Path) -> torch.Tensor:
                                 f"and put it in {path.parent}.")
     try:
         array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: a zero-byte file
         raise CheckpointError(f"{path}: cannot be read as .npy ({exc}).") from None
     if array.shape != CODEBOOK_SHAPE:
         raise CheckpointError(f"{path}: codebook must be {CODEBOOK_SHAPE}, got {array.shape}.")
