@@ -78,10 +78,12 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # alive, owned by someone else
         return True
+    if not Path("/proc/self").exists():  # no /proc (not Linux): os.kill is all we can ask
+        return True
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):  # no /proc (not Linux), or it exited just now
-        return Path(f"/proc/{pid}").exists() or not Path("/proc/self").exists()
+    except (OSError, IndexError):  # it exited between the two checks
+        return False
 
 
 def is_stale_temp_file(path: Path, now: float | None = None) -> bool:
