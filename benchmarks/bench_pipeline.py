@@ -99,7 +99,7 @@ def main() -> int:
             ("CUPS export train (640x1280)", "train",
              [str(PACKAGE / "convert_to_cups_format.py"), "--cityscapes_root", str(root), "--split", "train",
               "--semantic_subdir", semantic, "--depth_subdir", "bench_depth", "--centroids_path", str(centroids),
-              "--target_h", "640", "--target_w", "1280"]),
+              "--depth_instances", "--target_h", "640", "--target_w", "1280"]),
         ]
         counts = {"val": args.val_images, "train": args.train_images}
         print(f"device: {device_name}, torch {torch.__version__}, SPIdepth {args.backbone}, batch {args.batch_size}, "

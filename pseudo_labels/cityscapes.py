@@ -90,6 +90,15 @@ CAUSE27_TO_TRAIN_ID = LABEL_ID_TO_TRAIN_ID[np.array(CAUSE27_LABEL_IDS)]
 LABEL_ID_TO_CAUSE27 = _label_id_lookup({label_id: i for i, label_id in enumerate(CAUSE27_LABEL_IDS)}, IGNORE_ID)
 """(256,) uint8 lookup: labelId -> CAUSE class id (255 outside 7..33)."""
 
+CAUSE27_THING_IDS: tuple[int, ...] = tuple(
+    i for i, label_id in enumerate(CAUSE27_LABEL_IDS) if next(lab for lab in _CS_LABELS if lab.id == label_id).hasInstances
+)
+"""CAUSE class ids of the 10 classes with instances (person .. bicycle, caravan and trailer included)."""
+
+TRAIN_ID_TO_CAUSE27 = np.full(256, IGNORE_ID, np.uint8)
+TRAIN_ID_TO_CAUSE27[:NUM_CLASSES] = LABEL_ID_TO_CAUSE27[TRAIN_ID_TO_LABEL_ID]
+"""(256,) uint8 lookup: trainId -> CAUSE class id (255 stays 255)."""
+
 
 
 def label_id(name: str) -> int:
@@ -200,19 +209,19 @@ def read_png(path: str | Path) -> np.ndarray:
         raise InputError(f"{path}: cannot be read as an image ({exc}). Re-create or remove the file.") from None
 
 
-def read_label_png(path: str | Path, num_ids: int | None = None) -> np.ndarray:
+def read_label_png(path: str | Path, num_ids: int | None = None, allow_ignore: bool = False) -> np.ndarray:
     """A semantic map (cluster ids or trainIds): HxW uint8 (mode L) or uint16 (I;16), checked at full resolution.
 
-    ``num_ids`` (k for cluster maps): every id must be below it. An RGB colour
-    picture or a map from another run stops here, naming the file, before
-    anything is written.
+    ``num_ids`` (k for cluster maps): every id must be below it, except 255
+    (ignore) with ``allow_ignore``. An RGB colour picture or a map from
+    another run stops here, naming the file, before anything is written.
     """
     array = read_png(path)
     if array.ndim != 2 or array.dtype not in (np.uint8, np.uint16):
         raise InputError(f"{path}: expected a single-channel 8- or 16-bit map of ids, got shape {array.shape} "
                          f"dtype {array.dtype} (a colour picture?). Pass the raw id PNGs, not visualisations.")
     if num_ids is not None and array.size:
-        top = int(array.max())
+        top = int(np.where(array == IGNORE_ID, 0, array).max()) if allow_ignore else int(array.max())
         if top >= num_ids:
             raise InputError(f"{path}: id {top} >= {num_ids} ids of the centroid file. The semantic maps and the "
                              f"centroid file come from different runs (or k differs).")

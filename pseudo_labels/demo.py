@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tau, area = (0.20, 1000) if best["mode"] == "cc_only" else (best["grad_threshold"], best["min_area"])
     convert_to_cups_format.main(["--cityscapes_root", str(root), "--split", "train", "--semantic_subdir", subdir,
                                  "--centroids_path", str(centroids), "--grad_threshold", str(tau),
-                                 "--min_instance_area", str(area), "--target_h", "640", "--target_w", "1280"])
+                                 "--min_instance_area", str(area), "--depth_instances"])
     report_path = report.write_report(sweep_json, root / "report.md")
     visualize.main(["--cityscapes_root", str(root), "--split", "val", "--semantic_subdir", subdir,
                     "--grad_threshold", str(tau), "--min_area", str(area), "--limit", "2", "--out", str(root / "pictures")])

@@ -57,6 +57,8 @@ class Units:
     max_id: int = 255
     merged: bool = False
     thing_clusters: tuple[int, ...] = ()
+    allows_ignore: bool = False
+    """trainId maps given as such: 255 (ignore) is allowed and is stuff for the split."""
 
     @property
     def thing_ids(self) -> tuple[int, ...]:
@@ -65,7 +67,8 @@ class Units:
 
     def unit_map(self, semantic: np.ndarray, path: Path | str = "semantic map") -> np.ndarray:
         """The map the split runs on; an id above ``max_id`` is an error naming ``path``."""
-        largest = int(semantic.max())
+        values = semantic[semantic != cs.IGNORE_ID] if self.allows_ignore else semantic
+        largest = int(values.max()) if values.size else 0
         if largest > self.max_id:
             raise InputError(f"{path}: id {largest} is out of range for {self.source} (largest valid id "
                              f"{self.max_id}); raw cluster ids need --centroids_path or --stuff_things.")
@@ -123,6 +126,11 @@ def read_stuff_things(path: Path, num_ids: int | None = None) -> tuple[int, ...]
     return things
 
 
+def train_id_units(allows_ignore: bool = False) -> Units:
+    """Units of trainId maps: the 19 classes, things = trainIds 11..18."""
+    return Units(_identity(), cs.THING_TRAIN_IDS, "trainIds", cs.NUM_CLASSES - 1, allows_ignore=allows_ignore)
+
+
 def decide_units(max_id: int, centroids_path: Path | None = None, stuff_things_path: Path | None = None,
                  what: str = "semantic maps") -> Units:
     """Pick the units from the inputs; raw cluster ids (> 18) without a mapping are an error saying which flag is missing."""
@@ -143,7 +151,7 @@ def decide_units(max_id: int, centroids_path: Path | None = None, stuff_things_p
     if max_id >= cs.NUM_CLASSES:
         raise InputError(f"{what} holds id {max_id} > 18: these are raw cluster ids, not trainIds. Pass "
                          f"--centroids_path (its cluster_to_class) or --stuff_things (label-free thing clusters).")
-    return Units(_identity(), cs.THING_TRAIN_IDS, "trainIds", cs.NUM_CLASSES - 1)
+    return train_id_units()
 
 
 def cluster_to_class(path: Path, require_classes: bool) -> np.ndarray:
@@ -178,6 +186,30 @@ def instance_id_map(found: inst.Instances, min_new_pixels: int = THING_MIN_AREA)
     flat = np.zeros(found.shape[0] * found.shape[1], np.uint16)
     flat[found.pixels] = ids[owner]
     return flat.reshape(found.shape), kept
+
+
+def instance_classes(instance_map: np.ndarray, semantic: np.ndarray, num_ids: int = 256) -> np.ndarray:
+    """(max id + 1,) uint16: for each instance id the semantic id most of its pixels hold (lowest id on ties).
+
+    ``semantic`` is at the instance map's size; ids >= ``num_ids`` (ignore)
+    do not vote. Entry 0 (no instance) and instances without a valid pixel
+    hold 0; the caller only reads the ids it painted.
+    """
+    valid = (instance_map > 0) & (semantic < num_ids)
+    top = int(instance_map.max()) if instance_map.size else 0
+    keys = instance_map[valid].astype(np.int64) * num_ids + semantic[valid]
+    counts = np.bincount(keys, minlength=(top + 1) * num_ids).reshape(top + 1, num_ids)
+    return counts.argmax(axis=1).astype(np.uint16)
+
+
+def paint_instance_classes(semantic: np.ndarray, instance_map: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """``semantic`` with every instance's pixels set to its one class, ``classes[id]`` (same size arrays).
+
+    CUPS names an instance by the largest semantic id under its mask and drops
+    it when that id is a stuff pseudo-class; with one id per instance the name
+    is the instance's majority class.
+    """
+    return np.where(instance_map > 0, classes[instance_map].astype(semantic.dtype), semantic)
 
 
 def class_distributions(semantic: np.ndarray, instance_map: np.ndarray, num_classes: int) -> dict[str, np.ndarray]:

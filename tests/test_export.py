@@ -32,7 +32,7 @@ def train(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _cups(root: Path, *extra: str) -> int:
     return cups.main(["--cityscapes_root", str(root), "--split", "train", "--semantic_subdir", SEMANTIC,
                       "--centroids_path", str(root / SEMANTIC / "kmeans_centroids.npz"), "--min_instance_area", "200",
-                      "--target_h", "320", "--target_w", "640", *extra])
+                      "--target_h", "320", "--target_w", "640", "--depth_instances", *extra])
 
 
 def _evaluated_instance_map(root: Path, key: str, tau: float, min_area: int) -> np.ndarray:
@@ -58,11 +58,12 @@ def test_cups_export_round_trips_and_equals_the_evaluated_instances(train: Path)
         stem = key.split("/")[1] + "_leftImg8bit"
         semantic = cs.read_png(out / f"{stem}_semantic.png")
         instance = cs.read_png(out / f"{stem}_instance.png")
-        assert semantic.shape == instance.shape == (320, 640) and instance.dtype == np.uint16
+        assert semantic.shape == instance.shape == (320, 640) and instance.dtype == np.uint8
         expected = _evaluated_instance_map(train, key, 0.20, 200)
-        assert np.array_equal(instance, cs.resize_nearest(expected.astype(np.uint16), (320, 640)))
+        assert np.array_equal(instance, cs.resize_nearest(expected.astype(np.uint8), (320, 640)))
         raw = cs.read_png(train / SEMANTIC / "train" / f"{key}.png")
-        assert np.array_equal(semantic, cs.resize_nearest(raw, (320, 640)))
+        outside = instance == 0  # under the instances: each instance's majority cluster (tests/test_cups.py)
+        assert np.array_equal(semantic[outside], cs.resize_nearest(raw, (320, 640))[outside])
         dist = torch.load(out / f"{stem}.pt", weights_only=True)
         assert dist["distribution all pixels"].dtype == torch.float32 and len(dist["distribution all pixels"]) == K
         assert np.array_equal(dist["distribution all pixels"].numpy(), np.bincount(semantic.ravel(), minlength=K)[:K])
@@ -108,7 +109,9 @@ def _expect_exit_2(capsys: pytest.CaptureFixture[str], function, argv: list[str]
 def test_bad_input(train: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "bad"
     shutil.copytree(train, root, ignore=shutil.ignore_patterns("cups_pseudo_labels"))
-    base = ["--cityscapes_root", str(root), "--split", "train", "--semantic_subdir", SEMANTIC]
+    base = ["--cityscapes_root", str(root), "--split", "train", "--semantic_subdir", SEMANTIC, "--depth_instances"]
+    err = _expect_exit_2(capsys, cups.main, base[:-1])
+    assert "instance file(s) missing" in err and "--depth_instances" in err
     err = _expect_exit_2(capsys, cups.main, base)
     assert "raw cluster ids" in err and "--centroids_path" in err and "--stuff_things" in err
     (root / "things.json").write_text(json.dumps({"thing_ids": [3, K + 4]}))

@@ -105,7 +105,8 @@ def test_root_level_exports_resume_exactly(data: Path, script: str, area_flag: s
         return [str(PACKAGE / script), "--cityscapes_root", str(data), "--split", "val",
                 "--semantic_subdir", "pseudo_semantic_raw_k24", "--output_subdir", str(out.relative_to(data)),
                 "--centroids_path", str(data / "pseudo_semantic_raw_k24" / "kmeans_centroids.npz"),
-                area_flag, "100", "--target_h", "256", "--target_w", "512"]
+                area_flag, "100", "--target_h", "256", "--target_w", "512",
+                *(["--depth_instances"] if script.startswith("convert") else [])]
     name = script.split("_")[0]
     check_resumes_exactly(argv, data / f"{name}_a", data / f"{name}_b")
 

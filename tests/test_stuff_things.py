@@ -58,7 +58,7 @@ def test_label_free_end_to_end_without_ground_truth(blind_train: Path, tmp_path:
     record = json.loads(decision.read_text())
     assert record["thing_ids"] and set(record["thing_ids"]) | set(record["stuff_ids"]) == set(range(24))
     assert cups.main(["--cityscapes_root", str(root), "--split", "train", "--semantic_subdir", "pseudo_semantic_raw_k24",
-                      "--stuff_things", str(decision), "--num_classes", "24", "--min_instance_area", "20",
+                      "--stuff_things", str(decision), "--num_classes", "24", "--min_instance_area", "20", "--depth_instances",
                       "--target_h", "128", "--target_w", "256"]) == 0
     out = root / "cups_pseudo_labels"
     assert len(list(out.glob("*.pt"))) == 2 and json.loads((out / "stats.json").read_text())["units"].startswith("stuff_things")
