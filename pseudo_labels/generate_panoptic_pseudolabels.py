@@ -5,9 +5,11 @@
 
 Per image: the semantics (trainIds, or raw clusters mapped by ``cluster_to_class``)
 and the depth-guided instances at 512x1024 are assembled as the sweep's
-reference protocol assembles a prediction (a stuff class is a segment from 64
-px, instances painted in area order with >= 10 new px, uncovered thing pixels
-void), upsampled (Pillow NEAREST) to ``--target_h x --target_w`` and written as
+official protocol assembles its prediction (every stuff class present is a
+segment, instances painted in area order where they add a new pixel, uncovered
+thing pixels void; ``--min_stuff_area 64 --min_new_pixels 10`` gives the
+reference protocol's prediction), upsampled (Pillow NEAREST) to ``--target_h x
+--target_w`` and written as
 
 * ``{out}/{split}/{stem}_panoptic.png`` + ``{out}/{split}.json`` (COCO panoptic:
   RGB-encoded ids, ``category_id`` = Cityscapes labelId, ``iscrowd`` 0), which
@@ -88,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output_subdir", default="panoptic_pseudolabels", help="output folder under the root")
     parser.add_argument("--target_h", type=int, default=1024, help="output height")
     parser.add_argument("--target_w", type=int, default=2048, help="output width")
+    parser.add_argument("--min_stuff_area", type=int, default=1,
+                        help="smallest stuff segment in pixels at 512x1024 (1: the official protocol's prediction, "
+                             f"{pan.STUFF_MIN_AREA}: the reference protocol's)")
+    parser.add_argument("--min_new_pixels", type=int, default=1,
+                        help="an instance is painted when it adds this many free pixels (1: official, "
+                             f"{pan.THING_MIN_AREA}: reference)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images")
     add_shard_arguments(parser)
     add_workers_argument(parser)
@@ -107,6 +115,8 @@ class LabelSettings:
     dilation_iters: int
     depth_blur_sigma: float
     target: tuple[int, int]
+    min_stuff_area: int = 1
+    min_new_pixels: int = 1
 
 
 def label_image(settings: LabelSettings, key: str, semantic_path: Path, depth_path: Path) -> dict:
@@ -118,7 +128,8 @@ def label_image(settings: LabelSettings, key: str, semantic_path: Path, depth_pa
     found = export.split(semantic, settings.units.things, depth,
                          None if settings.cc_instances else settings.grad_threshold, settings.min_area,
                          settings.dilation_iters, settings.depth_blur_sigma)
-    segments = pan.predicted_segments(semantic, found, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA).resized(settings.target)
+    segments = pan.predicted_segments(semantic, found, settings.min_stuff_area,
+                                     settings.min_new_pixels).resized(settings.target)
     stem = key.split("/")[1]
     write_npy(settings.out / f"{stem}_panoptic.npy", class_instance_array(segments, str(semantic_path)))
     return write_prediction_png(settings.out, stem, segments)
@@ -181,10 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = {"semantic_subdir": args.semantic_subdir, "centroids": sha256_optional(args.centroids_path),
                 "cc_instances": args.cc_instances, "grad_threshold": args.grad_threshold, "min_area": args.min_area,
                 "dilation_iters": args.dilation_iters, "depth_blur_sigma": args.depth_blur_sigma,
-                "target": list(target)}
+                "target": list(target), "min_stuff_area": args.min_stuff_area,
+                "min_new_pixels": args.min_new_pixels}
     manifest.claim(out, settings, args.overwrite, name=f"manifest{suffix}.json")
     shared = LabelSettings(out, units, args.cc_instances, args.grad_threshold, args.min_area, args.dilation_iters,
-                           args.depth_blur_sigma, target)
+                           args.depth_blur_sigma, target, args.min_stuff_area, args.min_new_pixels)
     jobs = [(shared, key, semantic_files[key], depth_files[key]) for key in keys]
     annotations = list(tqdm(ordered_map(_label_job, jobs, args.workers or default_workers()), total=len(jobs),
                             desc=f"panoptic {args.split}", unit="img"))

@@ -16,6 +16,7 @@ from pseudo_labels import export
 from pseudo_labels import generate_depth_guided_instances as gen
 from pseudo_labels import instances as inst
 from pseudo_labels import panoptic as pan
+from pseudo_labels.fileio import write_png
 from pseudo_labels.synthetic import write_dataset
 
 K = 30
@@ -192,6 +193,44 @@ def test_panoptic_pseudolabels_are_read_by_both_evaluators(synthetic_val: Path, 
         theirs = evaluatePanoptic(str(tmp_path / "cityscapes_panoptic_val.json"), str(tmp_path / "cityscapes_panoptic_val"),
                                   str(out / "val.json"), str(out / "val"), str(tmp_path / "r.json"))
     assert abs(ours["PQ"] / 100 - theirs["All"]["pq"]) < 1e-9 and ours["PQ"] > 20
+
+
+def test_panoptic_export_scores_what_the_sweep_official_row_says(synthetic_val: Path, tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """By default the export is the official protocol's prediction: both evaluations give one PQ."""
+    from pseudo_labels import generate_panoptic_pseudolabels as gp
+    from pseudo_labels import sweep_k50_spidepth
+    from pseudo_labels.evaluation.evaluate_panoptic import evaluate
+
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_val, root)
+    raw = "pseudo_semantic_raw_k24"
+    centroids = str(root / raw / "kmeans_centroids.npz")
+    with np.load(centroids) as npz:
+        table = npz["cluster_to_class"]
+    first = sorted((root / raw / "val").rglob("*.png"))[0]
+    clusters = cs.read_png(first)
+    absent = [c for c in range(len(table)) if table[c] in cs.STUFF_TRAIN_IDS and table[c] not in table[clusters]]
+    clusters[5, 5] = absent[0]  # one pixel of a stuff class the image lacks: 16 px at 512x1024
+    write_png(first, clusters)
+    assert sweep_k50_spidepth.main(["--cityscapes_root", str(root), "--semantic_subdir", raw, "--grad_thresholds",
+                                    "0.2", "--min_areas", "100", "--no_cc_baseline", "--protocol", "official",
+                                    "--workers", "1", "--output", str(tmp_path / "sweep.json")]) == 0
+    row = json.loads((tmp_path / "sweep.json").read_text())["results"][0]
+    scores = {}
+    for name, extra in (("official", []), ("reference", ["--min_stuff_area", "64", "--min_new_pixels", "10"])):
+        assert gp.main(["--cityscapes_root", str(root), "--split", "val", "--semantic_subdir", raw, "--centroids_path",
+                        centroids, "--min_area", "100", "--target_h", "256", "--target_w", "512", "--workers", "1",
+                        "--output_subdir", name, *extra]) == 0
+        scores[name] = evaluate(root, "val", root / name / "val.json", root / name / "val", workers=1,
+                                show_progress=False)["PQ"]
+    assert abs(scores["official"] - row["PQ"]) < 1e-9
+    assert scores["reference"] != scores["official"]  # the 64-px stuff filter drops small stuff segments
+    assert "resized" not in caplog.text
+    assert gp.main(["--cityscapes_root", str(root), "--split", "val", "--semantic_subdir", raw, "--centroids_path",
+                    centroids, "--target_h", "128", "--target_w", "256", "--workers", "1", "--output_subdir", "small"]) == 0
+    evaluate(root, "val", root / "small" / "val.json", root / "small" / "val", workers=1, show_progress=False)
+    assert "3 of 3 predictions are not at the GT's size (e.g. 128x256) and were resized" in caplog.text
 
 
 def _legacy_oracle(clusters: np.ndarray, things: tuple[int, ...], depth: np.ndarray, tau: float, min_area: int) -> np.ndarray:

@@ -30,12 +30,17 @@ from pseudo_labels.parallel import add_workers_argument, default_workers, ordere
 log = logging.getLogger("evaluate_panoptic")
 
 
-def evaluate_one(job: tuple[Path, Path, dict]) -> pan.PanopticStats:
-    """Official statistics of one image: (instanceIds path, prediction PNG, its JSON entry)."""
+def evaluate_one(job: tuple[Path, Path, dict]) -> tuple[pan.PanopticStats, tuple[int, ...] | None]:
+    """Official statistics of one image: (instanceIds path, prediction PNG, its JSON entry).
+
+    Also returns the prediction's size when it differed from the GT's (it is
+    resized, nearest, to the GT size; cityscapesscripts would refuse it).
+    """
     instance_path, png_path, annotation = job
     gt = pan.official_gt_segments(cs.load_instance_ids(instance_path))
     pred = read_prediction(png_path, annotation)
-    return pan.match(gt, pred.resized(gt.ids.shape), pan.OFFICIAL)
+    resized = pred.ids.shape if pred.ids.shape != gt.ids.shape else None
+    return pan.match(gt, pred.resized(gt.ids.shape), pan.OFFICIAL), resized
 
 
 def load_annotations(pred_json: Path) -> dict[str, dict]:
@@ -65,9 +70,15 @@ def evaluate(root: Path, split: str, pred_json: Path, pred_dir: Path, workers: i
     if missing:
         raise InputError(f"{pred_json}: no prediction for {len(missing)} GT image(s), e.g. {missing[:10]}.")
     total = pan.PanopticStats()
-    for stats in tqdm(ordered_map(evaluate_one, jobs, workers), total=len(jobs), desc="evaluate",
-                      disable=not show_progress):
+    resized = []
+    for stats, size in tqdm(ordered_map(evaluate_one, jobs, workers), total=len(jobs), desc="evaluate",
+                            disable=not show_progress):
         total += stats
+        resized += [size] if size is not None else []
+    if resized:
+        log.warning("%d of %d predictions are not at the GT's size (e.g. %dx%d) and were resized (nearest) to it: "
+                    "the score is of the resized prediction, and cityscapesscripts refuses such files. Write the "
+                    "predictions at the GT size.", len(resized), len(jobs), *resized[0])
     result = pan.official_summary(total)
     result["n_images"] = len(jobs)
     result["stats"] = total.to_dict()
