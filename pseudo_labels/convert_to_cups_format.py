@@ -391,11 +391,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     })
     manifest.write(output, extra={"images": len(keys)}, name=f"manifest{suffix}.json")
     log.info("wrote %d images (%d instances) at %dx%d to %s", len(keys), sum(counts), *target, output)
-    report_threshold(interval, output, scale)
+    report_threshold(interval, root, output, scale)
     return 0
 
 
-def report_threshold(interval: cups.ThresholdInterval, output: Path, scale: float) -> None:
+def report_threshold(interval: cups.ThresholdInterval, root: Path, output: Path, scale: float) -> None:
     """Log the thing/stuff threshold interval and the CUPS command to paste."""
     if interval.unreachable:
         log.warning("thing classes %s have no pixel inside any instance: CUPS will train them as stuff",
@@ -407,7 +407,7 @@ def report_threshold(interval: cups.ThresholdInterval, output: Path, scale: floa
     else:
         log.info("CUPS reads the %d intended thing classes for DATA.THING_STUFF_THRESHOLD in [%.6g, %.6g)",
                  len(interval.things), interval.low, interval.high)
-    print(cups.train_command(output, interval.suggested, scale))
+    print(cups.train_command(root, output, interval.suggested, scale))
 
 
 if __name__ == "__main__":

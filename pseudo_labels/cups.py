@@ -155,9 +155,9 @@ def label_scale(image_size: tuple[int, int], target: tuple[int, int]) -> float:
     return scale
 
 
-def train_command(root_pseudo: Path, threshold: float | None, scale: float) -> str:
-    """The upstream CUPS training command for this label folder (README of visinf/cups, with our values)."""
+def train_command(root: Path, root_pseudo: Path, threshold: float | None, scale: float) -> str:
+    """Upstream CUPS' training command (from its README) for this label folder, with our values."""
     value = "<no threshold separates the thing set; see stats.json>" if threshold is None else f"{threshold:.6g}"
     return ("python -W ignore train.py --experiment_config_file configs/train_cityscapes.yaml "
-            f'DATA.ROOT "<cityscapes root with leftImg8bit_sequence/>" DATA.ROOT_PSEUDO "{root_pseudo}" '
+            f'DATA.ROOT "{root}" DATA.ROOT_VAL "{root}" DATA.ROOT_PSEUDO "{root_pseudo}" '
             f"DATA.SCALE {scale:.10g} DATA.THING_STUFF_THRESHOLD {value}")
