@@ -295,9 +295,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     root: Path = args.cityscapes_root
     mode = "legacy" if args.legacy_cluster_split else "depth" if args.depth_instances else \
         "cc" if args.cc_instances else "npz"
-    if args.trainid_input and args.centroids_path is not None:
-        raise InputError("--trainid_input says the maps hold trainIds, --centroids_path that they hold clusters; "
-                         "pass one of them.")
     use_depth = mode in ("depth", "legacy") and not args.cc_instances
     semantic_files, depth_files, _ = export.semantic_and_depth(root, args.semantic_subdir, args.depth_subdir,
                                                                args.split, args.limit)
@@ -323,7 +320,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.use_trainid_things and not args.trainid_input:
             num_ids = args.num_classes or cs.NUM_CLASSES
     else:
-        units = (export.train_id_units(allows_ignore=True) if train_ids and not args.centroids_path
+        if args.centroids_path is not None and args.num_classes == cs.NUM_CLASSES and not train_ids:
+            log.info("--num_classes 19 with --centroids_path: the maps are taken as trainIds (the output of "
+                     "remap_raw_clusters_to_trainid.py), things = trainIds 11..18")
+            train_ids = True
+        units = (export.train_id_units(allows_ignore=True) if train_ids
                  else export.decide_units(int(first.max()), args.centroids_path, args.stuff_things,
                                           str(semantic_files[keys[0]])))
         num_ids = units.max_id + 1

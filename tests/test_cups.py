@@ -254,3 +254,75 @@ def test_threshold_interval_is_empty_when_a_stuff_class_outranks_a_thing() -> No
     assert bad.suggested is None and bad.outranked_by == (1,)
     unreachable = cups.threshold_interval(inside, everywhere, (1, 3, 4))
     assert unreachable.unreachable == (3,) and unreachable.things == (1, 4)
+
+
+# --------------------------------------------------------------------------- the original command lines
+
+ORIGINAL = json.loads((Path(__file__).parent / "data" / "original_cups_cli.json").read_text())
+CHANGED_DEFAULTS = {"--target_h", "--target_w", "--num_classes"}  # README "Differences from the original scripts"
+
+
+def test_the_copy_of_the_original_cli_is_current() -> None:
+    shared = Path(__file__).resolve().parents[1].parent / "shared" / "original_cli.json"
+    if not shared.is_file():
+        pytest.skip("../shared/original_cli.json is absent; the copy under tests/data is used as is")
+    data = json.loads(shared.read_text())
+    assert data["scripts"]["convert_to_cups_format.py"]["flags"] == ORIGINAL["flags"]
+    assert [c for c in data["commands"] if c["script"] == "convert_to_cups_format.py"] == ORIGINAL["commands"]
+
+
+@pytest.mark.parametrize("flag", ORIGINAL["flags"], ids=lambda f: f["flag"])
+def test_every_original_flag_parses_with_its_default_and_choices(flag: dict) -> None:
+    parser = convert.build_parser()
+    action = next(a for a in parser._actions if flag["flag"] in a.option_strings)
+    assert action.required == flag["required"]
+    if flag["action"] == "store_true":
+        assert action.const is True and not action.default
+    elif flag["flag"] in CHANGED_DEFAULTS:
+        assert action.default is None  # computed: see the README's table
+    else:  # paths are Path objects here, str in the original
+        assert action.default == flag["default"] or str(action.default) == str(flag["default"])
+    for choice in flag["choices"] or []:
+        assert str(getattr(parser.parse_args(["--cityscapes_root", "R", flag["flag"], str(choice)]),
+                           action.dest)) == str(choice)
+
+
+def test_the_changed_defaults_are_listed_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "| default `--target_h/--target_w` | 1024x2048 |" in readme and "| `--num_classes` default | 27 |" in readme
+
+
+@pytest.fixture(scope="module")
+def original_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folders the documented commands name, on synthetic 256x512 train images."""
+    root = tmp_path_factory.mktemp("original")
+    for k in (50, 80, 100):
+        write_dataset(root, "train", num_images=2, seed=3, size=(256, 512), num_clusters=k, show_progress=False)
+    with np.load(root / "pseudo_semantic_raw_k100" / "kmeans_centroids.npz") as npz:
+        table = npz["cluster_to_class"]
+    for path in sorted((root / "pseudo_semantic_raw_k100" / "train").rglob("*.png")):
+        relative = path.relative_to(root / "pseudo_semantic_raw_k100")
+        train_ids = table[cs.read_png(path)]
+        write_png(root / "pseudo_semantic_mapped_k100" / relative, train_ids)
+        write_png(root / "pseudo_semantic_cause_crf" / relative, cs.TRAIN_ID_TO_CAUSE27[train_ids])
+    assert gen.main(["--semantic_dir", str(root / "pseudo_semantic_mapped_k100" / "train"), "--depth_dir",
+                     str(root / cs.DEPTH_SUBDIR / "train"), "--output_dir",
+                     str(root / "sweep_instances" / "gt0.10_ma500" / "train"), "--grad_threshold", "0.10",
+                     "--min_area", "500"]) == 0
+    return root
+
+
+@pytest.mark.parametrize("command", ORIGINAL["commands"], ids=lambda c: c["id"])
+def test_the_documented_original_commands_run(command: dict, original_root: Path) -> None:
+    argv = [a.replace("{ROOT}", str(original_root)) for a in command["argv"]]
+    assert convert.main([*argv, "--workers", "1"]) == 0
+    for pattern in command["writes"]:
+        assert len(list(original_root.glob(pattern))) == 2, pattern
+    out = original_root / argv[argv.index("--output_subdir") + 1]
+    stats = json.loads((out / "stats.json").read_text())
+    things = set(stats["cups_thing_stuff_threshold"]["thing_classes"])
+    for pt in out.glob("*.pt"):  # whatever CUPS keeps, it keeps with the intended classes
+        kept, dropped = cups_instances(out, pt.name[: -len(".pt")], things)
+        assert not dropped and set(kept.values()) <= things
+    if "--instance_subdir" in argv:
+        assert stats["mode"] == "npz" and stats["num_classes"] == 27 and stats["instances"] > 0
