@@ -59,7 +59,12 @@ def centroids_k80_bytes() -> bytes:
 
 def centroids_k80() -> dict[str, np.ndarray]:
     """``{"centroids": (80, 90) float64, "cluster_to_class": (80,) uint8}`` from the checked packaged file."""
-    with np.load(io.BytesIO(centroids_k80_bytes()), allow_pickle=False) as npz:
+    return arrays_of(centroids_k80_bytes())
+
+
+def arrays_of(data: bytes) -> dict[str, np.ndarray]:
+    """The members of checked ``.npz`` bytes (see :func:`centroids_k80_bytes`), read at once."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         return {name: npz[name] for name in npz.files}
 
 

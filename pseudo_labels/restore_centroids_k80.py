@@ -22,7 +22,7 @@ import numpy as np
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import published
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import UNREADABLE, prepare_output_file, write_bytes_atomic
+from pseudo_labels.fileio import prepare_output_file, read_npz, write_bytes_atomic
 
 OUTPUT_SUBDIR = "pseudo_semantic_raw_k80"
 OUTPUT_NAME = "kmeans_centroids.npz"
@@ -40,25 +40,30 @@ def build_parser() -> argparse.ArgumentParser:
 def same_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> bool:
     """True when the ``.npz`` at ``path`` holds exactly these members, equal in dtype, shape and values."""
     try:
-        with np.load(path, allow_pickle=False) as found:
-            return (isinstance(found, np.lib.npyio.NpzFile) and sorted(found.files) == sorted(arrays)
-                    and all(found[k].dtype == v.dtype and np.array_equal(found[k], v) for k, v in arrays.items()))
-    except UNREADABLE:
+        found = read_npz(path)
+    except InputError:
         return False  # unreadable or not an archive: certainly not the published arrays
+    return sorted(found) == sorted(arrays) and all(
+        found[k].dtype == v.dtype and np.array_equal(found[k], v) for k, v in arrays.items())
 
 
-def restore(root: Path, overwrite: bool = False) -> tuple[Path, bool]:
-    """Write the published file under ``root``; returns (path, whether it was written) -- False when already there."""
+def restore(root: Path, overwrite: bool = False) -> tuple[Path, bool, dict[str, np.ndarray]]:
+    """Write the published file under ``root``.
+
+    Returns (path, whether it was written -- False when an equal file was
+    there, the published arrays).
+    """
     data = published.centroids_k80_bytes()
+    arrays = published.arrays_of(data)
     target = root / OUTPUT_SUBDIR / OUTPUT_NAME
     if target.is_file():
-        if target.read_bytes() == data or same_arrays(target, published.centroids_k80()):
-            return target, False  # also an equal copy in other bytes (compressed, say)
+        if target.read_bytes() == data or same_arrays(target, arrays):
+            return target, False, arrays  # also an equal copy in other bytes (compressed, say)
         if not overwrite:
             raise InputError(f"{target}: holds other centroids than the published k=80 ones and was left as is. "
                              f"Move it away, or pass --overwrite to replace it.")
     write_bytes_atomic(prepare_output_file(target), data)
-    return target, True
+    return target, True, arrays
 
 
 def describe(arrays: Mapping[str, np.ndarray]) -> list[str]:
@@ -78,9 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.cityscapes_root.is_dir():
         raise InputError(f"{args.cityscapes_root}: --cityscapes_root is not a folder. Pass the Cityscapes root.")
-    target, written = restore(args.cityscapes_root, args.overwrite)
+    target, written, arrays = restore(args.cityscapes_root, args.overwrite)
     print(f"{'Saved to' if written else 'Already restored:'} {target}")
-    print("\n".join(describe(published.centroids_k80())))
+    print("\n".join(describe(arrays)))
     return 0
 
 

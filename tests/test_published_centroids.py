@@ -145,6 +145,10 @@ def test_restore_keeps_an_equal_copy_and_refuses_other_centroids(tmp_path: Path,
     assert target.read_bytes() == own
     assert restore.main(["--cityscapes_root", str(tmp_path), "--overwrite"]) == 0
     assert target.read_bytes() == published.CENTROIDS_K80_PATH.read_bytes()
+    target.write_bytes(b"")  # a zero-byte file is not the published one either
+    with pytest.raises(SystemExit) as info:
+        restore.main(["--cityscapes_root", str(tmp_path)])
+    assert info.value.code == 2 and "holds other centroids" in capsys.readouterr().err and target.read_bytes() == b""
 
 
 def test_restore_needs_an_existing_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
