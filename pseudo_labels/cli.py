@@ -19,6 +19,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "synthetic": ("pseudo_labels.synthetic", "write a synthetic Cityscapes-format dataset (tests, demo)"),
     "semantics": ("pseudo_labels.generate_overclustered_semantics",
                   "CAUSE features -> k-means overclustering -> cluster or class PNGs"),
+    "restore-centroids": ("pseudo_labels.restore_centroids_k80",
+                          "write the published k=80 centroids (PQ 26.74) under the Cityscapes root"),
     "depth": ("pseudo_labels.generate_depth_spidepth", "SPIdepth depth maps (official checkpoint) for a split"),
     "instances": ("pseudo_labels.generate_depth_guided_instances", "depth-guided instances per image (.npz + PNG)"),
     "stuff-things": ("pseudo_labels.classify_stuff_things", "label-free thing/stuff decision per cluster"),

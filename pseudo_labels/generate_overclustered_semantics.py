@@ -6,6 +6,8 @@
         --skip_crf --raw_clusters --output_subdir pseudo_semantic_raw_k80 \\
         --load_centroids R/pseudo_semantic_raw_k80/kmeans_centroids.npz
 
+``--load_centroids published`` takes the packaged k=80 centroids of the
+published run (:mod:`pseudo_labels.published`, sha256 checked).
 Without ``--load_centroids`` the centroids are fitted on the *val* split (as the
 reference) and saved as ``{R}/{output_subdir}/kmeans_centroids.npz``; the
 majority-vote ``cluster_to_class`` reads val ground truth unless ``--label_free``.
@@ -25,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from pseudo_labels import cityscapes as cs
-from pseudo_labels import clustering, crf, distributed, semantics
+from pseudo_labels import clustering, crf, distributed, published, semantics
 from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import remove_stale_temp_files, sha256_optional, write_json, write_npz, write_png
@@ -52,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--raw_clusters", action="store_true", help="write cluster ids 0..k-1 instead of trainIds")
     parser.add_argument("--output_subdir", default=None,
                         help="default: pseudo_semantic_raw_k{k} (raw) or pseudo_semantic_overclustered_k{k}")
-    parser.add_argument("--load_centroids", type=Path, default=None, help="reuse a kmeans_centroids.npz")
+    parser.add_argument("--load_centroids", type=published.centroid_file_argument, default=None,
+                        help="reuse a kmeans_centroids.npz; 'published': the packaged k=80 centroids (PQ 26.74)")
     parser.add_argument("--checkpoint_dir", type=Path, default=Path("checkpoints"),
                         help="flat folder with " + ", ".join(CHECKPOINT_FILES))
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu, auto (default: cuda when available)")
@@ -104,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                          args.num_workers, args.feature_cache)
     manifest = RunManifest("semantics", args)
     manifest.add_checkpoints({name: args.checkpoint_dir / name for name in CHECKPOINT_FILES})
+    if args.load_centroids:
+        manifest.add_inputs({"load_centroids": args.load_centroids})
     split_dir = output_dir / args.split
     resuming = None
     if process.leader:

@@ -1,9 +1,9 @@
 """Relabelling PNG folders through a lookup table: CAUSE-27 -> trainIds, raw clusters -> trainIds.
 
-Both commands walk ``--input_dir`` (any depth, ``*.png``, sorted), map every
-pixel through one 256-entry table and write the result under ``--output_dir``
-at the same relative path, atomically. Values the table does not cover stop
-the run with the file named (a raw cluster id fed as a CAUSE id, say).
+Both commands walk a folder (any depth, ``*.png``, sorted), map every pixel
+through one 256-entry table and write the result under the output folder at
+the same relative path, atomically. Values the table does not cover stop the
+run with the file named (a raw cluster id fed as a CAUSE id, say).
 """
 
 from __future__ import annotations
@@ -18,10 +18,22 @@ from pseudo_labels.errors import InputError
 from pseudo_labels.fileio import write_png
 
 
+CAUSE27_MERGED: dict[str, str] = {"polegroup": "pole", "caravan": "car", "trailer": "truck"}
+"""CAUSE classes outside the 19 that the reference's 27 -> 19 table (in its remap script and its
+cascade evaluation) counts as the trainId of a neighbouring class instead of void."""
+
+
 def cause27_table() -> np.ndarray:
-    """(256,) uint8: CAUSE class id 0..26 -> trainId (255 for the 8 classes outside the 19); 255 stays 255."""
+    """(256,) uint8: CAUSE class id 0..26 -> trainId, as the reference maps them; 255 stays 255.
+
+    Cityscapes' own trainIds (:data:`cityscapes.CAUSE27_TO_TRAIN_ID`) with the
+    :data:`CAUSE27_MERGED` classes folded in, so 5 of the 27 are void
+    (parking, rail track, guard rail, bridge, tunnel).
+    """
     table = np.full(256, cs.IGNORE_ID, np.uint8)
     table[: len(cs.CAUSE27_TO_TRAIN_ID)] = cs.CAUSE27_TO_TRAIN_ID
+    for name, into in CAUSE27_MERGED.items():
+        table[cs.CAUSE27_NAMES.index(name)] = cs.CLASS_NAMES.index(into)
     return table
 
 
@@ -34,6 +46,8 @@ def cluster_table(cluster_to_class: np.ndarray) -> np.ndarray:
 
 def remap_folder(input_dir: Path, output_dir: Path, table: np.ndarray, valid_ids: int, what: str) -> int:
     """Map every PNG under ``input_dir``; ids >= ``valid_ids`` (other than 255) are an error naming the file."""
+    if not Path(input_dir).is_dir():
+        raise InputError(f"{input_dir}: input folder not found. Check the input path (and --split).")
     files = sorted(Path(input_dir).rglob("*.png"))
     if not files:
         raise InputError(f"no PNG files under {input_dir}.")
