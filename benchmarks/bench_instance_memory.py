@@ -53,7 +53,7 @@ import json, resource, sys, time
 from pseudo_labels.generate_depth_guided_instances import main
 start = time.perf_counter()
 main(["--semantic_dir", sys.argv[1], "--depth_dir", sys.argv[2], "--output_dir", sys.argv[3], "--min_area", "10",
-      "--workers", "1"])
+      "--grad_threshold", "0.20", "--workers", "1"])
 print(json.dumps({"seconds": time.perf_counter() - start, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 

@@ -95,11 +95,11 @@ def main() -> int:
             ("instances train", "train",
              [str(PACKAGE / "generate_depth_guided_instances.py"), "--semantic_dir", str(root / semantic / "train"),
               "--depth_dir", str(root / "bench_depth" / "train"), "--output_dir", str(root / "bench_instances"),
-              "--centroids_path", str(centroids)]),
+              "--centroids_path", str(centroids), "--grad_threshold", "0.20", "--min_area", "1000"]),
             ("CUPS export train (640x1280)", "train",
              [str(PACKAGE / "convert_to_cups_format.py"), "--cityscapes_root", str(root), "--split", "train",
               "--semantic_subdir", semantic, "--depth_subdir", "bench_depth", "--centroids_path", str(centroids),
-              "--depth_instances", "--target_h", "640", "--target_w", "1280"]),
+              "--depth_instances", "--grad_threshold", "0.20", "--min_instance_area", "1000"]),
         ]
         counts = {"val": args.val_images, "train": args.train_images}
         print(f"device: {device_name}, torch {torch.__version__}, SPIdepth {args.backbone}, batch {args.batch_size}, "

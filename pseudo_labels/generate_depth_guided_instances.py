@@ -2,9 +2,10 @@
 
     python pseudo_labels/generate_depth_guided_instances.py --semantic_dir R/pseudo_semantic_raw_k80/train \\
         --depth_dir R/depth_spidepth/train --output_dir R/instances_k80/train \\
-        --centroids_path R/pseudo_semantic_raw_k80/kmeans_centroids.npz
+        --centroids_path R/pseudo_semantic_raw_k80/kmeans_centroids.npz --grad_threshold 0.20 --min_area 1000
 
-For ``{semantic_dir}/{city}/{stem}.png`` (trainIds, or raw clusters with
+The defaults (tau 0.05, A_min 100) are the original script's; the sweep's best
+is tau 0.20, A_min 1000. For ``{semantic_dir}/{city}/{stem}.png`` (trainIds, or raw clusters with
 ``--centroids_path`` or ``--stuff_things``) and ``{depth_dir}/{city}/{stem}.npy``
 it writes ``{output_dir}/{city}/{stem}.npz`` -- ``masks`` (N x H*W bool at
 512x1024, overlaps kept as the algorithm makes them), ``scores`` (area / largest
@@ -46,8 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--semantic_dir", required=True, type=Path, help="{city}/{stem}.png semantic maps of one split")
     parser.add_argument("--depth_dir", required=True, type=Path, help="{city}/{stem}.npy depth maps of the same split")
     parser.add_argument("--output_dir", required=True, type=Path, help="where {city}/{stem}.npz and _instance.png go")
-    parser.add_argument("--grad_threshold", type=float, default=0.20, help="tau (the evaluated best)")
-    parser.add_argument("--min_area", type=int, default=1000, help="A_min in pixels at 512x1024")
+    parser.add_argument("--grad_threshold", type=float, default=0.05,
+                        help="tau: depth-gradient threshold (the original's default; the evaluated best is 0.20)")
+    parser.add_argument("--min_area", type=int, default=100,
+                        help="A_min in pixels at 512x1024 (the original's default; the evaluated best is 1000)")
     parser.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS, help="reclaim dilation steps")
     parser.add_argument("--depth_blur", type=float, default=DEFAULT_SIGMA, help="Gaussian blur sigma before Sobel")
     parser.add_argument("--stuff_things", type=Path, default=None, help="label-free stuff_things.json (thing cluster ids)")

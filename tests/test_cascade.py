@@ -24,7 +24,7 @@ def prepared(synthetic_val: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     centroids = root / RAW / "kmeans_centroids.npz"
     assert remap.main(["--input_dir", str(root / RAW / "val"), "--output_dir", str(root / "trainid" / "val"),
                        "--centroids_path", str(centroids)]) == 0
-    assert gen.main(["--semantic_dir", str(root / RAW / "val"), "--depth_dir", str(root / "depth_spidepth" / "val"),
+    assert gen.main(["--grad_threshold", "0.20", "--semantic_dir", str(root / RAW / "val"), "--depth_dir", str(root / "depth_spidepth" / "val"),
                      "--output_dir", str(root / "inst" / "val"), "--centroids_path", str(centroids),
                      "--grad_threshold", "0.1", "--min_area", "200"]) == 0
     return root

@@ -219,7 +219,7 @@ def test_the_original_default_mode_reads_instance_files_and_trainid_input(train:
         table = npz["cluster_to_class"]
     for path in (root / SEMANTIC / "train").rglob("*.png"):
         write_png(root / "trainids" / "train" / path.relative_to(root / SEMANTIC / "train"), table[cs.read_png(path)])
-    assert gen.main(["--semantic_dir", str(root / "trainids" / "train"), "--depth_dir",
+    assert gen.main(["--grad_threshold", "0.20", "--semantic_dir", str(root / "trainids" / "train"), "--depth_dir",
                      str(root / cs.DEPTH_SUBDIR / "train"), "--output_dir", str(root / "inst" / "train"),
                      "--min_area", "200"]) == 0
     assert convert.main(["--cityscapes_root", str(root), "--semantic_subdir", "trainids", "--instance_subdir", "inst",
@@ -305,7 +305,7 @@ def original_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         train_ids = table[cs.read_png(path)]
         write_png(root / "pseudo_semantic_mapped_k100" / relative, train_ids)
         write_png(root / "pseudo_semantic_cause_crf" / relative, cs.TRAIN_ID_TO_CAUSE27[train_ids])
-    assert gen.main(["--semantic_dir", str(root / "pseudo_semantic_mapped_k100" / "train"), "--depth_dir",
+    assert gen.main(["--grad_threshold", "0.20", "--semantic_dir", str(root / "pseudo_semantic_mapped_k100" / "train"), "--depth_dir",
                      str(root / cs.DEPTH_SUBDIR / "train"), "--output_dir",
                      str(root / "sweep_instances" / "gt0.10_ma500" / "train"), "--grad_threshold", "0.10",
                      "--min_area", "500"]) == 0

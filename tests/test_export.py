@@ -85,7 +85,7 @@ def test_reruns_are_byte_identical(train: Path, tmp_path: Path) -> None:
 
 def test_depth_guided_instances_layout(train: Path, tmp_path: Path) -> None:
     out = tmp_path / "inst"
-    assert gen.main(["--semantic_dir", str(train / SEMANTIC / "train"), "--depth_dir", str(train / cs.DEPTH_SUBDIR / "train"),
+    assert gen.main(["--grad_threshold", "0.20", "--semantic_dir", str(train / SEMANTIC / "train"), "--depth_dir", str(train / cs.DEPTH_SUBDIR / "train"),
                      "--output_dir", str(out), "--centroids_path", str(train / SEMANTIC / "kmeans_centroids.npz"),
                      "--min_area", "200"]) == 0
     key = next(iter(cs.output_paths(train / SEMANTIC, "train", ".png")))
@@ -309,7 +309,7 @@ def test_instance_workers_write_what_one_process_writes(train: Path, tmp_path: P
     runs = {}
     for workers in ("1", "2"):
         out = tmp_path / workers
-        assert gen.main(["--semantic_dir", str(train / SEMANTIC / "train"), "--depth_dir",
+        assert gen.main(["--grad_threshold", "0.20", "--semantic_dir", str(train / SEMANTIC / "train"), "--depth_dir",
                          str(train / cs.DEPTH_SUBDIR / "train"), "--output_dir", str(out), "--centroids_path",
                          str(train / SEMANTIC / "kmeans_centroids.npz"), "--min_area", "200", "--workers", workers]) == 0
         runs[workers] = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*")

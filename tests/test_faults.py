@@ -91,7 +91,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_instances_resume_exactly(data: Path, tmp_path: Path) -> None:
     def argv(out: Path) -> list[str]:
-        return [str(PACKAGE / "generate_depth_guided_instances.py"), "--semantic_dir", str(data / "pseudo_semantic_raw_k24" / "val"),
+        return [str(PACKAGE / "generate_depth_guided_instances.py"), "--grad_threshold", "0.20", "--semantic_dir", str(data / "pseudo_semantic_raw_k24" / "val"),
                 "--depth_dir", str(data / cs.DEPTH_SUBDIR / "val"), "--output_dir", str(out),
                 "--centroids_path", str(data / "pseudo_semantic_raw_k24" / "kmeans_centroids.npz"), "--min_area", "100"]
     check_resumes_exactly(argv, tmp_path / "a", tmp_path / "b")
@@ -137,7 +137,7 @@ def test_changed_settings_are_refused_and_overwrite_recomputes(data: Path, tmp_p
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     from pseudo_labels import generate_depth_guided_instances as gen
 
-    base = ["--semantic_dir", str(data / "pseudo_semantic_raw_k24" / "val"), "--depth_dir", str(data / cs.DEPTH_SUBDIR / "val"),
+    base = ["--grad_threshold", "0.20", "--semantic_dir", str(data / "pseudo_semantic_raw_k24" / "val"), "--depth_dir", str(data / cs.DEPTH_SUBDIR / "val"),
             "--output_dir", str(tmp_path / "out"), "--centroids_path", str(data / "pseudo_semantic_raw_k24" / "kmeans_centroids.npz")]
     assert gen.main([*base, "--min_area", "100"]) == 0
     before = _files(tmp_path / "out")

@@ -62,7 +62,7 @@ def test_label_free_end_to_end_without_ground_truth(blind_train: Path, tmp_path:
                       "--target_h", "128", "--target_w", "256"]) == 0
     out = root / "cups_pseudo_labels"
     assert len(list(out.glob("*.pt"))) == 2 and json.loads((out / "stats.json").read_text())["units"].startswith("stuff_things")
-    assert gen.main(["--semantic_dir", str(root / "pseudo_semantic_raw_k24" / "train"), "--depth_dir",
+    assert gen.main(["--grad_threshold", "0.20", "--semantic_dir", str(root / "pseudo_semantic_raw_k24" / "train"), "--depth_dir",
                      str(root / cs.DEPTH_SUBDIR / "train"), "--output_dir", str(tmp_path / "inst"),
                      "--stuff_things", str(decision), "--min_area", "20"]) == 0
     assert not (root / "gtFine").exists()
