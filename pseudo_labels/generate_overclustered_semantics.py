@@ -98,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = list(images)[: args.limit] if args.limit else list(images)
     if args.load_centroids:
         centroids, table = semantics.load_centroid_file(args.load_centroids, need_classes=not args.raw_clusters)
+        if len(centroids) != args.k:
+            raise InputError(f"{args.load_centroids}: {len(centroids)} centroids, but --k is {args.k} (the output "
+                             f"folder would be named for k={args.k}). Pass --k {len(centroids)}.")
     process, device = distributed.start(pick_device(args.device))
     try:
         model = load_cause(args.checkpoint_dir).to(device)
