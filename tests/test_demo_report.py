@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
+import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,7 @@ import pytest
 from PIL import Image
 
 from pseudo_labels import cityscapes as cs
-from pseudo_labels import demo, drawing, report, segment_errors, visualize
+from pseudo_labels import demo, drawing, report, report_figures, segment_errors, visualize
 from pseudo_labels import panoptic as pan
 from pseudo_labels import sweep_k50_spidepth as sweep_cli
 
@@ -35,14 +38,115 @@ def test_report_numbers_and_figures(sweep_json: Path, tmp_path: Path) -> None:
         assert f"PQ {best['PQ']:.2f}, PQ_stuff {best['PQ_stuff']:.2f}" in text
         for entry in (e for e in record["results"] if e["protocol"] == protocol):
             assert f"| {entry['PQ']:.2f} | {entry['PQ_stuff']:.2f} | {entry['PQ_things']:.2f} |" in text
-        for name, size in ((f"r_{protocol}_heatmap.png", (1000, 400)), (f"r_{protocol}_stuff_things.png", (600, 500))):
+        for name, size in ((f"r_{protocol}_heatmap.png", (1500, 650)), (f"r_{protocol}_amin.png", (1400, 550))):
             image = Image.open(tmp_path / name)
             assert image.size == size and np.asarray(image).std() > 0
             assert f"]({name})" in text
+        assert not (tmp_path / f"r_{protocol}_stuff_things.png").exists()  # the flat plot is gone
+    assert Image.open(tmp_path / "r_per_class.png").size == (1200, 800) and "](r_per_class.png)" in text
     assert record["inputs"]["semantic"]["sha256"] in text
+    assert f"k = {record['k']} clusters" in text
     rows = [float(m) for m in re.findall(r"^\| (?:CC-only|[\d.]+ / \d+) \| [\d.]+ \| ([\d.]+) \|", text, re.M)]
     half = len(rows) // 2
-    assert rows[:half] == sorted(rows[:half], reverse=True)  # best first
+    assert len(rows) == 2 * len(record["grid"]) and rows[:half] == sorted(rows[:half], reverse=True)  # best first
+
+
+def test_report_says_synthetic_at_the_top(sweep_json: Path, tmp_path: Path) -> None:
+    lines = report.write_report(sweep_json, tmp_path / "r.md").read_text().splitlines()
+    assert lines[0].endswith("(synthetic data)") and "SYNTHETIC DATA — not a result on Cityscapes" in lines[2]
+
+
+def test_data_origin_real_and_unknown(sweep_json: Path, tmp_path: Path) -> None:
+    record = json.loads(sweep_json.read_text())
+    alone = tmp_path / "alone.json"  # no manifest beside it, and a centroid path that leads nowhere
+    record["inputs"]["centroids"]["path"] = str(tmp_path / "gone" / "k24" / "kmeans_centroids.npz")
+    alone.write_text(json.dumps(record))
+    assert report.data_origin(alone, record).synthetic is None
+    real = tmp_path / "cityscapes"
+    (real / "leftImg8bit" / "val").mkdir(parents=True)
+    manifest = json.loads(sweep_json.with_name(f"{sweep_json.stem}.manifest.json").read_text())
+    manifest["arguments"]["cityscapes_root"] = str(real)
+    (tmp_path / "alone.manifest.json").write_text(json.dumps(manifest))
+    origin = report.data_origin(alone, record)
+    assert origin.synthetic is False and "no synthetic marker" in origin.text
+    text = report.write_report(alone, tmp_path / "real.md").read_text()
+    assert "SYNTHETIC" not in text and "no synthetic marker" in text.splitlines()[2]
+
+
+def test_heatmap_grid_leaves_untested_cells_empty() -> None:
+    entries = [{"mode": "depth", "grad_threshold": t, "min_area": a, "PQ": t * a, "PQ_things": 1.0}
+               for t, a in ((0.1, 100), (0.2, 100), (0.2, 1000))]
+    taus, areas, grid = report_figures.grid_of(entries, "PQ")
+    assert taus == [0.1, 0.2] and areas == [100, 1000]
+    assert np.isnan(grid[1, 0]) and grid[1, 1] == pytest.approx(200.0)
+    cc = {"mode": "cc_only", "grad_threshold": None, "min_area": 10, "PQ": 5.0, "PQ_things": 2.0, "avg_instances": 3.0}
+    assert Image.open(io.BytesIO(report_figures.heatmap_png([*entries, cc], "reference"))).size == (1500, 650)
+
+
+def _report_with_pictures(synthetic_val: Path, sweep_json: Path, tmp_path: Path) -> Path:
+    _visualize(synthetic_val, tmp_path / "pictures", "--select", "worst", "--limit", "2")
+    return report.write_report(sweep_json, tmp_path / "site" / "r.md", pictures=tmp_path / "pictures", html=True)
+
+
+class _Refs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.links: list[str] = []
+        self.rows = 0
+        self.scripts: list[dict] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "img":
+            self.images.append(values["src"] or "")
+        elif tag == "a":
+            self.links.append(values["href"] or "")
+        elif tag == "script" or (tag == "link" and "href" in values):
+            self.scripts.append(values)
+
+
+def test_report_gallery_and_html_reference_existing_files(synthetic_val: Path, sweep_json: Path,
+                                                          tmp_path: Path) -> None:
+    markdown = _report_with_pictures(synthetic_val, sweep_json, tmp_path)
+    index = json.loads((tmp_path / "pictures" / "index.json").read_text())
+    worst = min((e for e in index["images"]), key=lambda e: e["PQ_things"])
+    text = markdown.read_text()
+    assert f"[![{worst['stem']}: PQ_things {worst['PQ_things']:.1f}" in text  # the gallery starts with the worst
+    html_path = markdown.with_suffix(".html")
+    page = html_path.read_text()
+    refs = _Refs()
+    refs.feed(page)
+    assert len(refs.images) == 5 + 2  # five figures and the two pictures of the gallery
+    for ref in refs.images + refs.links:
+        assert not re.match(r"[a-z]+:", ref), ref  # nothing from the network: works offline
+        assert (html_path.parent / ref).is_file(), ref
+    assert all("src" not in s for s in refs.scripts)  # inline scripts only
+    assert "SYNTHETIC DATA" in page and 'class="sortable"' in page
+    for entry in index["images"]:  # every scored image is a row of the sortable table
+        assert f"<td data-value=\"{entry['stem']}\">" in page
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no chromium or chromium-browser on PATH: the HTML is checked "
+                                                 "without a browser by the test above")
+def test_html_images_load_in_headless_chromium(synthetic_val: Path, sweep_json: Path, tmp_path: Path) -> None:
+    html_path = _report_with_pictures(synthetic_val, sweep_json, tmp_path).with_suffix(".html")
+    broken = tmp_path / "site" / "broken.html"  # the check must be able to fail: one image that does not exist
+    broken.write_text(html_path.read_text().replace('src="r_per_class.png"', 'src="missing.png"', 1))
+
+    def dom(page: Path) -> str:
+        done = subprocess.run([str(_chromium()), "--headless", "--no-sandbox", "--disable-gpu",
+                               "--allow-file-access-from-files", "--virtual-time-budget=10000", "--dump-dom",
+                               page.as_uri()], capture_output=True, text=True, timeout=120, check=True)
+        return done.stdout
+
+    good, bad = dom(html_path), dom(broken)
+    assert 'data-images-loaded="7"' in good and 'data-images-broken="0"' in good
+    assert 'data-images-broken="1"' in bad and "image missing: missing.png" in bad
 
 
 def test_report_of_a_wrong_file_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -144,8 +248,12 @@ def test_demo_end_to_end_small(tmp_path: Path, capsys: pytest.CaptureFixture[str
     text = (out / "report.md").read_text()
     best = sweep["best"]["reference"]
     assert f"PQ {best['PQ']:.2f}" in text and "best (reference protocol)" in capsys.readouterr().out
+    assert "SYNTHETIC DATA — not a result on Cityscapes" in text.splitlines()[2]
+    assert "with k = 24 clusters (the demo's default is 40" in text and "## Worst images" in text
     for expected in ("pseudo_semantic_raw_k24/kmeans_centroids.npz", "pseudo_semantic_raw_k24/stuff_things.json",
-                     "cups_pseudo_labels/stats.json", "report_reference_heatmap.png", "pictures"):
+                     "cups_pseudo_labels/stats.json", "report_reference_heatmap.png", "report.html",
+                     "pictures/index.json"):
         assert (out / expected).exists(), expected
+    assert len(list((out / "pictures").glob("*.png"))) == 2  # --limit 4, two val images
     assert len(list((out / "cups_pseudo_labels").glob("*.pt"))) == 2
     assert len(list((out / "pseudo_semantic_raw_k24" / "train").rglob("*.png"))) == 2
