@@ -144,9 +144,20 @@ def test_html_images_load_in_headless_chromium(synthetic_val: Path, sweep_json: 
                                page.as_uri()], capture_output=True, text=True, timeout=120, check=True)
         return done.stdout
 
-    good, bad = dom(html_path), dom(broken)
+    clicks = tmp_path / "site" / "sorted.html"  # sort by PQ_things twice (ascending, then descending)
+    clicks.write_text(html_path.read_text().replace("</body>", """<script>
+var table = document.querySelector("table.sortable"), header = table.querySelectorAll("thead th")[3];
+function first() { return table.tBodies[0].rows[0].cells[0].getAttribute("data-value"); }
+header.click(); document.body.setAttribute("data-ascending", first());
+header.click(); document.body.setAttribute("data-descending", first());
+</script></body>"""))
+    good, bad, sorted_page = dom(html_path), dom(broken), dom(clicks)
     assert 'data-images-loaded="7"' in good and 'data-images-broken="0"' in good
     assert 'data-images-broken="1"' in bad and "image missing: missing.png" in bad
+    images = json.loads((tmp_path / "pictures" / "index.json").read_text())["images"]
+    ranked = sorted(images, key=lambda e: e["PQ_things"])
+    assert f'data-ascending="{ranked[0]["stem"]}"' in sorted_page
+    assert f'data-descending="{ranked[-1]["stem"]}"' in sorted_page
 
 
 def test_report_of_a_wrong_file_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
