@@ -162,7 +162,7 @@ def per_class_png(best: dict[str, dict]) -> bytes:
             values = [entry["per_class"][name]["PQ"] if entry["per_class"][name]["evaluated"] else 0.0
                       for name in cs.CLASS_NAMES]
             where = "CC-only" if entry["mode"] == "cc_only" else f"{entry['grad_threshold']:.2f} / {entry['min_area']}"
-            bars = axis.barh(rows + (index - (len(protocols) - 1) / 2) * height, values, height,
+            axis.barh(rows + (index - (len(protocols) - 1) / 2) * height, values, height,
                              label=f"{protocol} (best: tau / A_min {where}, PQ {entry['PQ']:.1f})")
 
         for row, name in enumerate(cs.CLASS_NAMES):
