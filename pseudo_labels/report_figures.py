@@ -163,8 +163,7 @@ def per_class_png(best: dict[str, dict]) -> bytes:
                       for name in cs.CLASS_NAMES]
             where = "CC-only" if entry["mode"] == "cc_only" else f"{entry['grad_threshold']:.2f} / {entry['min_area']}"
             axis.barh(rows + (index - (len(protocols) - 1) / 2) * height, values, height,
-                             label=f"{protocol} (best: tau / A_min {where}, PQ {entry['PQ']:.1f})")
-
+                      label=f"{protocol} (best: tau / A_min {where}, PQ {entry['PQ']:.1f})")
         for row, name in enumerate(cs.CLASS_NAMES):
             if not any(best[p]["per_class"][name]["evaluated"] for p in protocols):
                 axis.text(1, row, "not evaluated (absent from GT and predictions)", va="center", color="grey")
