@@ -9,7 +9,8 @@ grid and pooled the same way as the CAUSE features -- unless
 ``--checkpoint_dir`` holds the real CAUSE and SPIdepth files, in which case the
 real networks run; the synthetic depth as depth (or SPIdepth); the sweep under
 both protocols; the label-free thing/stuff decision; the CUPS export of the
-train split; a report and pictures. It ends by printing the best configuration
+train split; pictures of the 4 worst val images and a report (Markdown and HTML) that
+says the data is synthetic. It ends by printing the best configuration
 and where everything is.
 """
 
@@ -117,17 +118,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     convert_to_cups_format.main(["--cityscapes_root", str(root), "--split", "train", "--semantic_subdir", subdir,
                                  "--centroids_path", str(centroids), "--grad_threshold", str(tau),
                                  "--min_instance_area", str(area), "--depth_instances"])
-    report_path = report.write_report(sweep_json, root / "report.md")
     visualize.main(["--cityscapes_root", str(root), "--split", "val", "--semantic_subdir", subdir,
-                    "--grad_threshold", str(tau), "--min_area", str(area), "--limit", "2", "--out", str(root / "pictures")])
+                    "--grad_threshold", str(tau), "--min_area", str(area), "--select", "worst", "--limit", "4",
+                    "--out", str(root / "pictures")])
+    features_used = "CAUSE + SPIdepth networks" if args.checkpoint_dir else "weight-free stand-in features, synthetic depth"
+    note = (f"Made by `python -m pseudo_labels demo` with k = {args.k} clusters (the demo's default is 40; the "
+            f"published runs use k = 80), {args.num_images} images per split at {args.size[0]}x{args.size[1]}, "
+            f"{features_used}.")
+    report_path = report.write_report(sweep_json, root / "report.md", pictures=root / "pictures", html=True, note=note)
     print()
     for protocol in record["protocols"]:
         b = record["best"][protocol]
         where = "CC-only" if b["mode"] == "cc_only" else f"tau {b['grad_threshold']:.2f}, A_min {b['min_area']}"
         print(f"best ({protocol} protocol): {where}: PQ {b['PQ']:.2f} (stuff {b['PQ_stuff']:.2f}, things {b['PQ_things']:.2f})")
-    features_used = "CAUSE + SPIdepth networks" if args.checkpoint_dir else "weight-free stand-in features, synthetic depth"
     print(f"({features_used}; synthetic data, so these numbers say nothing about Cityscapes)")
-    print(f"data and pseudo-labels: {root}\nsweep: {sweep_json}\nreport: {report_path}\n"
+    print(f"data and pseudo-labels: {root}\nsweep: {sweep_json}\nreport: {report_path} (and "
+          f"{report_path.with_suffix('.html')})\n"
           f"pictures: {root / 'pictures'}\nCUPS labels: {root / 'cups_pseudo_labels'}")
     return 0
 

@@ -350,6 +350,14 @@ def image_key(split: str, index: int) -> str:
     return cs.stem_key(city, f"{city}_{index:06d}_000019")
 
 
+MARKER_NOTE = "synthetic street scenes drawn by pseudo_labels.synthetic: not Cityscapes images"
+
+
+def marker_path(root: str | Path, split: str) -> Path:
+    """``{root}/synthetic_{split}.json``: written with every synthetic split, so reports can say the data is synthetic."""
+    return Path(root) / f"synthetic_{split}.json"
+
+
 def write_dataset(root: str | Path, split: str = "val", num_images: int = 4, seed: int = 0,
                   size: tuple[int, int] = (1024, 2048), depth_size: tuple[int, int] | None = None,
                   num_clusters: int | None = None, show_progress: bool = True) -> list[str]:
@@ -383,8 +391,9 @@ def write_dataset(root: str | Path, split: str = "val", num_images: int = 4, see
         if pred_dir is not None:
             train_ids = cs.resize_nearest(cs.LABEL_ID_TO_TRAIN_ID[scene.label_ids], depth_size)
             write_png(cs.output_path(pred_dir, split, key, ".png"), degraded_prediction(train_ids, cluster_to_class, rng))
-    write_json(root / f"synthetic_{split}.json", {
-        "generator": "pseudo_labels.synthetic", "split": split, "num_images": num_images, "seed": seed,
+    write_json(marker_path(root, split), {
+        "generator": "pseudo_labels.synthetic", "synthetic": True, "note": MARKER_NOTE,
+        "split": split, "num_images": num_images, "seed": seed,
         "size": list(size), "depth_size": list(depth_size), "num_clusters": num_clusters,
     })
     return keys

@@ -1,103 +1,262 @@
-"""Side-by-side pictures of the pseudo-labels of a few images, for people to look at.
+"""Pictures of the pseudo-labels of chosen images, with their errors against GT, for people to look at.
 
-    python -m pseudo_labels visualize --cityscapes_root R --split val --semantic_subdir pseudo_semantic_raw_k80 --out DIR
+    python -m pseudo_labels visualize --cityscapes_root R --split val --semantic_subdir pseudo_semantic_raw_k80 \\
+        --select worst --limit 8 --protocol reference --out pictures/
 
-Per image, one PNG of six panels at the sweep's working size (512x1024):
-input | semantic pseudo-labels (Cityscapes palette) | depth with its edges at tau (red)
-instances (random colours, white outlines) | ground truth, when present | errors against it
-(reference protocol: green = matched thing segment, red = missed GT thing (FN),
-yellow = unmatched predicted thing (FP), grey = the rest).
+Per image, one PNG of eight panels at 384x768 (two columns), a class legend and
+an error legend below them:
+
+    input                                | depth, its edges at tau (red)
+    semantic pseudo-labels (palette)     | ground truth (palette)
+    predicted instances over the image   | GT instances over the image (class names written on both)
+    errors, things (protocol named)      | errors, stuff
+
+Error panels: every prediction is filled by its status (TP green, FP yellow,
+split piece orange, merge purple, ignored grey) and every GT segment outlined
+by its own (missed, split and merged objects also hatched), so false positives
+and splits stay visible (:mod:`pseudo_labels.segment_errors` decides them).
+
+Images: ``--stems``, or ``--select first|worst|random`` with ``--limit``
+(worst = lowest per-image PQ_things under ``--protocol``, computed here for
+every image of the split). Labels: trainId maps; raw clusters through a
+``kmeans_centroids.npz`` (its GT-voted ``cluster_to_class``); or label-free
+raw clusters with ``--stuff_things`` (as ``convert_to_cups_format.py
+--stuff_things --depth_instances`` exports them: thing clusters merged, split
+by depth alone, each instance named by its majority cluster; things are then
+matched class-agnostically and no stuff class is known). ``{out}/index.json``
+lists every image scored (PQ, PQ_stuff, PQ_things, error counts, picture),
+which ``report --pictures`` turns into a gallery and a per-image table.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
-from scipy import ndimage
+from PIL import Image
 
 from pseudo_labels import cityscapes as cs
+from pseudo_labels import drawing as dr
 from pseudo_labels import export
-from pseudo_labels import instances as inst
 from pseudo_labels import panoptic as pan
+from pseudo_labels import segment_errors as se
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import write_png
-from pseudo_labels.sweep import load_cluster_to_class, load_depth
+from pseudo_labels.fileio import write_json, write_png
+from pseudo_labels.instances import Instances, depth_gradient
+from pseudo_labels.sweep import load_depth
 
-PANEL = (256, 512)  # (H, W) of each panel
-LABEL_BAR = 18
+log = logging.getLogger("visualize")
 
-
-def random_colours(count: int, seed: int = 0) -> np.ndarray:
-    """(count + 1, 3) uint8 colours, index 0 black."""
-    colours = np.random.default_rng(seed).integers(40, 256, (count + 1, 3)).astype(np.uint8)
-    colours[0] = 0
-    return colours
-
-
-def outline(ids: np.ndarray) -> np.ndarray:
-    """Pixels whose 4-neighbourhood holds another id."""
-    return ids != ndimage.grey_erosion(ids, footprint=ndimage.generate_binary_structure(2, 1), mode="nearest")
+PANEL = (384, 768)
+"""(H, W) of each panel."""
+LABEL_BAR = dr.TITLE_PX + dr.DETAIL_PX + 12
+"""Height of the title bar above each panel."""
+COLUMNS = 2
+MIN_LABEL_AREA = 250
+"""Smallest segment (pixels at the panel size) that gets its class name written on it."""
+INDEX_NAME = "index.json"
+SELECTIONS = ("first", "worst", "random")
 
 
-def depth_panel(depth: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    grey = (np.clip(depth, 0, 1) * 255).astype(np.uint8)
-    rgb = np.repeat(grey[:, :, None], 3, axis=2)
-    rgb[edges] = (255, 0, 0)
-    return rgb
+@dataclass(frozen=True)
+class Settings:
+    """What every picture of a run shares."""
+
+    units: export.Units
+    tau: float
+    min_area: int
+    protocol: str
+
+    @property
+    def label_free(self) -> bool:
+        return self.units.merged
 
 
-def instance_panel(segments: pan.Segments) -> np.ndarray:
-    things = cs.IS_THING[segments.classes][segments.ids] & (segments.ids > 0)
-    colours = random_colours(segments.count)
-    rgb = np.where(things[:, :, None], colours[segments.ids], 0).astype(np.uint8)
-    rgb[outline(np.where(things, segments.ids, 0))] = 255
-    return rgb
+@dataclass(frozen=True)
+class Analysis:
+    """One image's pseudo-labels at the working size and, with GT, their evaluation.
+
+    ``raw``: the semantic ids as read (trainIds or cluster ids); ``units``: the
+    map the split ran on; ``instances``: named by trainId (or, label-free, by
+    majority cluster); ``pred``: the protocol's prediction (label-free: class-agnostic
+    things only); ``names``: a name per prediction id; ``gt``: the protocol's GT
+    segments with their classes (label-free labels are matched to a class-agnostic copy).
+    """
+
+    raw: np.ndarray
+    units: np.ndarray
+    gradient: np.ndarray
+    instances: Instances
+    pred: pan.Segments
+    names: list[str]
+    gt: pan.Segments | None = None
+    errors: se.SegmentErrors | None = None
+    scores: dict[str, float] | None = None
 
 
-def error_panel(gt: pan.Segments, pred: pan.Segments) -> np.ndarray:
-    """Green matched, red missed GT things, yellow unmatched predicted things (reference protocol)."""
-    matched_gt, matched_pred = pan.matched_segments(gt, pred, pan.REFERENCE)
-    rgb = np.full(gt.ids.shape + (3,), 60, np.uint8)
-    gt_things = cs.IS_THING[gt.classes][gt.ids] & (gt.ids > 0)
-    pred_things = cs.IS_THING[pred.classes][pred.ids] & (pred.ids > 0)
-    rgb[pred_things & ~np.isin(pred.ids, matched_pred)] = (255, 220, 0)
-    rgb[gt_things & ~np.isin(gt.ids, matched_gt)] = (220, 30, 30)
-    rgb[gt_things & np.isin(gt.ids, matched_gt)] = (40, 200, 60)
-    return rgb
+def analyse(raw: np.ndarray, depth: np.ndarray, settings: Settings, gt_train: np.ndarray | None = None,
+            gt_instance: np.ndarray | None = None) -> Analysis:
+    """Instances exactly as the export makes them, the protocol's prediction and, with GT, its errors and PQ.
 
-
-def _titled(panel: np.ndarray, title: str) -> np.ndarray:
-    image = Image.fromarray(cs.resize_nearest(panel, PANEL))
-    canvas = Image.new("RGB", (PANEL[1], PANEL[0] + LABEL_BAR), (0, 0, 0))
-    canvas.paste(image, (0, LABEL_BAR))
-    ImageDraw.Draw(canvas).text((4, 3), title, fill=(255, 255, 255))
-    return np.asarray(canvas)
-
-
-def picture(rgb: np.ndarray, semantic: np.ndarray, depth: np.ndarray, tau: float, min_area: int,
-            gt_train: np.ndarray | None, gt_instance: np.ndarray | None) -> np.ndarray:
-    """The six-panel picture of one image (inputs at the working size, GT at any size)."""
-    gradient = inst.depth_gradient(depth)
-    found = inst.split_instances(semantic, gradient, tau, min_area)
-    pred = pan.predicted_segments(semantic, found, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA)
-    panels = [_titled(np.asarray(Image.fromarray(rgb).resize(semantic.shape[::-1], Image.BILINEAR)), "input"),
-              _titled(cs.colorize(semantic), "semantic pseudo-labels"),
-              _titled(depth_panel(depth, gradient > tau), f"depth, edges at tau {tau:.2f}"),
-              _titled(instance_panel(pred), f"instances (A_min {min_area}): {len(found)}")]
-    if gt_train is not None and gt_instance is not None:
-        gt = pan.reference_gt_segments(cs.resize_nearest(gt_train, semantic.shape),
-                                       cs.resize_nearest(gt_instance, semantic.shape))
-        gt_semantic = np.where(gt.ids > 0, gt.classes[gt.ids], cs.IGNORE_ID).astype(np.uint8)
-        panels += [_titled(cs.colorize(gt_semantic), "ground truth"),
-                   _titled(error_panel(gt, pred), "green TP, red FN, yellow FP (things)")]
+    ``raw`` and ``depth`` at the working size (512x1024), GT at its own size.
+    """
+    units = settings.units.unit_map(raw)
+    gradient = depth_gradient(depth)
+    found = settings.units.named(export.split(units, settings.units.things, depth, settings.tau, settings.min_area),
+                                 raw)
+    if settings.label_free:
+        pred = se.label_free_prediction(raw.shape, found, settings.protocol)
+        _, painted = pan.paint_instances(found, 1 if settings.protocol == pan.OFFICIAL else pan.THING_MIN_AREA)
+        names = [""] + [f"cluster {c}" for c in found.classes[painted]]  # no stuff: ids are the painted instances
     else:
-        blank = np.zeros(PANEL + (3,), np.uint8)
-        panels += [_titled(blank, "no ground truth"), _titled(blank, "")]
-    return np.concatenate([np.concatenate(panels[:3], axis=1), np.concatenate(panels[3:], axis=1)], axis=0)
+        pred = se.prediction(units, found, settings.protocol)
+        names = ["void"] + [cs.CLASS_NAMES[c] for c in pred.classes[1:]]
+    analysis = Analysis(raw, units, gradient, found, pred, names)
+    if gt_train is None or gt_instance is None:
+        return analysis
+    gt = se.ground_truth(gt_train, gt_instance, settings.protocol, raw.shape)
+    matched_against = se.class_agnostic(gt) if settings.label_free else gt  # same ids, so statuses index gt too
+    errors = se.classify(matched_against, pred, settings.protocol)
+    scores = se.image_scores(matched_against, pred, settings.protocol)
+    if settings.label_free:  # no stuff class is known: only the class-agnostic PQ_things means something
+        scores = {"PQ": math.nan, "PQ_stuff": math.nan, "PQ_things": scores["PQ_things"]}
+    return Analysis(raw, units, gradient, found, pred, names, gt, errors, scores)
+
+
+# --------------------------------------------------------------------------- panels
+
+
+def _resized(array: np.ndarray) -> np.ndarray:
+    return cs.resize_nearest(array, PANEL)
+
+
+def semantic_panel(analysis: Analysis, settings: Settings) -> np.ndarray:
+    """Palette colours of the trainIds; label-free: a colour per cluster, thing clusters outlined white."""
+    if not settings.label_free:
+        return cs.colorize(_resized(analysis.units))
+    raw = _resized(analysis.raw)
+    rgb = dr.random_colours(255, seed=1)[raw]
+    things = np.isin(raw, settings.units.thing_clusters)
+    rgb[dr.outline(things.astype(np.int32), 2)] = 255
+    return rgb
+
+
+def instance_panel(rgb: np.ndarray, segments: pan.Segments, names: Sequence[str]) -> np.ndarray:
+    """Thing segments (crowd too) tinted and outlined over the image, with their names."""
+    ids = _resized(segments.ids)
+    shown = cs.IS_THING[segments.classes].copy()
+    shown[0] = False
+    return dr.segment_overlay(rgb, ids, dr.random_colours(segments.count), shown, names, MIN_LABEL_AREA)
+
+
+def error_panel(rgb: np.ndarray, analysis: Analysis, things: bool) -> np.ndarray:
+    """Statuses of the thing (or stuff) segments over the dimmed image."""
+    assert analysis.gt is not None and analysis.errors is not None
+    gt, pred = analysis.gt, analysis.pred
+    gt_shown = cs.IS_THING[gt.classes] == things
+    pred_shown = cs.IS_THING[pred.classes] == things
+    gt_shown[0] = pred_shown[0] = False
+    return dr.error_overlay(dr.dimmed(rgb), _resized(gt.ids), _resized(pred.ids), analysis.errors, gt_shown, pred_shown)
+
+
+def _counts_text(counts: dict[str, int], score: float, what: str) -> str:
+    shown = "  ".join(f"{name} {n}" for name, n in counts.items() if n or name in ("TP", "FP", "FN"))
+    return f"{shown}   {what} " + ("n/a" if math.isnan(score) else f"{score:.1f}")
+
+
+def picture(rgb: np.ndarray, depth: np.ndarray, analysis: Analysis, settings: Settings, title: str = "") -> np.ndarray:
+    """The eight-panel picture of one image, with legends (``rgb`` at any size, the rest at the working size)."""
+    image = np.asarray(Image.fromarray(rgb).resize(PANEL[::-1], Image.BILINEAR))
+    edges = _resized(analysis.gradient > settings.tau)
+    depth_rgb = np.repeat((np.clip(_resized(depth.astype(np.float32)), 0, 1) * 255).astype(np.uint8)[:, :, None], 3, 2)
+    depth_rgb[edges] = (255, 0, 0)
+    n_things = int(cs.IS_THING[analysis.pred.classes[1:]].sum())
+    kind = "label-free clusters" if settings.label_free else "trainIds"
+    panels = [dr.titled(image, "input", title, LABEL_BAR),
+              dr.titled(depth_rgb, f"depth, edges at tau {settings.tau:.2f}", "red: Sobel of blurred depth > tau",
+                        LABEL_BAR),
+              dr.titled(semantic_panel(analysis, settings), "semantic pseudo-labels",
+                        f"{kind}: {Path(settings.units.source.split(': ')[-1]).name}", LABEL_BAR),
+              None,
+              dr.titled(instance_panel(image, analysis.pred, analysis.names), f"predicted instances: {n_things}",
+                        f"tau {settings.tau:.2f}, A_min {settings.min_area}, {settings.protocol} painting", LABEL_BAR),
+              None, None, None]
+    gt = analysis.gt
+    legend_classes = [int(c) for c in np.unique(analysis.units) if c < cs.NUM_CLASSES] if not settings.label_free else []
+    if gt is None or analysis.errors is None or analysis.scores is None:
+        empty = dr.message_panel(PANEL, "no ground truth for this image")
+        panels[3] = dr.titled(empty, "ground truth", "", LABEL_BAR)
+        panels[5] = dr.titled(empty, "GT instances", "", LABEL_BAR)
+        panels[6] = dr.titled(empty, "errors, things", "", LABEL_BAR)
+        panels[7] = dr.titled(empty, "errors, stuff", "", LABEL_BAR)
+    else:
+        gt_semantic = np.where(gt.ids > 0, gt.classes[gt.ids], cs.IGNORE_ID).astype(np.uint8)
+        gt_names = ["void"] + [("crowd " if crowd else "") + cs.CLASS_NAMES[c]
+                               for c, crowd in zip(gt.classes[1:], gt.crowd[1:])]
+        n_gt_things = int((cs.IS_THING[gt.classes[1:]] & ~gt.crowd[1:]).sum())
+        where = "at the eval size" if settings.protocol == pan.REFERENCE else "full resolution, crowd included"
+        panels[3] = dr.titled(cs.colorize(_resized(gt_semantic)), "ground truth (gtFine)", "void black", LABEL_BAR)
+        panels[5] = dr.titled(instance_panel(image, gt, gt_names), f"GT instances: {n_gt_things}",
+                              f"{settings.protocol} protocol, {where}", LABEL_BAR)
+        agnostic = ", class-agnostic" if settings.label_free else ""
+        panels[6] = dr.titled(error_panel(image, analysis, True), f"errors, things ({settings.protocol}{agnostic})",
+                              _counts_text(analysis.errors.counts(gt.classes, analysis.pred.classes, True),
+                                           analysis.scores["PQ_things"], "PQ_th"), LABEL_BAR)
+        if settings.label_free:
+            panels[7] = dr.titled(dr.message_panel(PANEL, "label-free labels name no stuff class"),
+                                  "errors, stuff", "", LABEL_BAR)
+        else:
+            panels[7] = dr.titled(error_panel(image, analysis, False), f"errors, stuff ({settings.protocol})",
+                                  _counts_text(analysis.errors.counts(gt.classes, analysis.pred.classes, False),
+                                               analysis.scores["PQ_stuff"], "PQ_st"), LABEL_BAR)
+        legend_classes += [int(c) for c in gt.classes[1:]]
+    width = COLUMNS * PANEL[1]
+    legends = [dr.legend(width, dr.status_entries(), "errors:")]
+    if legend_classes:
+        legends.insert(0, dr.legend(width, dr.class_entries(legend_classes), "classes:"))
+    return np.concatenate([dr.grid(panels, COLUMNS), *legends], axis=0)
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def select_keys(keys: Sequence[str], how: str, limit: int, scores: dict[str, float] | None = None,
+                seed: int = 0) -> list[str]:
+    """``limit`` keys: the first ones, the worst by ``scores`` (NaN last), or a seeded random draw (kept in order)."""
+    if how == "first":
+        return list(keys[:limit])
+    if how == "random":
+        chosen = np.random.default_rng(seed).choice(len(keys), size=min(limit, len(keys)), replace=False)
+        return [keys[i] for i in sorted(chosen)]
+    if how == "worst":
+        if scores is None:
+            raise ValueError("worst needs per-image scores")
+        return se.worst_first(scores)[:limit]
+    raise ValueError(f"unknown selection {how!r}; use one of {SELECTIONS}")
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 4)
+
+
+def index_entry(key: str, analysis: Analysis, picture_name: str | None) -> dict:
+    """One row of ``index.json``: the image's scores and error counts (None where there is nothing to score)."""
+    entry: dict = {"key": key, "stem": key.split("/")[1], "picture": picture_name,
+                   "instances": int(cs.IS_THING[analysis.pred.classes[1:]].sum())}
+    if analysis.scores is not None and analysis.errors is not None and analysis.gt is not None:
+        entry.update({name: _finite(value) for name, value in analysis.scores.items()})
+        for kind, things in (("things", True), ("stuff", False)):
+            if things or not math.isnan(analysis.scores["PQ_stuff"]):
+                entry[kind] = analysis.errors.counts(analysis.gt.classes, analysis.pred.classes, things)
+    return entry
+
+
+# --------------------------------------------------------------------------- command line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,19 +266,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--semantic_subdir", default="pseudo_semantic_raw_k80")
     parser.add_argument("--centroids_path", type=Path, default=None,
                         help="for raw cluster PNGs (default: {root}/{semantic_subdir}/kmeans_centroids.npz if present)")
+    parser.add_argument("--stuff_things", type=Path, default=None,
+                        help="label-free raw clusters: a stuff_things.json whose thing_ids are cluster ids (as "
+                             "convert_to_cups_format.py --stuff_things --depth_instances); no cluster_to_class is used")
     parser.add_argument("--depth_subdir", default=cs.DEPTH_SUBDIR)
     parser.add_argument("--grad_threshold", type=float, default=0.20)
     parser.add_argument("--min_area", type=int, default=1000)
-    parser.add_argument("--stems", nargs="*", default=None, help="image stems (default: the first --limit images)")
+    parser.add_argument("--protocol", choices=pan.PROTOCOLS, default=pan.REFERENCE,
+                        help="protocol of the error panels and of the per-image PQ")
+    parser.add_argument("--stems", nargs="*", default=None, help="image stems (default: chosen by --select)")
+    parser.add_argument("--select", choices=SELECTIONS, default="first",
+                        help="which --limit images: first, worst (lowest PQ_things; scores every image), random")
     parser.add_argument("--limit", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0, help="seed of --select random")
     parser.add_argument("--out", type=Path, required=True)
     return parser
+
+
+def _units(args: argparse.Namespace, root: Path, first_max: int) -> export.Units:
+    """The units the export would use: label-free with --stuff_things (no cluster_to_class), else the centroid file."""
+    default = root / args.semantic_subdir / "kmeans_centroids.npz"
+    if args.stuff_things is not None:
+        return export.decide_units(first_max, args.centroids_path, args.stuff_things, "semantic maps")
+    centroids = args.centroids_path or (default if default.is_file() else None)
+    units = export.decide_units(first_max, centroids, None, "semantic maps")
+    beside = root / args.semantic_subdir / "stuff_things.json"
+    if centroids is not None and beside.is_file():
+        log.warning("drawing through the GT-voted cluster_to_class of %s; to draw the label-free labels "
+                    "(convert_to_cups_format.py --stuff_things), pass --stuff_things %s", centroids, beside)
+    return units
 
 
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     root: Path = args.cityscapes_root
+    if args.limit < 1:
+        raise InputError(f"--limit must be at least 1, got {args.limit}.")
     files = cs.output_paths(root / args.semantic_subdir, args.split, ".png", "semantic PNG")
     if args.stems:
         wanted = set(args.stems)
@@ -127,24 +310,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(files) != len(wanted):
             raise InputError(f"stems not found under {root / args.semantic_subdir / args.split}: "
                              f"{sorted(wanted - {k.split('/')[1] for k in files})}")
-    else:
-        files = dict(list(files.items())[: args.limit])
-    centroids = args.centroids_path or root / args.semantic_subdir / "kmeans_centroids.npz"
-    first = cs.read_label_png(next(iter(files.values())))
-    table = load_cluster_to_class(centroids) if centroids.is_file() else None
-    units = export.decide_units(int(first.max()), centroids if table is not None else None)
+    units = _units(args, root, int(cs.read_label_png(next(iter(files.values()))).max()))
+    settings = Settings(units, args.grad_threshold, args.min_area, args.protocol)
     images = cs.image_paths(root, args.split)
-    labels = instances = {}
+    labels: dict[str, Path] = {}
+    instances: dict[str, Path] = {}
     if (root / "gtFine" / args.split).is_dir():
         labels, instances = cs.label_ids_paths(root, args.split), cs.instance_ids_paths(root, args.split)
-    for key, path in files.items():
-        semantic = units.unit_map(cs.resize_nearest(cs.read_label_png(path, units.max_id + 1), export.WORKING_SIZE), path)
+
+    def load(key: str) -> tuple[np.ndarray, Analysis]:
+        path = files[key]
+        raw = cs.resize_nearest(cs.read_label_png(path, units.max_id + 1), export.WORKING_SIZE)
+        settings.units.unit_map(raw, path)  # ids checked, naming the file
         depth = load_depth(cs.output_path(root / args.depth_subdir, args.split, key, ".npy"), export.WORKING_SIZE)
-        gt_train = cs.load_train_ids(labels[key]) if key in labels else None
-        gt_instance = cs.load_instance_ids(instances[key]) if key in instances else None
-        image = picture(cs.read_rgb(images[key]), semantic, depth, args.grad_threshold, args.min_area, gt_train, gt_instance)
-        out = write_png(args.out / f"{key.split('/')[1]}.png", image)
+        has_gt = key in labels and key in instances
+        gt = cs.load_ground_truth(labels[key], instances[key]) if has_gt else None
+        return depth, analyse(raw, depth, settings, gt.train_ids if gt else None, gt.instance_ids if gt else None)
+
+    keys = list(files)
+    scored: dict[str, Analysis] = {}
+    if args.stems:
+        chosen = keys
+    elif args.select == "worst":
+        with_gt = [k for k in keys if k in labels and k in instances]
+        if not with_gt:
+            raise InputError(f"--select worst needs ground truth: {root / 'gtFine' / args.split} has none for "
+                             f"{args.semantic_subdir}. Use --select first or random.")
+        log.info("scoring %d images (PQ_things, %s protocol) to find the worst", len(with_gt), args.protocol)
+        scored = {k: load(k)[1] for k in with_gt}
+        chosen = select_keys(with_gt, "worst", args.limit, {k: a.scores["PQ_things"] for k, a in scored.items()})
+    else:
+        chosen = select_keys(keys, args.select, args.limit, seed=args.seed)
+    entries: dict[str, dict] = {k: index_entry(k, a, None) for k, a in scored.items()}
+    for key in chosen:
+        depth, analysis = load(key)
+        stem = key.split("/")[1]
+        image = picture(cs.read_rgb(images[key]), depth, analysis, settings, stem)
+        out = write_png(args.out / f"{stem}.png", image)
+        entries[key] = index_entry(key, analysis, out.name)
         print(out)
+    write_json(args.out / INDEX_NAME, {
+        "split": args.split, "semantic_subdir": args.semantic_subdir, "units": units.source,
+        "label_free": settings.label_free, "protocol": args.protocol, "grad_threshold": args.grad_threshold,
+        "min_area": args.min_area, "select": "stems" if args.stems else args.select, "limit": args.limit,
+        "images": [entries[k] for k in keys if k in entries],
+    })
     return 0
 
 
