@@ -25,6 +25,7 @@ from pseudo_labels import export
 from pseudo_labels import instances as inst
 from pseudo_labels import panoptic as pan
 from pseudo_labels import stuff_things
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import prepare_output_file, write_json
 from pseudo_labels.manifest import RunManifest
@@ -36,7 +37,7 @@ log = logging.getLogger("stuff_things")
 def build_parser() -> argparse.ArgumentParser:
     rule = stuff_things.Rule()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root")
     parser.add_argument("--split", default="train", help="split whose cluster maps are measured")
     parser.add_argument("--semantic_subdir", default="pseudo_semantic_raw_k80", help="raw cluster PNGs under the root")

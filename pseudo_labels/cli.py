@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from importlib import metadata
 from collections.abc import Sequence
 
 STAGES: dict[str, tuple[str, str]] = {
@@ -43,8 +44,8 @@ STAGES: dict[str, tuple[str, str]] = {
 def usage() -> str:
     """The help text listing every stage."""
     width = max(len(name) for name in STAGES)
-    lines = ["usage: pseudo-labels <stage> [options]   (pseudo-labels <stage> --help for a stage's options)", "",
-             "stages:"]
+    lines = ["usage: pseudo-labels <stage> [options]   (pseudo-labels <stage> --help for a stage's options)",
+             "       pseudo-labels --version", "", "stages:"]
     lines += [f"  {name:<{width}}  {text}" for name, (_, text) in STAGES.items()]
     return "\n".join(lines)
 
@@ -55,12 +56,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         return 0
+    if argv[0] in ("-V", "--version"):
+        print(f"pseudo-labels {version()}")
+        return 0
     stage, rest = argv[0], argv[1:]
     if stage not in STAGES:
         print(f"error: unknown stage {stage!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(STAGES[stage][0])
-    return int(module.main(rest) or 0)
+    program = sys.argv[0]
+    sys.argv[0] = f"pseudo-labels {stage}"  # argparse names the program after it: usage lines name the stage
+    try:
+        return int(module.main(rest) or 0)
+    finally:
+        sys.argv[0] = program
+
+
+def version() -> str:
+    """The installed package's version (the source tree's when not installed)."""
+    try:
+        return metadata.version("pseudo-labels")
+    except metadata.PackageNotFoundError:
+        from pseudo_labels import __version__
+
+        return __version__
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import cups, export
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import read_npz, sha256_optional, write_json, write_png, write_pt
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
@@ -51,7 +52,7 @@ CAUSE27_CLASSES = 27
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root")
     parser.add_argument("--semantic_subdir", default="pseudo_semantic_cause_crf", help="semantic PNGs under the root")
     parser.add_argument("--instance_subdir", default="sweep_instances/gt0.10_ma500",

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import clustering, features, report, synthetic
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.errors import exit_on_input_error
 from pseudo_labels.fileio import write_npz, write_png
 
@@ -72,7 +73,7 @@ def stand_in_semantics(root: Path, k: int, splits: Sequence[str]) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="everything is written here")
     parser.add_argument("--num_images", type=int, default=8, help="images per split")
     parser.add_argument("--size", type=int, nargs=2, default=DEFAULT_SIZE, metavar=("H", "W"), help="image size")

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import distributed
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.features import IMAGENET_MEAN, IMAGENET_STD
@@ -84,7 +85,7 @@ def run_split(model: DinoVisionTransformer, images: dict[str, Path], keys: list[
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path)
     parser.add_argument("--split", default="val", choices=("train", "val", "test"))
     parser.add_argument("--output_subdir", default="dinov2_features")

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import export
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import RowStream, sha256_optional, write_json, write_npz, write_png
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, Instances
@@ -43,7 +44,7 @@ log = logging.getLogger("instances")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--semantic_dir", required=True, type=Path, help="{city}/{stem}.png semantic maps of one split")
     parser.add_argument("--depth_dir", required=True, type=Path, help="{city}/{stem}.npy depth maps of the same split")
     parser.add_argument("--output_dir", required=True, type=Path, help="where {city}/{stem}.npz and _instance.png go")

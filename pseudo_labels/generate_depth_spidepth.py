@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import depth, distributed
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import LOG_FORMAT, InputError, exit_on_input_error
 from pseudo_labels.fileio import write_npy
@@ -97,7 +98,7 @@ def _collate(items: list[tuple[int, torch.Tensor | None, str | None]]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root (leftImg8bit/)")
     parser.add_argument("--split", default="both", choices=("train", "val", "both"), help="split(s) to process")
     parser.add_argument("--output_dir", type=Path, default=None, help=f"default: {{root}}/{cs.DEPTH_SUBDIR}")

@@ -28,6 +28,7 @@ import numpy as np
 
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import clustering, crf, distributed, published, semantics
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import remove_stale_temp_files, sha256_optional, write_json, write_npz, write_png
@@ -43,7 +44,7 @@ DEFAULT_K = 80
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root (leftImg8bit/, gtFine/)")
     parser.add_argument("--split", default="val", choices=("train", "val", "test"), help="split to label")
     parser.add_argument("--k", type=int, default=DEFAULT_K, help="number of k-means clusters")

@@ -42,6 +42,7 @@ from pseudo_labels import cityscapes as cs
 from pseudo_labels import export
 from pseudo_labels import panoptic as pan
 from pseudo_labels.cityscapes_panoptic import write_prediction_json, write_prediction_png
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import sha256_optional, write_npy
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
@@ -76,7 +77,7 @@ def class_instance_array(segments: pan.Segments, source: str = "image") -> np.nd
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root")
     parser.add_argument("--split", default="val", help="split to label")
     parser.add_argument("--semantic_subdir", default="pseudo_semantic_raw_k80", help="semantic PNGs under the root")
@@ -142,7 +143,7 @@ def _label_job(job: tuple[LabelSettings, str, Path, Path]) -> dict:
 @exit_on_input_error
 def merge(argv: Sequence[str]) -> int:
     """``merge SHARD.json ... [--output JSON]``: the JSON a single run over all shards' images writes."""
-    parser = argparse.ArgumentParser(prog="generate_panoptic_pseudolabels.py merge",
+    parser = argparse.ArgumentParser(prog=f"{Path(sys.argv[0]).name} merge", formatter_class=HelpFormatter,
                                      description="merge the JSON files of panoptic-label shards")
     parser.add_argument("shards", nargs="+", type=Path, help="the {split}.shard-i-of-n.json files")
     parser.add_argument("--output", type=Path, default=None, help="default: the shards' name without the shard suffix")

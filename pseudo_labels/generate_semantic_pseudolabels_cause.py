@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from pseudo_labels import cause27, crf, features, semantics
 from pseudo_labels import cityscapes as cs
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import write_json, write_png
@@ -41,7 +42,7 @@ MAPPING_FILE = "hungarian_mapping.json"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--mode", choices=("hungarian", "generate", "all"), default="all")
     parser.add_argument("--cityscapes_root", required=True, type=Path)
     parser.add_argument("--output_dir", type=Path, default=None, help="default: {root}/pseudo_semantic_cause")

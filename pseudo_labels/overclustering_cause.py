@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import clustering, features, semantics
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.evaluation.evaluate_cascade_pseudolabels import confusion, semantic_scores
 from pseudo_labels.fileio import prepare_output_file, read_npy, write_json, write_text
@@ -108,7 +109,7 @@ def markdown(results: dict[str, dict[int, dict]]) -> str:
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path)
     parser.add_argument("--split", default="val")
     parser.add_argument("--k_values", default="27,50,80,100,300", help="comma-separated k values")

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cityscapes import CAUSE27_NAMES
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.errors import exit_on_input_error
 from pseudo_labels.remap_labels import cause27_table, remap_folder
 
@@ -29,7 +30,7 @@ SPLIT_CHOICES = ("train", "val", "both")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     parser.add_argument("--input_dir", required=True, type=Path, help="CAUSE 27-class PNGs (split folders or any layout)")
     parser.add_argument("--output_dir", required=True, type=Path, help="trainId PNGs, same relative paths")
     parser.add_argument("--split", default="both", choices=SPLIT_CHOICES,

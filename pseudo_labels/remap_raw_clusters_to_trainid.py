@@ -27,13 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.remap_labels import cluster_table, remap_folder
 from pseudo_labels.sweep import load_cluster_to_class
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--cityscapes_root", type=Path, default=None,
                        help="Cityscapes root (the original's interface, with --semantic_subdir and --split)")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from pseudo_labels import report_figures as figs
 from pseudo_labels import report_html
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import write_bytes_atomic, write_text
 from pseudo_labels.synthetic import marker_path
@@ -306,7 +307,7 @@ def write_report(sweep_json: Path, out: Path, pictures: Path | None = None, html
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     parser.add_argument("--sweep", required=True, type=Path, help="sweep JSON written by sweep_k50_spidepth.py")
     parser.add_argument("--out", type=Path, default=None, help="Markdown file (default: reports/{sweep stem}.md)")
     parser.add_argument("--pictures", type=Path, default=None,

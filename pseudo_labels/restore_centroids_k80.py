@@ -21,6 +21,7 @@ import numpy as np
 
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import published
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import prepare_output_file, read_npz, write_bytes_atomic
 
@@ -29,7 +30,7 @@ OUTPUT_NAME = "kmeans_centroids.npz"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path,
                         help=f"Cityscapes root; writes {OUTPUT_SUBDIR}/{OUTPUT_NAME} under it")
     parser.add_argument("--overwrite", action="store_true",

@@ -24,6 +24,7 @@ import numpy as np
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import panoptic as pan
 from pseudo_labels import sweep
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import prepare_output_file, read_npz, sha256_file, sha256_lines, sha256_of_lines, write_json, write_npz
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
@@ -38,7 +39,7 @@ MAX_LISTED = 10
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root (leftImg8bit/, gtFine/)")
     parser.add_argument("--split", default="val", choices=("train", "val"), help="split to evaluate")
     parser.add_argument("--eval_size", type=int, nargs=2, default=sweep.DEFAULT_EVAL_SIZE, metavar=("H", "W"),
@@ -200,7 +201,8 @@ def write_shard(path: Path, meta: dict, index: int, totals: sweep.SweepTotals, s
 @exit_on_input_error
 def merge(argv: Sequence[str]) -> int:
     """``merge SHARD.npz ... [--output JSON]``: the JSON a single run over all shards' images writes."""
-    parser = argparse.ArgumentParser(prog="sweep_k50_spidepth.py merge", description="merge sweep shards")
+    parser = argparse.ArgumentParser(prog=f"{Path(sys.argv[0]).name} merge", description="merge sweep shards",
+                                     formatter_class=HelpFormatter)
     parser.add_argument("shards", nargs="+", type=Path, help="the .shard-i-of-n.npz files")
     parser.add_argument("--output", type=Path, default=None, help="default: the shards' name without the shard suffix")
     args = parser.parse_args(argv)

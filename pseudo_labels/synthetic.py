@@ -37,6 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pseudo_labels import cityscapes as cs
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import write_json, write_npy, write_npz, write_png
 
@@ -401,7 +402,7 @@ def write_dataset(root: str | Path, split: str = "val", num_images: int = 4, see
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--root", required=True, type=Path, help="dataset root to write (Cityscapes layout)")
     parser.add_argument("--split", default="val", help="split name (train, val, test)")
     parser.add_argument("--num_images", type=int, default=4, help="number of images")

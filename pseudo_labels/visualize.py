@@ -45,6 +45,7 @@ from pseudo_labels import drawing as dr
 from pseudo_labels import export
 from pseudo_labels import panoptic as pan
 from pseudo_labels import segment_errors as se
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import write_json, write_png
 from pseudo_labels.instances import Instances, depth_gradient
@@ -260,7 +261,7 @@ def index_entry(key: str, analysis: Analysis, picture_name: str | None) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path)
     parser.add_argument("--split", default="val")
     parser.add_argument("--semantic_subdir", default="pseudo_semantic_raw_k80")

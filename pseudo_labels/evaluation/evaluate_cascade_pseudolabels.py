@@ -31,6 +31,7 @@ from tqdm import tqdm
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import instances as inst
 from pseudo_labels import panoptic as pan
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.export import read_stuff_things
 from pseudo_labels.fileio import prepare_output_file, read_npz, write_json
@@ -112,7 +113,7 @@ def add_leftover_components(segments: pan.Segments, semantic: np.ndarray, things
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path)
     parser.add_argument("--split", default="val")
     parser.add_argument("--eval_size", type=int, nargs=2, default=(512, 1024), metavar=("H", "W"))

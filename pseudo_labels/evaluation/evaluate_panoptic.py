@@ -23,6 +23,7 @@ from tqdm import tqdm
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import panoptic as pan
 from pseudo_labels.cityscapes_panoptic import read_prediction
+from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.fileio import prepare_output_file, write_json
 from pseudo_labels.parallel import add_workers_argument, default_workers, ordered_map
@@ -98,7 +99,7 @@ def format_results(result: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root holding gtFine/")
     parser.add_argument("--split", default="val", help="split whose gtFine instanceIds are the ground truth")
     parser.add_argument("--pred_json", required=True, type=Path, help="COCO panoptic JSON of the predictions")
