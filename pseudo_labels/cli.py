@@ -35,6 +35,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "panoptic": ("pseudo_labels.generate_panoptic_pseudolabels", "panoptic pseudo-labels in Cityscapes panoptic format"),
     "cups": ("pseudo_labels.convert_to_cups_format", "export CUPS training pseudo-labels (flat folder)"),
     "sweep": ("pseudo_labels.sweep_k50_spidepth", "(tau, A_min) sweep of depth-guided instances, both PQ protocols"),
+    "checkpoints": ("pseudo_labels.checkpoints", "verify a checkpoint folder, or download the SPIdepth files"),
     "evaluate-panoptic": ("pseudo_labels.evaluation.evaluate_panoptic",
                           "official Cityscapes PQ of predictions in Cityscapes panoptic format"),
 }
