@@ -150,34 +150,46 @@ def test_changed_settings_are_refused_and_overwrite_recomputes(data: Path, tmp_p
     assert _files(tmp_path / "out") != before
 
 
+def _replicate(root: Path, keys: list[str], times: int) -> int:
+    """Hard-link every file of each image under ``times`` new frame numbers: a large split in milliseconds."""
+    files = [p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    for key in keys:
+        stem = key.split("/")[1]
+        for path in [p for p in files if p.name.startswith(stem)]:
+            for copy in range(times - 1):
+                os.link(path, path.with_name(path.name.replace(stem, f"{stem[:-6]}{100000 + copy:06d}")))
+    return len(keys) * times
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to find worker processes")
 @pytest.mark.parametrize("sig, status, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
 def test_signals_end_with_one_line_no_workers_no_temp_files(tmp_path: Path, sig: int, status: int, word: str) -> None:
     import threading
 
     root = tmp_path / "data"
-    write_dataset(root, "val", num_images=60, seed=3, size=(256, 512), num_clusters=24, show_progress=False)
+    keys = write_dataset(root, "val", num_images=6, seed=3, size=(256, 512), num_clusters=24, show_progress=False)
+    count = _replicate(root, keys, 50)  # 300 images, so the run is still busy whatever the machine's load
     out = tmp_path / "out"
     process = subprocess.Popen([sys.executable, str(PACKAGE / "sweep_k50_spidepth.py"), "--cityscapes_root", str(root),
                                 "--semantic_subdir", "pseudo_semantic_raw_k24", "--workers", "2",
-                                "--output", str(out / "s.json")], env=ENV, stderr=subprocess.PIPE, text=True)
+                                "--output", str(out / "s.json")], env=ENV, stderr=subprocess.PIPE)
     assert process.stderr is not None
-    stderr: list[str] = []
+    stderr: list[bytes] = []
     started = threading.Event()
 
     def read() -> None:
-        for chunk in iter(lambda: process.stderr.read(1), ""):
+        for chunk in iter(lambda: os.read(process.stderr.fileno(), 4096), b""):
             stderr.append(chunk)
-            if "| 1/60" in "".join(stderr[-8:]):  # the first image is done: workers are running
+            if f"| 1/{count}".encode() in b"".join(stderr[-4:]):  # the first image is done: workers are running
                 started.set()
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    assert started.wait(60), "".join(stderr)
+    assert started.wait(60), b"".join(stderr).decode()
     workers = _children(process.pid)
     process.send_signal(sig)
-    assert process.wait(60) == status
+    assert process.wait(60) == status, b"".join(stderr).decode()[-2000:]
     reader.join(10)
-    text = "".join(stderr)
+    text = b"".join(stderr).decode()
     assert "Traceback" not in text and text.count(word) == 1, text
     assert not (out / "s.json").exists() and not list(tmp_path.rglob(f"{TEMP_PREFIX}*"))
     assert workers and _wait_gone(workers)
