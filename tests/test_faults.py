@@ -150,6 +150,12 @@ def test_changed_settings_are_refused_and_overwrite_recomputes(data: Path, tmp_p
     assert _files(tmp_path / "out") != before
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C's default action in the child: a shell without job control (``cmd &``, nohup, some CI runners)
+    starts commands with SIGINT ignored, and Python then rightly keeps ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _replicate(root: Path, keys: list[str], times: int) -> int:
     """Hard-link every file of each image under ``times`` new frame numbers: a large split in milliseconds."""
     files = [p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")]
@@ -172,7 +178,8 @@ def test_signals_end_with_one_line_no_workers_no_temp_files(tmp_path: Path, sig:
     out = tmp_path / "out"
     process = subprocess.Popen([sys.executable, str(PACKAGE / "sweep_k50_spidepth.py"), "--cityscapes_root", str(root),
                                 "--semantic_subdir", "pseudo_semantic_raw_k24", "--workers", "2",
-                                "--output", str(out / "s.json")], env=ENV, stderr=subprocess.PIPE)
+                                "--output", str(out / "s.json")], env=ENV, stderr=subprocess.PIPE,
+                               preexec_fn=_as_from_a_terminal)
     assert process.stderr is not None
     stderr: list[bytes] = []
     started = threading.Event()
