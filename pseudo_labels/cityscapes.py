@@ -54,6 +54,13 @@ THING_TRAIN_IDS: tuple[int, ...] = tuple(lab.trainId for lab in _TRAIN_LABELS if
 STUFF_TRAIN_IDS: tuple[int, ...] = tuple(lab.trainId for lab in _TRAIN_LABELS if not lab.hasInstances)
 """trainIds without instances (road .. sky = 0..10)."""
 
+
+
+def original_class_name(class_id: int) -> str:
+    """The original scripts' name of a semantic id in their stats: the trainId name with ``_`` for spaces, else ``class_{id}``."""
+    return CLASS_NAMES[class_id].replace(" ", "_") if 0 <= class_id < NUM_CLASSES else f"class_{class_id}"
+
+
 IS_THING = np.zeros(256, dtype=bool)
 IS_THING[list(THING_TRAIN_IDS)] = True
 """(256,) bool lookup: ``IS_THING[train_id]``; False for 255."""
