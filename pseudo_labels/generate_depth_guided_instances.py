@@ -77,6 +77,10 @@ def choose_units(first_map: np.ndarray, first_path: Path, centroids_path: Path |
     """What the split runs on (see the module docstring); wrong combinations are InputErrors."""
     if merge and stuff_things is None:
         raise InputError("--merge_thing_clusters needs --stuff_things (the thing clusters to merge).")
+    if merge and first_map.dtype != np.uint8:
+        raise InputError(f"{first_path}: a 16-bit cluster map (k > 255). --merge_thing_clusters merges the thing "
+                         f"clusters into id {export.MERGED_THINGS}, so it needs 8-bit maps (k <= 255); split per "
+                         f"cluster (without it) instead.")
     if stuff_things is not None and not merge:
         if centroids_path is not None:
             num_ids = len(export.cluster_to_class(centroids_path, require_classes=False))

@@ -11,8 +11,8 @@ published run (:mod:`pseudo_labels.published`, sha256 checked).
 Without ``--load_centroids`` the centroids are fitted on the *val* split (as the
 reference) and saved as ``{R}/{output_subdir}/kmeans_centroids.npz``; the
 majority-vote ``cluster_to_class`` reads val ground truth unless ``--label_free``.
-Outputs: ``{R}/{output_subdir}/{split}/{city}/{stem}.png`` (uint8 cluster ids
-with ``--raw_clusters``, else trainIds) and ``stats.json`` per split. Without
+Outputs: ``{R}/{output_subdir}/{split}/{city}/{stem}.png`` (cluster ids with
+``--raw_clusters``: 8-bit PNGs up to k = 255, 16-bit above; else trainIds) and ``stats.json`` per split. Without
 ``--skip_crf`` each map is refined by the dense CRF (:mod:`pseudo_labels.crf`),
 as the reference does by default.
 """
@@ -79,7 +79,8 @@ def _check(args: argparse.Namespace) -> None:
     if not args.skip_crf:
         crf.require()
     if not 2 <= args.k <= semantics.MAX_CLUSTERS:
-        raise InputError(f"--k must be in 2..{semantics.MAX_CLUSTERS} (uint8 cluster ids; 255 stays free for void), "
+        raise InputError(f"--k must be in 2..{semantics.MAX_CLUSTERS} (16-bit cluster PNGs above k = "
+                         f"{semantics.MAX_CLUSTERS_8BIT}), "
                          f"got {args.k}.")
     if args.label_free and not args.raw_clusters:
         raise InputError("--label_free gives no cluster-to-class map: add --raw_clusters.")
