@@ -54,6 +54,13 @@ THING_TRAIN_IDS: tuple[int, ...] = tuple(lab.trainId for lab in _TRAIN_LABELS if
 STUFF_TRAIN_IDS: tuple[int, ...] = tuple(lab.trainId for lab in _TRAIN_LABELS if not lab.hasInstances)
 """trainIds without instances (road .. sky = 0..10)."""
 
+
+
+def original_class_name(class_id: int) -> str:
+    """The original scripts' name of a semantic id in their stats: the trainId name with ``_`` for spaces, else ``class_{id}``."""
+    return CLASS_NAMES[class_id].replace(" ", "_") if 0 <= class_id < NUM_CLASSES else f"class_{class_id}"
+
+
 IS_THING = np.zeros(256, dtype=bool)
 IS_THING[list(THING_TRAIN_IDS)] = True
 """(256,) bool lookup: ``IS_THING[train_id]``; False for 255."""
@@ -120,11 +127,20 @@ LABEL_IDS_SUFFIX = "_gtFine_labelIds.png"
 INSTANCE_IDS_SUFFIX = "_gtFine_instanceIds.png"
 DEPTH_SUBDIR = "depth_spidepth"
 
+MAX_CLUSTERS_8BIT = 255
+"""Up to this k, raw cluster maps are 8-bit PNGs (ids 0..254; 255 stays free, void in trainId maps)."""
+
+
+def cluster_map_dtype(k: int) -> np.dtype:
+    """uint8 for k <= 255 clusters, else uint16: the dtype (and PNG depth) of a raw cluster map."""
+    return np.dtype(np.uint8 if k <= MAX_CLUSTERS_8BIT else np.uint16)
+
+
 _STEM_TAIL = re.compile(r"_\d{6}_\d{6}$")
 
 
 def checked_cluster_to_class(table: np.ndarray, source: str | Path) -> np.ndarray:
-    """A cluster -> trainId table as uint8 (k,), checked: 1-D, integer, 1..256 entries, trainIds 0..18 or 255.
+    """A cluster -> trainId table as uint8 (k,), checked: 1-D, integer, 1..65536 entries, trainIds 0..18 or 255.
 
     ``source`` names the file in the message (a table of strings or floats
     would otherwise index arrays wrongly or fail deep inside a stage).
@@ -133,8 +149,9 @@ def checked_cluster_to_class(table: np.ndarray, source: str | Path) -> np.ndarra
     if not np.issubdtype(table.dtype, np.integer) and table.dtype != np.bool_:
         raise InputError(f"{source}: cluster_to_class must hold integer trainIds, got dtype {table.dtype}. "
                          f"Rebuild the cluster-to-class map (mapping stage).")
-    if table.ndim != 1 or len(table) == 0 or len(table) > 256:
-        raise InputError(f"{source}: cluster_to_class must be a 1-D array of 1..256 entries, got shape {table.shape}.")
+    if table.ndim != 1 or len(table) == 0 or len(table) > 65536:
+        raise InputError(f"{source}: cluster_to_class must be a 1-D array of 1..65536 entries (one per cluster of "
+                         f"an 8- or 16-bit cluster map), got shape {table.shape}.")
     if not np.all(((table >= 0) & (table < NUM_CLASSES)) | (table == IGNORE_ID)):
         raise InputError(f"{source}: cluster_to_class holds values outside the trainIds 0..18 (and 255).")
     return table.astype(np.uint8)

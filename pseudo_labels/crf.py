@@ -73,9 +73,9 @@ def marginals(rgb: np.ndarray, probabilities: np.ndarray, iterations: int = ITER
 
 
 def refined_labels(rgb: np.ndarray, logits: torch.Tensor, scale: float) -> np.ndarray:
-    """(H, W) uint8: argmax of the CRF marginals of ``softmax(scale * logits)`` ((C, H, W) logits, C <= 256)."""
+    """(H, W) argmax of the CRF marginals of ``softmax(scale * logits)``: uint8 for C <= 256 labels, else uint16."""
     probabilities = F.softmax(logits.float() * scale, dim=0).numpy()
-    return marginals(rgb, probabilities).argmax(axis=0).astype(np.uint8)
+    return marginals(rgb, probabilities).argmax(axis=0).astype(np.uint8 if len(probabilities) <= 256 else np.uint16)
 
 
 def map_label_jobs(function: Callable[[T], R], jobs: Iterable[T], use_crf: bool, crf_workers: int | None

@@ -145,7 +145,7 @@ def decide_units(max_id: int, centroids_path: Path | None = None, stuff_things_p
         if max_id >= len(table):
             raise InputError(f"{what}: cluster id {max_id} >= k = {len(table)} of {centroids_path}; the semantics and "
                              f"the centroid file come from different runs.")
-        lookup = np.full(256, cs.IGNORE_ID, np.uint8)
+        lookup = np.full(max(256, len(table)), cs.IGNORE_ID, np.uint8)  # k > 255: 16-bit cluster maps
         lookup[: len(table)] = table
         return Units(lookup, cs.THING_TRAIN_IDS, f"cluster_to_class: {centroids_path}", len(table) - 1)
     if max_id >= cs.NUM_CLASSES:

@@ -11,8 +11,8 @@ published run (:mod:`pseudo_labels.published`, sha256 checked).
 Without ``--load_centroids`` the centroids are fitted on the *val* split (as the
 reference) and saved as ``{R}/{output_subdir}/kmeans_centroids.npz``; the
 majority-vote ``cluster_to_class`` reads val ground truth unless ``--label_free``.
-Outputs: ``{R}/{output_subdir}/{split}/{city}/{stem}.png`` (uint8 cluster ids
-with ``--raw_clusters``, else trainIds) and ``stats.json`` per split. Without
+Outputs: ``{R}/{output_subdir}/{split}/{city}/{stem}.png`` (cluster ids with
+``--raw_clusters``: 8-bit PNGs up to k = 255, 16-bit above; else trainIds) and ``stats.json`` per split. Without
 ``--skip_crf`` each map is refined by the dense CRF (:mod:`pseudo_labels.crf`),
 as the reference does by default.
 """
@@ -39,7 +39,8 @@ from refs.cause.model import CHECKPOINT_FILES, CheckpointError, load_cause
 log = logging.getLogger("semantics")
 
 FIT_SPLIT = "val"
-DEFAULT_K = 80
+DEFAULT_K = 300
+"""The original's default; the published configuration is k = 80 (pass ``--k 80``)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root (leftImg8bit/, gtFine/)")
     parser.add_argument("--split", default="val", choices=("train", "val", "test"), help="split to label")
-    parser.add_argument("--k", type=int, default=DEFAULT_K, help="number of k-means clusters")
+    parser.add_argument("--k", type=int, default=DEFAULT_K,
+                        help="number of k-means clusters (the published configuration: 80)")
     parser.add_argument("--skip_crf", action="store_true",
                         help="no dense CRF (the published setting); without it the CRF needs requirements-crf.txt")
     parser.add_argument("--crf_workers", type=int, default=None,
@@ -59,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="reuse a kmeans_centroids.npz; 'published': the packaged k=80 centroids (PQ 26.74)")
     parser.add_argument("--checkpoint_dir", type=Path, default=Path("checkpoints"),
                         help="flat folder with " + ", ".join(CHECKPOINT_FILES))
-    parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu, auto (default: cuda when available)")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N images (fitting and output)")
+    parser.add_argument("--device", default="auto", help="cuda, cuda:1, cpu, or auto (cuda when available)")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N images (fitting and output); 0: all")
     parser.add_argument("--batch_size", type=int, default=1, help="images per network batch (all their windows)")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast for the network (CUDA)")
     parser.add_argument("--feature_cache", type=Path, default=None, help="cache crop features here (float32 .npy)")
@@ -79,7 +81,8 @@ def _check(args: argparse.Namespace) -> None:
     if not args.skip_crf:
         crf.require()
     if not 2 <= args.k <= semantics.MAX_CLUSTERS:
-        raise InputError(f"--k must be in 2..{semantics.MAX_CLUSTERS} (uint8 cluster ids; 255 stays free for void), "
+        raise InputError(f"--k must be in 2..{semantics.MAX_CLUSTERS} (16-bit cluster PNGs above k = "
+                         f"{semantics.MAX_CLUSTERS_8BIT}), "
                          f"got {args.k}.")
     if args.label_free and not args.raw_clusters:
         raise InputError("--label_free gives no cluster-to-class map: add --raw_clusters.")
@@ -118,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if process.leader:
         resuming = manifest.claim(split_dir, {
             "k": args.k, "raw_clusters": args.raw_clusters, "label_free": args.label_free, "kmeans": args.kmeans,
-            "n_init": args.n_init, "seed": args.seed, "limit": args.limit, "amp": settings.amp, "crf": not args.skip_crf,
+            "n_init": args.n_init, "seed": args.seed, "limit": args.limit or None, "amp": settings.amp, "crf": not args.skip_crf,
             "load_centroids": sha256_optional(args.load_centroids),
             "checkpoints": {k: v["sha256"] for k, v in manifest.record["checkpoints"].items()}}, args.overwrite)
         remove_stale_temp_files(output_dir, recursive=False)  # the centroid file's folder

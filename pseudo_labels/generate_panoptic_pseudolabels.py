@@ -1,4 +1,19 @@
-"""Panoptic pseudo-labels in Cityscapes panoptic format (and as class*1000+instance arrays).
+"""Panoptic pseudo-labels: the original's class*1000+instance maps, or Cityscapes panoptic format.
+
+The original interface (its flags, files and ``stats.json``; see
+:mod:`pseudo_labels.original_panoptic` for the assembly):
+
+    python pseudo_labels/generate_panoptic_pseudolabels.py --semantic_dir R/pseudo_semantic_raw_k80/train \\
+        --instance_dir R/pseudo_instance_depth/train --stuff_things R/pseudo_semantic_raw_k80/stuff_things.json \\
+        --output_dir R/pseudo_panoptic/train
+
+writes ``{output_dir}/{city}/{stem}.npy`` (int32 ``id * 1000 + n`` at the
+semantic map's size, 0 unassigned), ``{stem}_panoptic.png`` (uint16 ``id * 256
++ n``) and ``stats.json``. Without ``--instance_dir`` the things are connected
+components. A missing instance file stops the run unless ``--skip_missing``
+(the original then used connected components silently).
+
+The ``--cityscapes_root`` interface:
 
     python pseudo_labels/generate_panoptic_pseudolabels.py --cityscapes_root R --split val \\
         --semantic_subdir pseudo_semantic_raw_k80 --centroids_path R/pseudo_semantic_raw_k80/kmeans_centroids.npz
@@ -40,11 +55,12 @@ from tqdm import tqdm
 
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import export
+from pseudo_labels import original_panoptic
 from pseudo_labels import panoptic as pan
 from pseudo_labels.cityscapes_panoptic import write_prediction_json, write_prediction_png
 from pseudo_labels.cli_help import HelpFormatter
 from pseudo_labels.errors import InputError, exit_on_input_error
-from pseudo_labels.fileio import sha256_optional, write_npy
+from pseudo_labels.fileio import read_npz, sha256_optional, write_json, write_npy, write_png
 from pseudo_labels.instances import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 from pseudo_labels.manifest import RunManifest
 from pseudo_labels.parallel import (add_shard_arguments, add_workers_argument, check_all_shards, default_workers,
@@ -78,7 +94,17 @@ def class_instance_array(segments: pan.Segments, source: str = "image") -> np.nd
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=HelpFormatter)
-    parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root")
+    original = parser.add_argument_group("the original interface (class*1000+instance .npy per image)")
+    original.add_argument("--semantic_dir", type=Path, default=None,
+                          help="semantic PNGs of one split (any subfolders); selects the original interface")
+    original.add_argument("--instance_dir", type=Path, default=None,
+                          help="instance .npz files (same subfolders and stems); without it, connected components")
+    original.add_argument("--stuff_things", type=Path, default=None, help="stuff_things.json (stuff_ids, thing_ids)")
+    original.add_argument("--output_dir", type=Path, default=None, help="where {city}/{stem}.npy, _panoptic.png go")
+    original.add_argument("--skip_missing", action="store_true",
+                          help="an image without an instance file gets connected components (the original's way)")
+    parser.add_argument("--cityscapes_root", type=Path, default=None,
+                        help="Cityscapes root; selects the Cityscapes panoptic format")
     parser.add_argument("--split", default="val", help="split to label")
     parser.add_argument("--semantic_subdir", default="pseudo_semantic_raw_k80", help="semantic PNGs under the root")
     parser.add_argument("--centroids_path", type=Path, default=None, help="kmeans_centroids.npz for raw cluster PNGs")
@@ -140,6 +166,60 @@ def _label_job(job: tuple[LabelSettings, str, Path, Path]) -> dict:
     return label_image(*job)
 
 
+def read_stuff_and_things(path: Path) -> tuple[list[int], list[int]]:
+    """``stuff_ids`` and ``thing_ids`` of a stuff_things.json; errors name the file."""
+    try:
+        data = json.loads(Path(path).read_text())
+        stuff, things = sorted({int(i) for i in data["stuff_ids"]}), sorted({int(i) for i in data["thing_ids"]})
+    except FileNotFoundError:
+        raise InputError(f"{path}: stuff_things file not found.") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a stuff_things.json with 'stuff_ids' and 'thing_ids' lists ({exc}).") from None
+    if min(stuff + things, default=0) < 0 or max(stuff + things, default=0) > 255:
+        raise InputError(f"{path}: ids must lie in 0..255 (the _panoptic.png encodes id*256 + n).")
+    return stuff, things
+
+
+def run_original(args: argparse.Namespace) -> int:
+    """``--semantic_dir`` mode: the original's per-image ``.npy``, ``_panoptic.png`` and ``stats.json``."""
+    if args.stuff_things is None or args.output_dir is None:
+        raise InputError("--semantic_dir needs --stuff_things and --output_dir (the original's required flags).")
+    if not args.semantic_dir.is_dir():
+        raise InputError(f"--semantic_dir {args.semantic_dir}: folder not found.")
+    stuff, things = read_stuff_and_things(args.stuff_things)
+    files = sorted(args.semantic_dir.rglob("*.png"))
+    files = files[: args.limit] if args.limit else files
+    if not files:
+        raise InputError(f"no PNG under {args.semantic_dir}: pass the folder of one split's semantic maps.")
+    relative = [f.relative_to(args.semantic_dir) for f in files]
+    instance_files = ([args.instance_dir / r.parent / f"{r.stem}.npz" for r in relative]
+                      if args.instance_dir is not None else [None] * len(files))
+    missing = [str(p) for p in instance_files if p is not None and not p.is_file()]
+    if missing and not args.skip_missing:
+        raise InputError(f"{len(missing)} instance file(s) missing, e.g. {missing[:5]}. Run "
+                         f"generate_depth_guided_instances.py for them, or pass --skip_missing (connected components).")
+    out: Path = args.output_dir
+    manifest = RunManifest("panoptic", args)
+    manifest.claim(out, {"semantic_dir": str(args.semantic_dir), "instance_dir": str(args.instance_dir),
+                         "stuff_things": sha256_optional(args.stuff_things)}, args.overwrite)
+    per_image = []
+    for path, rel, instance_path in tqdm(list(zip(files, relative, instance_files)), desc="panoptic", unit="img"):
+        semantic = cs.read_label_png(path)
+        instances = None
+        if instance_path is not None and instance_path.is_file():
+            instances = original_panoptic.masks_from_npz(read_npz(instance_path), str(instance_path))
+        panoptic, segments = original_panoptic.panoptic_map(semantic, instances, stuff, things)
+        write_npy(out / rel.parent / f"{rel.stem}.npy", panoptic)
+        write_png(out / rel.parent / f"{rel.stem}_panoptic.png", original_panoptic.visualisation(panoptic, segments))
+        per_image.append(segments)
+    stats = original_panoptic.run_statistics(per_image, stuff, things)
+    write_json(out / "stats.json", stats)
+    manifest.write(out, extra={"images": len(files)})
+    log.info("wrote %d panoptic maps to %s: %d segments (%d stuff + %d things)", len(files), out,
+             stats["total_segments"], stats["total_stuff_segments"], stats["total_thing_segments"])
+    return 0
+
+
 @exit_on_input_error
 def merge(argv: Sequence[str]) -> int:
     """``merge SHARD.json ... [--output JSON]``: the JSON a single run over all shards' images writes."""
@@ -175,7 +255,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["merge"]:
         return merge(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.semantic_dir is None) == (args.cityscapes_root is None):
+        parser.error("pass --semantic_dir with --stuff_things and --output_dir (the original interface) or "
+                     "--cityscapes_root, not both")
+    if args.semantic_dir is not None:
+        return run_original(args)
     root: Path = args.cityscapes_root
     semantic_files, depth_files, missing = export.semantic_and_depth(root, args.semantic_subdir, args.depth_subdir,
                                                                      args.split, args.limit)

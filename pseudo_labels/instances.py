@@ -147,11 +147,17 @@ def thing_pixels(semantic: np.ndarray, thing_ids: Iterable[int] = THING_TRAIN_ID
 # --------------------------------------------------------------------------- result type
 
 
+def class_array(values: np.ndarray | Sequence[int]) -> np.ndarray:
+    """Class (or cluster) ids as uint8, or uint16 when one is above 255 (cluster maps with k > 255)."""
+    values = np.asarray(values)
+    return values.astype(np.uint8 if values.size == 0 or int(values.max()) < 256 else np.uint16)
+
+
 @dataclass(frozen=True)
 class Instances:
     """Thing instances of one image, in final order (area descending), possibly overlapping.
 
-    ``classes``: (n,) uint8 trainIds. ``areas``: (n,) int64 mask areas.
+    ``classes``: (n,) uint8 trainIds (uint16 for cluster ids above 255). ``areas``: (n,) int64 mask areas.
     Per pixel of ``pixels`` (flat indices into an image of size ``shape``):
     ``first`` is the index of the first instance (in order) holding it, -1 for
     none, and ``second`` the index of a later instance that also holds it
@@ -222,7 +228,7 @@ class Instances:
 
     def with_classes(self, classes: np.ndarray) -> Instances:
         """The same instances labelled with other class ids."""
-        return Instances(np.asarray(classes, np.uint8), self.areas, self.pixels, self.first, self.second, self.shape)
+        return Instances(class_array(classes), self.areas, self.pixels, self.first, self.second, self.shape)
 
     @classmethod
     def empty(cls, shape: tuple[int, int]) -> Instances:
@@ -234,7 +240,7 @@ class Instances:
                   second_map: np.ndarray) -> Instances:
         """Build from HxW ``first``/``second`` index maps (-1 = none)."""
         pixels = np.flatnonzero(first_map >= 0)
-        return cls(np.asarray(classes, np.uint8), np.asarray(areas, np.int64), pixels,
+        return cls(class_array(classes), np.asarray(areas, np.int64), pixels,
                    first_map.ravel()[pixels].astype(np.int32), second_map.ravel()[pixels].astype(np.int32),
                    tuple(first_map.shape))
 
@@ -334,7 +340,7 @@ def instances_from_components(components: Sequence[ClassComponents], min_area: i
         span = slice(things.starts[block], things.starts[block + 1])
         owners[span] = np.where(own >= 0, own + offset, -1)
         reachers[span] = np.where(reclaimed, reach + offset, -1)
-        classes.append(np.full(kept, comp.class_id, np.uint8))
+        classes.append(class_array(np.full(kept, comp.class_id)))
         areas.append(area)
         offset += kept
     if offset == 0:

@@ -1,7 +1,8 @@
 """Relabelling PNG folders through a lookup table: CAUSE-27 -> trainIds, raw clusters -> trainIds.
 
-Both commands walk a folder (any depth, ``*.png``, sorted), map every pixel
-through one 256-entry table and write the result under the output folder at
+Both commands walk a folder (any depth, ``*.png``, sorted; 8-bit maps, or
+16-bit cluster maps for k > 255), map every pixel through one lookup table
+(256 entries, or k) and write the result under the output folder at
 the same relative path, atomically. Values the table does not cover stop the
 run with the file named (a raw cluster id fed as a CAUSE id, say).
 """
@@ -38,8 +39,8 @@ def cause27_table() -> np.ndarray:
 
 
 def cluster_table(cluster_to_class: np.ndarray) -> np.ndarray:
-    """(256,) uint8: cluster id -> trainId from a centroid file's ``cluster_to_class``."""
-    table = np.full(256, cs.IGNORE_ID, np.uint8)
+    """(max(256, k),) uint8: cluster id -> trainId from a centroid file's ``cluster_to_class``."""
+    table = np.full(max(256, len(cluster_to_class)), cs.IGNORE_ID, np.uint8)
     table[: len(cluster_to_class)] = cluster_to_class
     return table
 
@@ -53,8 +54,9 @@ def remap_folder(input_dir: Path, output_dir: Path, table: np.ndarray, valid_ids
         raise InputError(f"no PNG files under {input_dir}.")
     for path in tqdm(files, desc="remap", unit="img"):
         ids = cs.read_png(path)
-        if ids.ndim != 2 or ids.dtype != np.uint8:
-            raise InputError(f"{path}: expected a single-channel uint8 PNG of {what}, got shape {ids.shape} {ids.dtype}.")
+        if ids.ndim != 2 or ids.dtype not in (np.uint8, np.uint16):
+            raise InputError(f"{path}: expected a single-channel 8- or 16-bit PNG of {what}, got shape {ids.shape} "
+                             f"{ids.dtype}.")
         bad = (ids >= valid_ids) & (ids != cs.IGNORE_ID)
         if bad.any():
             raise InputError(f"{path}: id {int(ids[bad].max())} is not a {what} id (0..{valid_ids - 1}).")

@@ -29,8 +29,16 @@ from pseudo_labels.parallel import shard
 log = logging.getLogger(__name__)
 
 FEATURE_WIDTH = features.FEATURE_DIM
-MAX_CLUSTERS = 255
-"""Cluster ids are uint8 and 255 means void everywhere else, so k <= 255."""
+MAX_CLUSTERS_8BIT = cs.MAX_CLUSTERS_8BIT
+MAX_CLUSTERS = 65535
+"""Above :data:`MAX_CLUSTERS_8BIT`, cluster maps are 16-bit PNGs (ids 0..k-1); every stage reads both."""
+
+
+def raw_cluster_map(full: torch.Tensor, centroids: np.ndarray) -> np.ndarray:
+    """(H', W') cluster ids by cosine argmax (first index on ties), uint8 or uint16 by k."""
+    if len(centroids) <= MAX_CLUSTERS_8BIT:
+        return features.assign_clusters(full, centroids)[0]
+    return features.cluster_logits(full, centroids).argmax(dim=0).numpy().astype(cs.cluster_map_dtype(len(centroids)))
 
 
 @dataclass(frozen=True)
@@ -174,7 +182,7 @@ def label_map(windows: features.Windows, original: tuple[int, int], centroids: n
             logits = clustering.class_logits(logits, cluster_to_class)
         working = crf.refined_labels(crf_image, logits, crf.SIMILARITY_SCALE)
     elif cluster_to_class is None:
-        working, _ = features.assign_clusters(full, centroids)
+        working = raw_cluster_map(full, centroids)
     else:
         working = clustering.classes_from_clusters(features.cluster_logits(full, centroids), cluster_to_class)
     return cs.resize_nearest(working, original)
@@ -199,7 +207,7 @@ def run_label_job(job: LabelJob) -> tuple[str, np.ndarray]:
 
 
 def load_centroid_file(path: Path, need_classes: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """(centroids, cluster_to_class) of a centroid file, checked: width 90, k <= 256, a valid map when needed."""
+    """(centroids, cluster_to_class) of a centroid file, checked: width 90, k <= 65535, a valid map when needed."""
     if not path.is_file():
         raise InputError(f"{path}: centroid file not found (--load_centroids).")
     arrays = read_npz(path, "Pass a kmeans_centroids.npz written by generate_overclustered_semantics.py.")
@@ -208,7 +216,7 @@ def load_centroid_file(path: Path, need_classes: bool) -> tuple[np.ndarray, np.n
         shape = None if centroids is None else centroids.shape
         raise InputError(f"{path}: 'centroids' must be (k, {FEATURE_WIDTH}) for CAUSE features, got {shape}.")
     if len(centroids) > MAX_CLUSTERS:
-        raise InputError(f"{path}: k = {len(centroids)} clusters do not fit the uint8 cluster PNGs "
+        raise InputError(f"{path}: k = {len(centroids)} clusters do not fit the 16-bit cluster PNGs "
                          f"(k <= {MAX_CLUSTERS}).")
     if not np.all(np.isfinite(centroids)) or not np.all(np.linalg.norm(centroids, axis=1) > 0):
         bad = np.flatnonzero(~np.isfinite(centroids).all(axis=1) | ~(np.linalg.norm(centroids, axis=1) > 0))

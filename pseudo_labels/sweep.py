@@ -276,10 +276,10 @@ def load_cluster_to_class(path: str | Path) -> np.ndarray:
 
 
 def load_semantic(path: Path, cluster_to_class: np.ndarray, eval_size: tuple[int, int]) -> np.ndarray:
-    """Raw cluster PNG -> trainIds (through ``cluster_to_class``) at the eval size (Pillow NEAREST)."""
+    """Raw cluster PNG (8-bit, or 16-bit for k > 255) -> trainIds through ``cluster_to_class``, at the eval size."""
     clusters = cs.read_png(path)
-    if clusters.ndim != 2 or clusters.dtype != np.uint8:
-        raise InputError(f"{path}: expected a single-channel uint8 cluster PNG, got shape {clusters.shape} "
+    if clusters.ndim != 2 or clusters.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"{path}: expected a single-channel 8- or 16-bit cluster PNG, got shape {clusters.shape} "
                          f"dtype {clusters.dtype}.")
     if int(clusters.max()) >= len(cluster_to_class):
         raise InputError(f"{path}: cluster id {int(clusters.max())} >= k = {len(cluster_to_class)} of the centroid "

@@ -306,7 +306,7 @@ def cluster_table(num_clusters: int, rng: np.random.Generator) -> np.ndarray:
 
 def degraded_prediction(train_ids: np.ndarray, cluster_to_class: np.ndarray, rng: np.random.Generator,
                         block: int = 32) -> np.ndarray:
-    """Raw cluster ids (HxW uint8) for a noisy copy of ``train_ids``.
+    """Raw cluster ids (HxW, uint8; uint16 for k > 255) for a noisy copy of ``train_ids``.
 
     Void pixels become road, a few rectangles swap to a confusable class, the
     map is shifted by up to 2 px, and each 'block' x 'block' tile of a class
@@ -332,7 +332,7 @@ def degraded_prediction(train_ids: np.ndarray, cluster_to_class: np.ndarray, rng
     rank = (tile_choice * counts[pred]).astype(np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
     flat_members = np.concatenate(members)
-    return flat_members[offsets[pred] + rank].astype(np.uint8)
+    return flat_members[offsets[pred] + rank].astype(cs.cluster_map_dtype(len(cluster_to_class)))
 
 
 def random_centroids(num_clusters: int, rng: np.random.Generator, dim: int = 90) -> np.ndarray:
@@ -421,8 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.num_images < 1:
         raise InputError(f"--num_images must be at least 1, got {args.num_images}.")
-    if args.with_prediction and not 19 <= args.k <= 256:
-        raise InputError(f"--k must be between 19 and 256 for a uint8 cluster PNG, got {args.k}.")
+    if args.with_prediction and not 19 <= args.k <= 65535:
+        raise InputError(f"--k must be between 19 and 65535 (16-bit cluster PNGs above 255), got {args.k}.")
     keys = write_dataset(args.root, args.split, args.num_images, args.seed, tuple(args.size),
                          tuple(args.depth_size) if args.depth_size else None,
                          args.k if args.with_prediction else None)

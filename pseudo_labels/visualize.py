@@ -311,7 +311,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(files) != len(wanted):
             raise InputError(f"stems not found under {root / args.semantic_subdir / args.split}: "
                              f"{sorted(wanted - {k.split('/')[1] for k in files})}")
-    units = _units(args, root, int(cs.read_label_png(next(iter(files.values()))).max()))
+    first = cs.read_label_png(next(iter(files.values())))
+    if args.stuff_things is not None and first.dtype != np.uint8:
+        raise InputError(f"{next(iter(files.values()))}: a 16-bit cluster map (k > 255). Label-free drawing merges "
+                         f"the thing clusters into id {export.MERGED_THINGS}, so it needs 8-bit maps (k <= 255); "
+                         f"draw through --centroids_path instead.")
+    units = _units(args, root, int(first.max()))
     settings = Settings(units, args.grad_threshold, args.min_area, args.protocol)
     images = cs.image_paths(root, args.split)
     labels: dict[str, Path] = {}

@@ -229,7 +229,7 @@ CASES: list[tuple[str, Callable, Callable[[Path], str], Callable[[Path], list[st
      lambda r: ["--input_dir", str(r / RAW / "val"), "--output_dir", str(r / "out"), "--centroids_path",
                 str(r / RAW / "kmeans_centroids.npz")], "cannot be read"),
     ("cascade: raw cluster ids as trainIds", evaluate_cascade_pseudolabels.main, nothing,
-     lambda r: ["--cityscapes_root", str(r), "--semantic_subdir", RAW, "--output", str(r / "out" / "c.json")],
+     lambda r: ["--cityscapes_root", str(r), "--split", "val", "--semantic_subdir", RAW, "--output", str(r / "out" / "c.json")],
      "is not a trainId"),
     ("official evaluator: missing prediction JSON", evaluate_panoptic.main, nothing,
      lambda r: ["--cityscapes_root", str(r), "--pred_json", str(r / "none.json"), "--pred_dir", str(r),

@@ -32,7 +32,7 @@ def prepared(synthetic_val: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 def test_maskcut_mode_on_instance_tool_output_equals_the_sweep(prepared: Path, tmp_path: Path) -> None:
     out = tmp_path / "cascade.json"
-    assert cascade.main(["--cityscapes_root", str(prepared), "--semantic_subdir", "trainid", "--instance_subdir", "inst",
+    assert cascade.main(["--cityscapes_root", str(prepared), "--split", "val", "--semantic_subdir", "trainid", "--instance_subdir", "inst",
                          "--thing_mode", "maskcut", "--output", str(out)]) == 0
     result = json.loads(out.read_text())
     assert sweep_cli.main(["--cityscapes_root", str(prepared), "--semantic_subdir", RAW, "--grad_thresholds", "0.1",
@@ -48,7 +48,7 @@ def test_maskcut_mode_on_instance_tool_output_equals_the_sweep(prepared: Path, t
 
 def test_connected_components_mode_equals_the_cc_baseline(prepared: Path, tmp_path: Path) -> None:
     out = tmp_path / "cc.json"
-    assert cascade.main(["--cityscapes_root", str(prepared), "--semantic_subdir", "trainid", "--output", str(out)]) == 0
+    assert cascade.main(["--cityscapes_root", str(prepared), "--split", "val", "--semantic_subdir", "trainid", "--output", str(out)]) == 0
     assert sweep_cli.main(["--cityscapes_root", str(prepared), "--semantic_subdir", RAW, "--grad_thresholds", "0.1",
                            "--min_areas", "200", "--workers", "1", "--protocol", "reference",
                            "--output", str(tmp_path / "sweep.json")]) == 0
@@ -59,7 +59,7 @@ def test_connected_components_mode_equals_the_cc_baseline(prepared: Path, tmp_pa
 
 def test_raw_cluster_ids_are_refused(prepared: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        cascade.main(["--cityscapes_root", str(prepared), "--semantic_subdir", RAW])
+        cascade.main(["--cityscapes_root", str(prepared), "--split", "val", "--semantic_subdir", RAW])
     err = capsys.readouterr().err
     assert info.value.code == 2 and "is not a trainId" in err
 
@@ -84,7 +84,7 @@ def test_hybrid_without_masks_equals_connected_components(prepared: Path, tmp_pa
     for mode, extra in (("connected_components", []), ("hybrid", ["--instance_subdir", "empty"]),
                         ("maskcut", ["--instance_subdir", "inst"]), ("hybrid_inst", ["--instance_subdir", "inst"])):
         out = tmp_path / f"{mode}.json"
-        assert cascade.main(["--cityscapes_root", str(prepared), "--semantic_subdir", "trainid", "--thing_mode",
+        assert cascade.main(["--cityscapes_root", str(prepared), "--split", "val", "--semantic_subdir", "trainid", "--thing_mode",
                              mode.replace("_inst", ""), *extra, "--output", str(out)]) == 0
         results[mode] = json.loads(out.read_text())
     for protocol in ("reference", "official"):
@@ -95,3 +95,23 @@ def test_hybrid_without_masks_equals_connected_components(prepared: Path, tmp_pa
         # the instance tool leaves thing pixels uncovered (small pieces); hybrid turns them into segments
         assert results["hybrid_inst"][f"panoptic_{protocol}"]["PQ"] != results["maskcut"][f"panoptic_{protocol}"]["PQ"]
     assert results["hybrid"]["instance"]["avg_pred_instances"] == 0
+
+
+def test_original_defaults_and_skip_flags(prepared: Path, tmp_path: Path) -> None:
+    """The original's defaults (train split, its folder names, output beside the root) and --skip_* flags."""
+    args = cascade.build_parser().parse_args(["--cityscapes_root", "R"])
+    assert (args.split, args.semantic_subdir, args.instance_subdir, list(args.eval_size)) == (
+        "train", "pseudo_semantic_dinov3", "pseudo_instance", [512, 1024])
+    base = ["--cityscapes_root", str(prepared), "--split", "val", "--semantic_subdir", "trainid"]
+    assert cascade.main([*base, "--instance_subdir", "inst"]) == 0  # cc mode: the masks are scored too
+    everything = json.loads((prepared / "eval_cascade_val.json").read_text())
+    assert {"semantic", "panoptic_reference", "panoptic_official", "instance"} <= set(everything)
+    for flag, gone in (("--skip_semantic", "semantic"), ("--skip_instance", "instance"),
+                       ("--skip_panoptic", "panoptic_reference")):
+        out = tmp_path / f"{flag}.json"
+        assert cascade.main([*base, "--instance_subdir", "inst", "--thing_mode", "maskcut", flag,
+                             "--output", str(out)]) == 0
+        result = json.loads(out.read_text())
+        assert gone not in result and len(set(result) & {"semantic", "instance", "panoptic_official"}) >= 1
+    assert cascade.main([*base, "--output", str(tmp_path / "none.json")]) == 0  # no pseudo_instance folder: no scores
+    assert "instance" not in json.loads((tmp_path / "none.json").read_text())

@@ -87,7 +87,7 @@ def test_depth_guided_instances_layout(train: Path, tmp_path: Path) -> None:
     out = tmp_path / "inst"
     assert gen.main(["--grad_threshold", "0.20", "--semantic_dir", str(train / SEMANTIC / "train"), "--depth_dir", str(train / cs.DEPTH_SUBDIR / "train"),
                      "--output_dir", str(out), "--centroids_path", str(train / SEMANTIC / "kmeans_centroids.npz"),
-                     "--min_area", "200"]) == 0
+                     "--min_area", "200", "--instance_png", "evaluated"]) == 0
     key = next(iter(cs.output_paths(train / SEMANTIC, "train", ".png")))
     with np.load(out / f"{key}.npz") as npz:
         masks, classes, painted = npz["masks"], npz["classes"], npz["painted"]

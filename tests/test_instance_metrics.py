@@ -124,7 +124,7 @@ def test_cascade_scores_perfect_masks_100(synthetic_val: Path, tmp_path: Path) -
         write_npz(cs.output_path(root / "perfect", "val", key, ".npz"),
                   {"masks": masks, "num_valid": np.int64(count), "h_patches": np.int64(512), "w_patches": np.int64(1024)})
     out = tmp_path / "r.json"
-    assert cascade.main(["--cityscapes_root", str(root), "--semantic_subdir", "trainid", "--instance_subdir", "perfect",
+    assert cascade.main(["--cityscapes_root", str(root), "--split", "val", "--semantic_subdir", "trainid", "--instance_subdir", "perfect",
                          "--thing_mode", "maskcut", "--output", str(out)]) == 0
     result = json.loads(out.read_text())["instance"]
     assert result["num_images"] == len(labels) and result["avg_pred_instances"] == result["avg_gt_instances"] > 1

@@ -141,7 +141,7 @@ def test_train_split_with_loaded_centroids_mapped_and_label_free(dataset: Path, 
 
 
 @pytest.mark.parametrize("extra, message", [
-    (("--skip_crf", "--k", "256"), "--k must be in 2..255"),
+    (("--skip_crf", "--k", "65536"), "--k must be in 2..65535"),
     (("--skip_crf", "--label_free"), "add --raw_clusters"),
 ])
 def test_bad_arguments_exit_2(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -171,12 +171,20 @@ def test_original_centroid_file_loads(shared_dir: Path) -> None:
     assert centroids.shape == (80, 90) and table.shape == (80,) and table.max() <= 18
 
 
-def test_too_many_centroids_exit_2(dataset: Path, release: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_k_above_255_writes_16_bit_cluster_maps(dataset: Path, release: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    centroids = rng.standard_normal((300, 90))
     many = tmp_path / "many.npz"
-    np.savez(many, centroids=np.zeros((256, 90)), cluster_to_class=np.zeros(256, np.uint8))
-    with pytest.raises(SystemExit) as info:
-        cli.main(_argv(dataset, release, "--raw_clusters", "--load_centroids", str(many)))
-    assert info.value.code == 2 and "k = 256 clusters do not fit" in capsys.readouterr().err
+    np.savez(many, centroids=centroids / np.linalg.norm(centroids, axis=1, keepdims=True),
+             cluster_to_class=rng.integers(0, 19, 300).astype(np.uint8))
+    argv = [a for a in _argv(dataset, release, "--split", "val", "--load_centroids", str(many)) if a != "6"]
+    argv[argv.index("--k") + 1:argv.index("--k") + 1] = ["300"]
+    assert cli.main([*argv, "--raw_clusters", "--output_subdir", "raw300"]) == 0
+    raw = cs.read_png(next(iter(cs.output_paths(dataset / "raw300", "val", ".png").values())))
+    assert raw.dtype == np.uint16 and raw.max() < 300
+    assert cli.main([*argv, "--output_subdir", "mapped300"]) == 0  # mapped output: trainIds, 8-bit, for any k
+    mapped = cs.read_png(next(iter(cs.output_paths(dataset / "mapped300", "val", ".png").values())))
+    assert mapped.dtype == np.uint8 and mapped.max() < 19
 
 
 def test_torchrun_two_ranks_write_what_one_process_writes(dataset: Path, release: Path) -> None:

@@ -89,3 +89,119 @@ def test_stuff_things_ids_out_of_range(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match=r"thing_ids \[99\] are outside 0..79"):
         read_stuff_things(tmp_path / "s.json", 80)
+
+
+# --------------------------------------------------------------------------- the original rule (depth-split ratio)
+
+GOLDEN = Path(__file__).parent / "data" / "original"
+
+
+def _two_images() -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Cluster 0 background, cluster 1 a 4x8 block cut by a depth edge, cluster 2 a 2x2 block; depth +0.2 in image 2."""
+    semantic = np.zeros((20, 20), np.uint8)
+    semantic[2:6, 2:10], semantic[12:14, 12:14] = 1, 2
+    edges = np.zeros((20, 20), bool)
+    edges[2:6, 6] = True  # cuts cluster 1 in two, leaves the background connected through rows 0-1
+    return [(semantic, np.full((20, 20), 0.5 + shift), edges) for shift in (0.0, 0.2)]
+
+
+def test_split_ratio_statistics_on_a_hand_made_scene() -> None:
+    from pseudo_labels import split_ratio
+
+    statistics = split_ratio.SplitStatistics(4)
+    for image in _two_images():
+        statistics.add(*image)
+    rows = statistics.table()
+    assert rows[1]["avg_region_count"] == 1.0 and rows[1]["avg_split_count"] == 2.0
+    assert rows[1]["depth_split_ratio"] == 2.0 and rows[0]["depth_split_ratio"] == 1.0
+    assert rows[1]["avg_relative_size"] == 32 / 400 and rows[1]["pixel_count"] == 64
+    assert rows[1]["depth_spread"] == pytest.approx(0.1) and rows[1]["intra_depth_var"] == 0.0
+    assert rows[3] == {"avg_region_count": 0.0, "avg_split_count": 0.0, "depth_split_ratio": 1.0,
+                       "avg_relative_size": 0.0, "depth_spread": 0.0, "intra_depth_var": 0.0,
+                       "max_region_fraction": 1.0, "pixel_count": 0}
+    # the background is big stuff (91 % per region, 364 px per image > 100): forced, however it splits
+    decided = split_ratio.classify(rows, n_things=1, num_images=2, big_stuff_pixels=100)
+    assert decided[0] == {"label": "stuff", "score": split_ratio.FORCED_STUFF_SCORE}
+    assert decided[1] == {"label": "thing", "score": 2.0} and decided[2]["label"] == "stuff"
+    assert decided[3] == {"label": "stuff", "score": 0.0}
+    more = split_ratio.classify(rows, n_things=5, num_images=2, big_stuff_pixels=100)
+    assert [k for k, v in more.items() if v["label"] == "thing"] == [1, 2]  # never forced or absent clusters
+    record = split_ratio.decision_record(rows, more)
+    assert list(record) == ["classification", "statistics", "stuff_ids", "thing_ids"]
+    assert record["thing_ids"] == [1, 2] and record["stuff_ids"] == [0, 3] and "1" in record["statistics"]
+
+
+def test_split_ratio_ties_keep_cluster_order() -> None:
+    from pseudo_labels import split_ratio
+
+    rows = {k: {"pixel_count": 10, "avg_relative_size": 0.0, "depth_split_ratio": 1.0} for k in range(4)}
+    decided = split_ratio.classify(rows, n_things=2, num_images=1)  # type: ignore[arg-type]
+    assert [k for k, v in decided.items() if v["label"] == "thing"] == [0, 1]
+
+
+def test_split_ratio_fast_statistics_equal_the_per_mask_loop_bit_for_bit() -> None:
+    from scipy import ndimage
+
+    from pseudo_labels import instances as inst
+    from pseudo_labels import split_ratio
+
+    rng = np.random.default_rng(0)
+    images = []
+    for _ in range(3):
+        semantic = ndimage.zoom(rng.integers(0, 7, (10, 16)), 5, order=0).astype(np.uint8)
+        semantic[rng.random(semantic.shape) < 0.05] = rng.integers(0, 8)  # speckle: many 1-px regions
+        semantic[:3, :3] = 255  # void is not counted
+        depth = ndimage.gaussian_filter(rng.random(semantic.shape), 3)
+        depth = (depth - depth.min()) / (depth.max() - depth.min())
+        images.append((semantic, depth, inst.depth_gradient(depth) > 0.1))
+    fast = split_ratio.SplitStatistics(9)
+    for image in images:
+        fast.add(*image)
+    assert fast.table() == split_ratio.statistics_reference(images, 9)  # == on floats: bit for bit
+
+
+def _original_classify_argv(root: Path, output: Path, *extra: str) -> list[str]:
+    return ["--semantic_dir", str(root / "pseudo_semantic_raw_k24" / "val"), "--depth_dir",
+            str(root / cs.DEPTH_SUBDIR / "val"), "--output_path", str(output), *extra]
+
+
+def test_original_interface_writes_the_original_json_byte_for_byte(synthetic_val: Path, tmp_path: Path) -> None:
+    """The golden file is the original script (qbit-glitch/monocular_ups@064d182) run on this fixture."""
+    output = tmp_path / "st" / "stuff_things.json"
+    assert classify.main(_original_classify_argv(synthetic_val, output, "--num_classes", "24", "--n_things", "6",
+                                                 "--grad_threshold", "0.1")) == 0
+    assert output.read_bytes() == (GOLDEN / "stuff_things_k24.json").read_bytes()
+    record = json.loads(output.read_text())
+    assert record["thing_ids"] == [4, 5, 15, 17, 19, 23] and record["classification"]["18"]["score"] == -500.0
+
+
+def test_original_interface_defaults_and_mode_errors(synthetic_val: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    parser = classify.build_parser()
+    args = parser.parse_args(["--semantic_dir", "S", "--depth_dir", "D", "--output_path", "o.json"])
+    assert (args.num_classes, args.n_things, args.max_images, args.depth_blur) == (19, 8, None, 1.0)
+    output = tmp_path / "default.json"
+    assert classify.main(_original_classify_argv(synthetic_val, output)) == 0  # tau 0.05, 19 clusters
+    record = json.loads(output.read_text())
+    assert len(record["classification"]) == 19 and len(record["thing_ids"]) == 8
+    for argv in ([], ["--semantic_dir", "S", "--cityscapes_root", "R"]):
+        with pytest.raises(SystemExit) as info:
+            classify.main(argv)
+        assert info.value.code == 2 and "--semantic_dir" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        classify.main(["--semantic_dir", str(synthetic_val / "pseudo_semantic_raw_k24" / "val")])
+    assert info.value.code == 2 and "--depth_dir and --output_path" in capsys.readouterr().err
+
+
+def test_original_interface_missing_depth(synthetic_val: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    depth = tmp_path / "depth"
+    shutil.copytree(synthetic_val / cs.DEPTH_SUBDIR / "val", depth)
+    next(depth.rglob("*.npy")).unlink()
+    argv = ["--semantic_dir", str(synthetic_val / "pseudo_semantic_raw_k24" / "val"), "--depth_dir", str(depth),
+            "--output_path", str(tmp_path / "o.json"), "--num_classes", "24"]
+    with pytest.raises(SystemExit) as info:
+        classify.main(argv)
+    assert info.value.code == 2 and "1 depth map(s) missing" in capsys.readouterr().err
+    assert not (tmp_path / "o.json").exists()
+    assert classify.main([*argv, "--skip_missing"]) == 0 and (tmp_path / "o.json").is_file()

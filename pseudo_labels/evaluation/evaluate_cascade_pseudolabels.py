@@ -14,8 +14,13 @@ pixels; masks without ``scores`` are ranked by area, as the original does -- or
 ``hybrid``: maskcut, then the connected components (>= ``--cc_min_area`` px) of
 thing pixels no segment covers. In maskcut and hybrid mode the masks are also
 scored as class-agnostic instances (recall, AP@0.5, AP@0.75 against the GT
-thing instances; see :mod:`pseudo_labels.instance_metrics`). Ground truth
-(gtFine) is read here: this is an evaluation tool.
+thing instances; see :mod:`pseudo_labels.instance_metrics`) -- in any mode,
+as the original, whenever ``--instance_subdir`` holds files for the images.
+``--skip_semantic``, ``--skip_instance`` and ``--skip_panoptic`` leave a part
+out. The defaults are the original's (``--split train``, ``--semantic_subdir
+pseudo_semantic_dinov3``, ``--instance_subdir pseudo_instance``, the result in
+``{R}/eval_cascade_{split}.json``). Ground truth (gtFine) is read here: this
+is an evaluation tool.
 """
 
 from __future__ import annotations
@@ -115,26 +120,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path)
-    parser.add_argument("--split", default="val")
-    parser.add_argument("--eval_size", type=int, nargs=2, default=(512, 1024), metavar=("H", "W"))
-    parser.add_argument("--semantic_subdir", required=True, help="trainId (or --cause27) PNGs under the root")
-    parser.add_argument("--instance_subdir", default=None, help="instance .npz folder under the root (maskcut mode)")
+    parser.add_argument("--split", default="train", choices=("train", "val"), help="split to evaluate")
+    parser.add_argument("--eval_size", type=int, nargs=2, default=[512, 1024], metavar=("H", "W"))
+    parser.add_argument("--semantic_subdir", default="pseudo_semantic_dinov3",
+                        help="trainId (or --cause27) PNGs under the root")
+    parser.add_argument("--instance_subdir", default="pseudo_instance",
+                        help="instance .npz folder under the root: the masks of maskcut/hybrid mode, and scored as "
+                             "class-agnostic instances in any mode when its files are there")
     parser.add_argument("--thing_mode", choices=THING_MODES, default="connected_components")
     parser.add_argument("--cc_min_area", type=int, default=inst.CC_MIN_AREA, help="connected-component minimum")
     parser.add_argument("--stuff_things", type=Path, default=None,
                         help="stuff_things.json naming the thing trainIds (default: Cityscapes' 11..18)")
     parser.add_argument("--cause27", action="store_true", help="semantic PNGs hold CAUSE 27-class ids")
     parser.add_argument("--max_images", type=int, default=None)
-    parser.add_argument("--output", type=Path, default=None, help="result JSON")
+    parser.add_argument("--output", type=Path, default=None, help="result JSON (default: {root}/eval_cascade_{split}.json)")
+    parser.add_argument("--skip_semantic", action="store_true", help="no mIoU")
+    parser.add_argument("--skip_instance", action="store_true", help="no class-agnostic instance scores")
+    parser.add_argument("--skip_panoptic", action="store_true", help="no PQ")
     return parser
+
+
+def instance_file(folder: Path, split: str, key: str) -> Path | None:
+    """The instance ``.npz`` of image ``key`` as the original looks for it (``_leftImg8bit.npz``, then ``.npz``)."""
+    for suffix in ("_leftImg8bit.npz", ".npz"):
+        path = cs.output_path(folder, split, key, suffix)
+        if path.is_file():
+            return path
+    return None
 
 
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     root: Path = args.cityscapes_root
-    if args.thing_mode != "connected_components" and not args.instance_subdir:
-        raise InputError(f"--thing_mode {args.thing_mode} needs --instance_subdir.")
     semantic_files = cs.output_paths(root / args.semantic_subdir, args.split, ".png", "semantic PNG")
     labels, instance_ids = cs.label_ids_paths(root, args.split), cs.instance_ids_paths(root, args.split)
     keys = [k for k in semantic_files if k in labels][: args.max_images or None]
@@ -145,6 +163,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     matrix = np.zeros((cs.NUM_CLASSES, cs.NUM_CLASSES), np.int64)
     totals = {p: pan.PanopticStats() for p in pan.PROTOCOLS}
     instance_totals = InstanceTotals()
+    instance_paths = {key: instance_file(root / args.instance_subdir, args.split, key) for key in keys}
+    needs_masks = args.thing_mode != "connected_components" and not args.skip_panoptic
+    missing = [str(cs.output_path(root / args.instance_subdir, args.split, k, ".npz"))
+               for k, p in instance_paths.items() if p is None]
+    if needs_masks and missing:
+        raise InputError(f"{len(missing)} instance file(s) missing for --thing_mode {args.thing_mode}, e.g. "
+                         f"{missing[:3]}. Pass --instance_subdir (the folder generate_depth_guided_instances.py "
+                         f"wrote under the root).")
+    score_instances = not args.skip_instance and any(p is not None for p in instance_paths.values())
+    if not args.skip_instance and not score_instances:
+        log.info("no instance files under %s: instance scores skipped", root / args.instance_subdir / args.split)
     for key in tqdm(keys, desc="evaluate", unit="img"):
         semantic = cs.read_label_png(semantic_files[key])
         if args.cause27:
@@ -155,17 +184,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         semantic = cs.resize_nearest(semantic, size)
         gt = cs.load_ground_truth(labels[key], instance_ids[key])
         gt_train_ids, gt_instance_ids = cs.resize_nearest(gt.train_ids, size), cs.resize_nearest(gt.instance_ids, size)
-        matrix += confusion(semantic, gt_train_ids)
+        if not args.skip_semantic:
+            matrix += confusion(semantic, gt_train_ids)
+        masks = scores = None
+        if instance_paths[key] is not None and (score_instances or needs_masks):
+            masks, scores = masks_from_npz(instance_paths[key], size)
+            if score_instances:
+                instance_totals.add(masks, scores, *gt_thing_instances(gt_instance_ids))
+        if args.skip_panoptic:
+            continue
         if args.thing_mode == "connected_components":
             found = inst.cc_instances(semantic, args.cc_min_area, things)
             predictions = {pan.REFERENCE: pan.predicted_segments(semantic, found, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA),
                            pan.OFFICIAL: pan.predicted_segments(semantic, found, 1, 1)}
         else:
-            path = cs.output_path(root / args.instance_subdir, args.split, key, ".npz")
-            if not path.is_file():
-                raise InputError(f"{path}: instance file missing.")
-            masks, scores = masks_from_npz(path, size)
-            instance_totals.add(masks, scores, *gt_thing_instances(gt_instance_ids))
             predictions = {pan.REFERENCE: segments_from_masks(semantic, masks, scores, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA),
                            pan.OFFICIAL: segments_from_masks(semantic, masks, scores, 1, 1)}
             if args.thing_mode == "hybrid":
@@ -175,13 +207,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         totals[pan.REFERENCE] += pan.match(reference_gt, predictions[pan.REFERENCE], pan.REFERENCE)
         official_gt = pan.official_gt_segments(gt.instance_ids)
         totals[pan.OFFICIAL] += pan.match(official_gt, predictions[pan.OFFICIAL].resized(official_gt.ids.shape), pan.OFFICIAL)
-    result = {"n_images": len(keys), "eval_size": list(size), "thing_mode": args.thing_mode,
-              "semantic": semantic_scores(matrix),
-              **{f"panoptic_{p}": pan.summary(totals[p], p) for p in pan.PROTOCOLS}}
-    if args.thing_mode != "connected_components":  # the instance folder's masks, as masks
+    result: dict = {"n_images": len(keys), "eval_size": list(size), "thing_mode": args.thing_mode}
+    if not args.skip_semantic:
+        result["semantic"] = semantic_scores(matrix)
+        print(f"mIoU {result['semantic']['mIoU']:.2f}  pixel accuracy {result['semantic']['pixel_accuracy']:.2f}")
+    if not args.skip_panoptic:
+        result.update({f"panoptic_{p}": pan.summary(totals[p], p) for p in pan.PROTOCOLS})
+    if score_instances:  # the instance folder's masks, as masks
         result["instance"] = instance_totals.summary()
-    print(f"mIoU {result['semantic']['mIoU']:.2f}  pixel accuracy {result['semantic']['pixel_accuracy']:.2f}")
-    for protocol in pan.PROTOCOLS:
+    for protocol in pan.PROTOCOLS if not args.skip_panoptic else ():
         r = result[f"panoptic_{protocol}"]
         print(f"{protocol:9s} PQ {r['PQ']:.2f}  PQ_stuff {r['PQ_stuff']:.2f}  PQ_things {r['PQ_things']:.2f}  "
               f"SQ {r['SQ']:.2f}  RQ {r['RQ']:.2f}")
@@ -190,8 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"instances (class-agnostic, {r['num_images']} images with GT things): recall@0.5 {r['ar_100']:.2f}  "
               f"AP50 {r['ap_50']:.2f}  AP75 {r['ap_75']:.2f}  masks/image {r['avg_pred_instances']:.1f} "
               f"(GT {r['avg_gt_instances']:.1f})")
-    if args.output:
-        write_json(prepare_output_file(args.output), result)
+    output = args.output or root / f"eval_cascade_{args.split}.json"
+    write_json(prepare_output_file(output), result)
+    log.info("saved %s", output)
     return 0
 
 
