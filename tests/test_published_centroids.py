@@ -208,7 +208,7 @@ def test_semantics_stage_with_published_centroids(cause_release: Path, tmp_path:
     root = tmp_path / "data"
     write_dataset(root, "train", num_images=1, seed=5, size=(64, 64), show_progress=False)  # one window
     base = ["--cityscapes_root", str(root), "--checkpoint_dir", str(cause_release), "--device", "cpu", "--skip_crf",
-            "--num_workers", "0", "--split", "train", "--raw_clusters"]
+            "--num_workers", "0", "--split", "train", "--raw_clusters", "--k", "80"]
     assert semantics_cli.main([*base, "--load_centroids", "published", "--output_subdir", "by_name"]) == 0
     out = root / "by_name"
     assert not (out / "kmeans_centroids.npz").exists()  # loaded, not fitted (there is no val split to fit on)
