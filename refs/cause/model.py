@@ -45,12 +45,16 @@ class CauseFeatures(nn.Module):
         self.vit = DinoVisionTransformer()
         self.head = SegmentHead(codebook)
 
-    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+    def features_and_tokens(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 90, 23, 23) features and the (B, 529, 768) patch tokens they were computed from."""
         tokens = self.vit(crops)[:, 1:]
         # Under bf16 autocast only the backbone runs in bf16: the head's vector quantisation picks one of
         # 2048 codes per patch, and bf16 inputs flip those picks (benchmarks/README.md measures it).
         with torch.autocast(crops.device.type, enabled=False):
-            return self.head(tokens.float())
+            return self.head(tokens.float()), tokens
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        return self.features_and_tokens(crops)[0]
 
 
 def read_codebook(path: Path) -> torch.Tensor:
