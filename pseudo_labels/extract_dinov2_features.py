@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     splits = splits_to_run(args.cityscapes_root, args.split)
     for split in splits:  # every split's images are listed (and checked) before the network loads
         cs.image_paths(args.cityscapes_root, split)
-    process, device = distributed.start(pick_device(args.device))
+    process, device = distributed.start(pick_device(args.device, mps=True))
     try:
         model = load_backbone(args.checkpoint).to(device)
     except (FileNotFoundError, CheckpointError) as exc:

@@ -173,7 +173,7 @@ def network_sources(checkpoint_dir: Path, device_name: str, images: dict[str, Pa
         model = load_cause(checkpoint_dir)
     except (FileNotFoundError, CheckpointError) as exc:
         raise InputError(f"{exc} (or pass --cause_cache to read cached features instead)") from None
-    device = pick_device(device_name)
+    device = pick_device(device_name, mps=True)
     cause, tokens = network_patch_features(model.to(device), images, keys, device)
     return cause.__getitem__, tokens.__getitem__
 

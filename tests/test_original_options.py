@@ -67,3 +67,15 @@ def test_the_deliberate_differences_are_listed_in_the_readme() -> None:
     for script, flag in CHANGED:
         section = differences[differences.index(f"`{script}`:"):]
         assert f"| `{flag}` |" in section[:section.index("\n\n", section.index("|---"))]
+
+
+def test_auto_device_tries_mps_after_cuda_as_the_original(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from pseudo_labels.devices import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device("auto", mps=True) == torch.device("mps")
+    assert pick_device("auto") == torch.device("cpu")  # the other stages: CUDA or CPU
+    assert pick_device("cpu", mps=True) == torch.device("cpu")

@@ -6,7 +6,8 @@ A flat checkpoint folder holds ``dinov2_vitb14_pretrain.pth`` (the backbone,
 and ``modular.npy`` (the 2048 x 768 float32 codebook). Only the ``head_ema.*``
 keys change the output; the other groups are listed in
 :data:`IGNORED_SEGMENT_TR_GROUPS` and skipped on purpose, everything in
-``head_ema`` must match exactly.
+``head_ema`` must match exactly. :func:`load_cause_dinov3` reads the same three
+CAUSE files (of width 1024) plus Meta's DINOv3 ViT-L/16 file from one folder.
 """
 
 from __future__ import annotations
