@@ -10,7 +10,7 @@ per image the flip-averaged window features exactly as the semantics stage
 computes and caches them, and, from the same pass, the backbone's patch tokens
 of the unmirrored windows (the original's "DINOv2-768dim" features); both are
 stitched like the features (bilinear to the window, overlaps averaged) and
-pooled to the 23 x 46 patch grid, and kept in memory (about 3.4 MB per image).
+pooled to the 23 x 46 patch grid, and kept in memory (about 3.6 MB per image).
 ``--cause_cache`` reads the cached CAUSE features instead (``--feature_cache`` of
 ``generate_overclustered_semantics.py``), ``--dinov2_subdir`` the tokens of
 ``extract_dinov2_features.py`` (32 x 64 patch tokens).
