@@ -1,19 +1,27 @@
-"""How semantic quality grows with k: k-means on cached CAUSE features and on raw DINOv2 features.
+"""How semantic quality grows with k: k-means on CAUSE 90-d features and on raw DINOv2 768-d features.
 
+    python pseudo_labels/overclustering_cause.py --cityscapes_root R --split val
     python pseudo_labels/overclustering_cause.py --cityscapes_root R --split val \\
         --cause_cache FEATURE_CACHE --dinov2_subdir dinov2_features --k_values 27,50,80,100,300
 
-For each feature source present, patch-level vectors are sampled as the
-semantics stage fits (up to 2000 non-void patches per image, ``RandomState(42)``,
+Without ``--cause_cache`` the network runs, as in the original: the CAUSE
+release files in ``--checkpoint_dir`` (the semantics stage's flat folder) give
+per image the flip-averaged window features exactly as the semantics stage
+computes and caches them, and, from the same pass, the backbone's patch tokens
+of the unmirrored windows (the original's "DINOv2-768dim" features); both are
+stitched like the features (bilinear to the window, overlaps averaged) and
+pooled to the 23 x 46 patch grid, and kept in memory (about 3.6 MB per image).
+``--cause_cache`` reads the cached CAUSE features instead (``--feature_cache`` of
+``generate_overclustered_semantics.py``), ``--dinov2_subdir`` the tokens of
+``extract_dinov2_features.py`` (32 x 64 patch tokens).
+
+For each feature source, patch-level vectors are sampled as the semantics stage
+fits (up to 2000 non-void patches per image, ``RandomState(42)``,
 L2-normalised), MiniBatchKMeans runs for every k, each cluster takes the
 majority GT class of its samples, and every non-void patch of every image is
 then assigned (cosine argmax) and scored: mIoU and per-class IoU at the patch
-grid (GT resized with Pillow NEAREST). Two passes over the files keep memory
-flat. Writes one JSON and a Markdown table. Reads gtFine: an analysis tool.
-
-Sources: CAUSE crop features cached by ``generate_overclustered_semantics.py
---feature_cache`` (pooled to the 23 x 46 patch grid exactly as for fitting),
-and ``extract_dinov2_features.py`` output (32 x 64 patch tokens).
+grid (GT resized with Pillow NEAREST). Writes one JSON and a Markdown table.
+Reads gtFine: an analysis tool.
 """
 
 from __future__ import annotations
@@ -31,12 +39,17 @@ from tqdm import tqdm
 from pseudo_labels import cityscapes as cs
 from pseudo_labels import clustering, features, semantics
 from pseudo_labels.cli_help import HelpFormatter
+from pseudo_labels.devices import pick_device
 from pseudo_labels.errors import InputError, exit_on_input_error
 from pseudo_labels.evaluation.evaluate_cascade_pseudolabels import confusion, semantic_scores
 from pseudo_labels.fileio import prepare_output_file, read_npy, write_json, write_text
 from pseudo_labels.manifest import source_fingerprint
+from refs.cause.model import CHECKPOINT_FILES, CauseFeatures, CheckpointError, load_cause
 
 log = logging.getLogger("overclustering")
+
+CAUSE_SOURCE, DINOV2_SOURCE = "CAUSE (90-d)", "DINOv2 (768-d)"
+DEFAULT_CHECKPOINT_DIR = Path("checkpoints")
 
 Loader = Callable[[str], np.ndarray]  # key -> (C, h, w) patch features
 
@@ -63,6 +76,22 @@ def dinov2_loader(folder: Path, split: str) -> Loader:
         tokens = read_npy(cs.output_path(folder, split, key, ".npy"), "Re-run extract_dinov2_features.py.").astype(np.float32)
         return tokens.T.reshape(-1, *grid)
     return load
+
+
+def network_patch_features(model: CauseFeatures, images: dict[str, Path], keys: Sequence[str],
+                           device: torch.device) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per image: CAUSE (90, h, w) and backbone-token (768, h, w) patch features from one network pass.
+
+    The CAUSE maps are :func:`features.crop_features`' (what the semantics stage
+    computes and caches), pooled as :func:`cause_loader` pools cached ones.
+    """
+    cause, tokens = {}, {}
+    for key in tqdm(keys, desc="features", unit="img"):
+        image = features.preprocess(cs.read_rgb(images[key]))
+        (windows,), (token_windows,) = features.crop_features_and_tokens(model, [image], device)
+        cause[key] = features.patch_features(features.full_resolution(windows))
+        tokens[key] = features.pooled_patch_features(token_windows)
+    return cause, tokens
 
 
 def rows_and_labels(patches: np.ndarray, train_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,37 +135,78 @@ def markdown(results: dict[str, dict[int, dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-@exit_on_input_error
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=HelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    """The original script's flags and defaults, plus the file sources and ``--output``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path)
     parser.add_argument("--split", default="val")
-    parser.add_argument("--k_values", default="27,50,80,100,300", help="comma-separated k values")
-    parser.add_argument("--cause_cache", type=Path, default=None, help="--feature_cache folder of the semantics stage")
-    parser.add_argument("--dinov2_subdir", default=None, help="output folder of extract_dinov2_features.py")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    parser.add_argument("--checkpoint_dir", type=Path, default=None,
+                        help=f"flat folder with {', '.join(CHECKPOINT_FILES)} (default: {DEFAULT_CHECKPOINT_DIR}); "
+                             f"used unless --cause_cache is given")
+    parser.add_argument("--device", default="auto", help="auto, cuda, cuda:N, mps or cpu")
+    parser.add_argument("--k_values", default="27,50,100", help="comma-separated k values")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
+    parser.add_argument("--cause_cache", type=Path, default=None,
+                        help="read CAUSE features from this --feature_cache folder of the semantics stage "
+                             "instead of running the network")
+    parser.add_argument("--dinov2_subdir", default=None,
+                        help="read DINOv2 tokens from this output folder of extract_dinov2_features.py")
     parser.add_argument("--output", type=Path, default=None, help="JSON (default: {root}/overclustering_{split}.json)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_k_values(text: str) -> list[int]:
+    """``"27,50,100"`` -> [27, 50, 100]; anything but positive integers is an InputError."""
     try:
-        k_values = [int(k) for k in args.k_values.split(",")]
+        k_values = [int(k) for k in text.split(",")]
     except ValueError:
-        raise InputError(f"--k_values must be comma-separated integers, got {args.k_values!r}.") from None
+        raise InputError(f"--k_values must be comma-separated integers, got {text!r}.") from None
+    if any(k < 1 for k in k_values):
+        raise InputError(f"--k_values must be positive, got {text!r}.")
+    return k_values
+
+
+def network_sources(checkpoint_dir: Path, device_name: str, images: dict[str, Path],
+                    keys: Sequence[str]) -> tuple[Loader, Loader]:
+    """CAUSE and backbone-token loaders over features computed once, up front, by the network."""
+    try:
+        model = load_cause(checkpoint_dir)
+    except (FileNotFoundError, CheckpointError) as exc:
+        raise InputError(f"{exc} (or pass --cause_cache to read cached features instead)") from None
+    device = pick_device(device_name, mps=True)
+    cause, tokens = network_patch_features(model.to(device), images, keys, device)
+    return cause.__getitem__, tokens.__getitem__
+
+
+@exit_on_input_error
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    k_values = parse_k_values(args.k_values)
     root: Path = args.cityscapes_root
     images = cs.image_paths(root, args.split)
     labels = cs.label_ids_paths(root, args.split)
     keys = [k for k in images if k in labels][: args.limit or None]
+    if not keys:
+        raise InputError(f"no image of {root}/leftImg8bit/{args.split} has gtFine labelIds: the analysis needs them.")
     sources: dict[str, Loader] = {}
+    origins: dict[str, str] = {}
     if args.cause_cache:
-        sources["CAUSE (90-d)"] = cause_loader(args.cause_cache, args.split, images)
+        sources[CAUSE_SOURCE] = cause_loader(args.cause_cache, args.split, images)
+        origins[CAUSE_SOURCE] = f"cache {args.cause_cache}"
+    else:
+        checkpoint_dir = args.checkpoint_dir or DEFAULT_CHECKPOINT_DIR
+        sources[CAUSE_SOURCE], tokens = network_sources(checkpoint_dir, args.device, images, keys)
+        origins[CAUSE_SOURCE] = f"network {checkpoint_dir}"
+        if not args.dinov2_subdir:
+            sources[DINOV2_SOURCE] = tokens
+            origins[DINOV2_SOURCE] = f"backbone tokens of the CAUSE network {checkpoint_dir} (322 windows)"
     if args.dinov2_subdir:
-        sources["DINOv2 (768-d)"] = dinov2_loader(root / args.dinov2_subdir, args.split)
-    if not sources:
-        raise InputError("give --cause_cache and/or --dinov2_subdir.")
+        sources[DINOV2_SOURCE] = dinov2_loader(root / args.dinov2_subdir, args.split)
+        origins[DINOV2_SOURCE] = f"extract_dinov2_features.py output {root / args.dinov2_subdir}"
     results = {name: analyse(load, keys, lambda key: cs.load_train_ids(labels[key]), k_values)
                for name, load in sources.items()}
     output = prepare_output_file(args.output or root / f"overclustering_{args.split}.json")
-    write_json(output, {"split": args.split, "images": len(keys), "k_values": k_values,
+    write_json(output, {"split": args.split, "images": len(keys), "k_values": k_values, "sources": origins,
                         "results": {name: {str(k): v for k, v in per_k.items()} for name, per_k in results.items()}})
     table = markdown(results)
     write_text(output.with_suffix(".md"), table)

@@ -40,6 +40,36 @@ def test_extraction_writes_float16_tokens_and_metadata(tmp_path: Path) -> None:
     assert meta["register_tokens"] == 4 and (meta["h_patches"], meta["w_patches"]) == (32, 64)
 
 
+def test_without_split_both_train_and_val_are_written(tmp_path: Path) -> None:
+    """The original's default: no --split means train and val, each with its own metadata.json."""
+    torch.manual_seed(0)
+    torch.save(DinoVisionTransformer().state_dict(), tmp_path / "plain.pth")
+    for split, seed in (("train", 1), ("val", 2)):
+        write_dataset(tmp_path / "data", split, num_images=1, seed=seed, size=(64, 128), show_progress=False)
+    assert extract.main(["--cityscapes_root", str(tmp_path / "data"), "--checkpoint", str(tmp_path / "plain.pth"),
+                         "--device", "cpu"]) == 0
+    out = tmp_path / "data" / "dinov2_features"
+    for split in ("train", "val"):
+        assert len(list((out / split).rglob("*.npy"))) == 1
+        assert json.loads((out / split / "metadata.json").read_text())["split"] == split
+    train, val = (np.load(next((out / s).rglob("*.npy"))) for s in ("train", "val"))
+    assert not np.array_equal(train, val)  # two different images, not one written twice
+
+
+def test_splits_default_to_the_present_ones(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "leftImg8bit" / "val").mkdir(parents=True)
+    assert extract.splits_to_run(tmp_path, None) == ["val"]
+    assert extract.splits_to_run(tmp_path, "test") == ["test"]
+    with pytest.raises(SystemExit) as info:
+        extract.main(["--cityscapes_root", str(tmp_path / "nowhere"), "--device", "cpu"])
+    assert info.value.code == 2 and "neither train/ nor val/" in capsys.readouterr().err
+
+
+def test_parser_has_the_original_defaults() -> None:
+    args = extract.build_parser().parse_args(["--cityscapes_root", "R"])
+    assert (args.split, args.batch_size, args.device, args.output_subdir) == (None, 4, "auto", "dinov2_features")
+
+
 def test_wrong_checkpoint_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     torch.save({"cls_token": torch.zeros(1, 1, 768)}, tmp_path / "bad.pth")
     write_dataset(tmp_path / "data", "val", num_images=1, seed=3, size=(64, 128), show_progress=False)

@@ -57,7 +57,50 @@ def test_analysis_of_both_sources(data: Path) -> None:
     assert "| DINOv2 (768-d) | 12 |" in out.with_suffix(".md").read_text()
 
 
-def test_needs_a_source(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_a_cache_missing_weights_exit_2(data: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        overclustering_cause.main(["--cityscapes_root", str(data)])
-    assert info.value.code == 2 and "--cause_cache" in capsys.readouterr().err
+        overclustering_cause.main(["--cityscapes_root", str(data), "--checkpoint_dir", str(tmp_path / "none")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "dinov2_vitb14_pretrain.pth: checkpoint not found" in err and "--cause_cache" in err
+
+
+def test_parser_has_the_original_defaults() -> None:
+    args = overclustering_cause.build_parser().parse_args(["--cityscapes_root", "R"])
+    assert (args.split, args.checkpoint_dir, args.device, args.k_values, args.limit) == ("val", None, "auto",
+                                                                                          "27,50,100", 0)
+
+
+def test_network_features_equal_the_semantics_stage_cache(cause_release: Path, tmp_path: Path) -> None:
+    """Without --cause_cache the network runs (random full-size weights) and gives both sources, as the original;
+    its CAUSE numbers equal those from a cache that the semantics stage's own code path wrote."""
+    import torch
+
+    from pseudo_labels import semantics
+    from refs.cause.model import load_cause
+
+    root = tmp_path / "data"
+    write_dataset(root, "val", num_images=2, seed=5, size=(256, 512), show_progress=False)
+    common = ["--cityscapes_root", str(root), "--k_values", "3,6", "--device", "cpu"]
+    net_json = tmp_path / "net.json"
+    assert overclustering_cause.main([*common, "--checkpoint_dir", str(cause_release), "--output", str(net_json)]) == 0
+    network = json.loads(net_json.read_text())
+    assert set(network["results"]) == {"CAUSE (90-d)", "DINOv2 (768-d)"} and network["images"] == 2
+    assert network["sources"]["DINOv2 (768-d)"].startswith("backbone tokens")
+    images = cs.image_paths(root, "val")
+    settings = semantics.ExtractSettings(torch.device("cpu"), cache=tmp_path / "cache")
+    list(semantics.image_windows(load_cause(cause_release), "val", list(images), list(images.values()), settings, "x"))
+    cache_json = tmp_path / "cache.json"
+    assert overclustering_cause.main([*common, "--cause_cache", str(tmp_path / "cache"), "--output",
+                                      str(cache_json)]) == 0
+    cached = json.loads(cache_json.read_text())
+    assert set(cached["results"]) == {"CAUSE (90-d)"}
+    assert cached["results"]["CAUSE (90-d)"] == network["results"]["CAUSE (90-d)"]
+
+
+def test_pooling_tokens_in_channel_slices_equals_one_pass() -> None:
+    rng = np.random.default_rng(0)
+    windows = features.Windows(rng.standard_normal((3, 200, 23, 23)).astype(np.float32), (0, 0, 0), (0, 161, 322),
+                               (322, 644))
+    assert np.array_equal(features.pooled_patch_features(windows, channels_per_pass=64),
+                          features.patch_features(features.full_resolution(windows)))

@@ -6,7 +6,8 @@ A flat checkpoint folder holds ``dinov2_vitb14_pretrain.pth`` (the backbone,
 and ``modular.npy`` (the 2048 x 768 float32 codebook). Only the ``head_ema.*``
 keys change the output; the other groups are listed in
 :data:`IGNORED_SEGMENT_TR_GROUPS` and skipped on purpose, everything in
-``head_ema`` must match exactly.
+``head_ema`` must match exactly. :func:`load_cause_dinov3` reads the same three
+CAUSE files (of width 1024) plus Meta's DINOv3 ViT-L/16 file from one folder.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from refs.cause.dinov2 import DinoVisionTransformer
 from refs.cause.head import CODEBOOK_SHAPE, SegmentHead
 from refs.checkpoints import CheckpointError, load_state, read_checkpoint
 
-__all__ = ["CauseFeatures", "CheckpointError", "ClusterProbe", "load_cause", "load_cluster_probe"]
+__all__ = ["CauseFeatures", "CheckpointError", "ClusterProbe", "load_cause", "load_cause_dinov3", "load_cluster_probe"]
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +46,20 @@ class CauseFeatures(nn.Module):
         self.vit = DinoVisionTransformer()
         self.head = SegmentHead(codebook)
 
-    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+    def features_and_tokens(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 90, 23, 23) features and the (B, 529, 768) patch tokens they were computed from."""
         tokens = self.vit(crops)[:, 1:]
         # Under bf16 autocast only the backbone runs in bf16: the head's vector quantisation picks one of
         # 2048 codes per patch, and bf16 inputs flip those picks (benchmarks/README.md measures it).
         with torch.autocast(crops.device.type, enabled=False):
-            return self.head(tokens.float())
+            return self.head(tokens.float()), tokens
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        return self.features_and_tokens(crops)[0]
 
 
-def read_codebook(path: Path) -> torch.Tensor:
-    """``modular.npy`` as a (2048, 768) float32 tensor; the wrong shape is a CheckpointError."""
+def read_codebook(path: Path, shape: tuple[int, int] = CODEBOOK_SHAPE) -> torch.Tensor:
+    """``modular.npy`` as a ``shape`` (2048 x backbone width) float32 tensor; another shape is a CheckpointError."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: codebook not found. Download {path.name} from {CAUSE_RELEASE} "
                                 f"and put it in {path.parent}.")
@@ -62,8 +67,9 @@ def read_codebook(path: Path) -> torch.Tensor:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:  # EOFError: a zero-byte file
         raise CheckpointError(f"{path}: cannot be read as .npy ({exc}).") from None
-    if array.shape != CODEBOOK_SHAPE:
-        raise CheckpointError(f"{path}: codebook must be {CODEBOOK_SHAPE}, got {array.shape}.")
+    if array.shape != tuple(shape):
+        raise CheckpointError(f"{path}: codebook must be {tuple(shape)} (2048 codes x the backbone's width), "
+                              f"got {array.shape}.")
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
 
@@ -79,13 +85,18 @@ def head_state(segment_tr: dict, path: Path) -> dict:
     return head
 
 
-def load_cause(checkpoint_dir: str | Path) -> CauseFeatures:
-    """Build the network and load the three release files from a flat folder (CPU, eval mode)."""
+def load_cause(checkpoint_dir: str | Path, backbone: str | Path | None = None) -> CauseFeatures:
+    """Build the network and load the three release files from a flat folder (CPU, eval mode).
+
+    ``backbone`` replaces ``dinov2_vitb14_pretrain.pth`` with another file of the
+    same keys (a SINDER-repaired ViT-B/14, say), loaded just as strictly.
+    """
     folder = Path(checkpoint_dir)
-    vit_state = read_checkpoint(folder / DINOV2_FILE, DINOV2_RELEASE)
+    vit_path = folder / DINOV2_FILE if backbone is None else Path(backbone)
+    vit_state = read_checkpoint(vit_path, DINOV2_RELEASE)
     segment_tr = read_checkpoint(folder / SEGMENT_TR_FILE, CAUSE_RELEASE)
     model = CauseFeatures(read_codebook(folder / CODEBOOK_FILE))
-    load_state(model.vit, vit_state, folder / DINOV2_FILE)
+    load_state(model.vit, vit_state, vit_path)
     load_state(model.head, head_state(segment_tr, folder / SEGMENT_TR_FILE), folder / SEGMENT_TR_FILE)
     return model.eval()
 
@@ -97,9 +108,9 @@ class ClusterProbe(nn.Module):
     file loads strictly.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, dim: int = CODEBOOK_SHAPE[1]) -> None:
         super().__init__()
-        self.codebook = nn.Parameter(torch.zeros(2048, 768))
+        self.codebook = nn.Parameter(torch.zeros(CODEBOOK_SHAPE[0], dim))
         self.cluster_probe = nn.Parameter(torch.zeros(NUM_CAUSE_CLUSTERS, 90))
 
     def forward(self, maps: torch.Tensor, alpha: float = 3.0) -> torch.Tensor:
@@ -109,9 +120,63 @@ class ClusterProbe(nn.Module):
         return torch.log_softmax(alpha * torch.einsum("bchw,nc->bnhw", features, centres), dim=1)
 
 
-def load_cluster_probe(checkpoint_dir: str | Path) -> ClusterProbe:
-    """``{checkpoint_dir}/cluster_tr.pth`` loaded strictly (CPU, eval mode)."""
+def load_cluster_probe(checkpoint_dir: str | Path, dim: int = CODEBOOK_SHAPE[1]) -> ClusterProbe:
+    """``{checkpoint_dir}/cluster_tr.pth`` loaded strictly (CPU, eval mode); ``dim``: the backbone's width."""
     path = Path(checkpoint_dir) / CLUSTER_FILE
-    probe = ClusterProbe()
+    probe = ClusterProbe(dim)
     load_state(probe, read_checkpoint(path, CAUSE_RELEASE), path)
     return probe.eval()
+
+
+DINOV3_CAUSE_RELEASE = ("CAUSE heads retrained on DINOv3 ViT-L/16 (segment_tr.pth, cluster_tr.pth, modular.npy of "
+                        "width 1024, from your own CAUSE training run)")
+
+
+def find_dinov3_backbone(folder: Path) -> Path:
+    """The one ``dinov3_vitl16_pretrain*.pth`` file of a DINOv3 checkpoint folder."""
+    from refs.cause import dinov3
+
+    found = sorted(folder.glob(dinov3.BACKBONE_GLOB))
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)} ({', '.join(p.name for p in found)})"
+        raise FileNotFoundError(f"{folder}: {what} {dinov3.BACKBONE_GLOB} file(s); put exactly one DINOv3 ViT-L/16 "
+                                f"backbone there ({dinov3.BACKBONE_FILE} from {dinov3.DINOV3_RELEASE}).")
+    return found[0]
+
+
+def load_cause_dinov3(folder: str | Path) -> tuple[nn.Module, ClusterProbe]:
+    """The DINOv3 ViT-L/16 CAUSE network and its cluster probe from one folder (CPU, eval mode), loaded strictly.
+
+    The folder holds the official backbone file (``dinov3_vitl16_pretrain*.pth``)
+    and CAUSE's files retrained on it: ``segment_tr.pth`` (``head_ema.query_pos``
+    400 x 1024), ``cluster_tr.pth`` and ``modular.npy`` (2048 x 1024). The
+    backbone's width and depth are read from its file (ViT-L/16: 1024, 24
+    blocks); every head must have that width, else a CheckpointError names the key.
+    """
+    from refs.cause import dinov3
+
+    folder = Path(folder)
+    backbone_path = find_dinov3_backbone(folder)
+    official = read_checkpoint(backbone_path, dinov3.DINOV3_RELEASE)
+    try:
+        width, depth = dinov3.backbone_size(official)
+        backbone = dinov3.build_backbone(width, depth)
+        state = dinov3.timm_state_from_official(official, dinov3.rope_periods(backbone))
+    except CheckpointError as exc:
+        raise CheckpointError(f"{backbone_path}: {exc}.") from None
+    load_state(backbone, state, backbone_path)
+    if (width, depth) != (dinov3.VITL16_WIDTH, dinov3.VITL16_DEPTH):
+        log.warning("%s: a DINOv3 ViT/16 of width %d and depth %d, not ViT-L/16 (%d, %d)", backbone_path, width, depth,
+                    dinov3.VITL16_WIDTH, dinov3.VITL16_DEPTH)
+    segment_path = folder / SEGMENT_TR_FILE
+    head = head_state(read_checkpoint(segment_path, DINOV3_CAUSE_RELEASE), segment_path)
+    queries = head.get("query_pos")
+    expected = (dinov3.GRID * dinov3.GRID, width)
+    if isinstance(queries, torch.Tensor) and tuple(queries.shape) != expected:
+        raise CheckpointError(f"{segment_path}: {HEAD_PREFIX}query_pos is {tuple(queries.shape)}, but heads on the "
+                              f"DINOv3 backbone {backbone_path.name} ({width} wide, {dinov3.CROP} crops) need "
+                              f"{expected}: these heads were trained on another backbone. Put the CAUSE heads "
+                              f"retrained on DINOv3 ViT-L/16 in {folder}.")
+    model = dinov3.Dinov3CauseFeatures(backbone, read_codebook(folder / CODEBOOK_FILE, (CODEBOOK_SHAPE[0], width)))
+    load_state(model.head, head, segment_path)
+    return model.eval(), load_cluster_probe(folder, width)
