@@ -259,19 +259,11 @@ def test_threshold_interval_is_empty_when_a_stuff_class_outranks_a_thing() -> No
 # --------------------------------------------------------------------------- the original command lines
 
 ORIGINAL = json.loads((Path(__file__).parent / "data" / "original_cups_cli.json").read_text())
+ORIGINAL_FLAGS = ORIGINAL["scripts"]["convert_to_cups_format.py"]["flags"]  # checked: tests/test_original_copies.py
 CHANGED_DEFAULTS = {"--target_h", "--target_w", "--num_classes"}  # README "Differences from the original scripts"
 
 
-def test_the_copy_of_the_original_cli_is_current() -> None:
-    shared = Path(__file__).resolve().parents[1].parent / "shared" / "original_cli.json"
-    if not shared.is_file():
-        pytest.skip("../shared/original_cli.json is absent; the copy under tests/data is used as is")
-    data = json.loads(shared.read_text())
-    assert data["scripts"]["convert_to_cups_format.py"]["flags"] == ORIGINAL["flags"]
-    assert [c for c in data["commands"] if c["script"] == "convert_to_cups_format.py"] == ORIGINAL["commands"]
-
-
-@pytest.mark.parametrize("flag", ORIGINAL["flags"], ids=lambda f: f["flag"])
+@pytest.mark.parametrize("flag", ORIGINAL_FLAGS, ids=lambda f: f["flag"])
 def test_every_original_flag_parses_with_its_default_and_choices(flag: dict) -> None:
     parser = convert.build_parser()
     action = next(a for a in parser._actions if flag["flag"] in a.option_strings)

@@ -79,16 +79,6 @@ def _command_id(command: dict) -> str:
     return f"{command['script']}[{command['source'].split()[0]}]:{' '.join(command['argv'][2:6])}"
 
 
-def test_the_copy_of_the_original_cli_is_current() -> None:
-    shared = Path(__file__).resolve().parents[1].parent / "shared" / "original_cli.json"
-    if not shared.is_file():
-        pytest.skip("../shared/original_cli.json is absent; the copy under tests/data is used as is")
-    data = json.loads(shared.read_text())
-    for script, entry in ORIGINAL["scripts"].items():
-        assert data["scripts"][script] == entry, script
-    assert [c for c in data["commands"] if c["script"] in ORIGINAL["scripts"]] == ORIGINAL["commands"]
-
-
 def _parser(script: str):  # type: ignore[no-untyped-def]
     return importlib.import_module(MODULES[script]).build_parser()
 

@@ -19,16 +19,6 @@ SAMPLE = {"str": "x", "int": "3", None: None}
 CASES = [(script, flag) for script, entry in ORIGINAL["scripts"].items() for flag in entry["flags"]]
 
 
-def test_the_copy_of_the_original_cli_is_current() -> None:
-    shared = Path(__file__).resolve().parents[1].parent / "shared" / "original_cli.json"
-    if not shared.is_file():
-        pytest.skip("../shared/original_cli.json is absent; the copy under tests/data is used as is")
-    data = json.loads(shared.read_text())
-    for script, entry in ORIGINAL["scripts"].items():
-        assert data["scripts"][script] == entry
-    assert [c for c in data["commands"] if c["script"] in ORIGINAL["scripts"]] == ORIGINAL["commands"]
-
-
 @pytest.mark.parametrize(("script", "flag"), CASES, ids=[f"{s}:{f['flag']}" for s, f in CASES])
 def test_every_original_flag_parses_with_its_default_and_choices(script: str, flag: dict) -> None:
     parser = PARSERS[script]()
