@@ -211,6 +211,15 @@ def output_path(folder: str | Path, split: str, key: str, suffix: str) -> Path:
     return Path(folder) / split / f"{key}{suffix}"
 
 
+def instance_npz(folder: str | Path, split: str, key: str) -> Path | None:
+    """The instance ``.npz`` of image ``key`` as the original looks for it (``_leftImg8bit.npz``, then ``.npz``)."""
+    for suffix in ("_leftImg8bit.npz", ".npz"):
+        path = output_path(folder, split, key, suffix)
+        if path.is_file():
+            return path
+    return None
+
+
 # --------------------------------------------------------------------------- loaders
 
 

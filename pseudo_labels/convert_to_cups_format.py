@@ -244,13 +244,6 @@ def _export_job(job: tuple[ExportSettings, str, Path, Path]) -> int:
     return export_image(*job)
 
 
-def instance_file(folder: Path, key: str) -> Path:
-    """The instance ``.npz`` of an image: ``{city}/{stem}_leftImg8bit.npz``, else ``{city}/{stem}.npz`` (ours)."""
-    city, stem = key.split("/")
-    long_name = folder / city / f"{stem}_leftImg8bit.npz"
-    return long_name if long_name.is_file() else folder / city / f"{stem}.npz"
-
-
 def image_size(root: Path, split: str, key: str, semantic: tuple[int, int]) -> tuple[int, int]:
     """The Cityscapes image's (H, W), read from the header; the semantic map's size when the image is absent."""
     city, stem = key.split("/")
@@ -300,7 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     semantic_files, depth_files, _ = export.semantic_and_depth(root, args.semantic_subdir, args.depth_subdir,
                                                                args.split, args.limit)
     if mode == "npz":
-        aux = {k: instance_file(root / args.instance_subdir / args.split, k) for k in semantic_files}
+        instances = root / args.instance_subdir
+        aux = {k: cs.instance_npz(instances, args.split, k) or cs.output_path(instances, args.split, k, ".npz")
+               for k in semantic_files}
         what, fix = "instance file", "Run generate_depth_guided_instances.py, or pass --depth_instances"
     else:
         aux = depth_files

@@ -140,15 +140,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def instance_file(folder: Path, split: str, key: str) -> Path | None:
-    """The instance ``.npz`` of image ``key`` as the original looks for it (``_leftImg8bit.npz``, then ``.npz``)."""
-    for suffix in ("_leftImg8bit.npz", ".npz"):
-        path = cs.output_path(folder, split, key, suffix)
-        if path.is_file():
-            return path
-    return None
-
-
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -163,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     matrix = np.zeros((cs.NUM_CLASSES, cs.NUM_CLASSES), np.int64)
     totals = {p: pan.PanopticStats() for p in pan.PROTOCOLS}
     instance_totals = InstanceTotals()
-    instance_paths = {key: instance_file(root / args.instance_subdir, args.split, key) for key in keys}
+    instance_paths = {key: cs.instance_npz(root / args.instance_subdir, args.split, key) for key in keys}
     needs_masks = args.thing_mode != "connected_components" and not args.skip_panoptic
     missing = [str(cs.output_path(root / args.instance_subdir, args.split, k, ".npz"))
                for k, p in instance_paths.items() if p is None]
