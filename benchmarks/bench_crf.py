@@ -16,8 +16,8 @@ import time
 import numpy as np
 import torch
 
-from pseudo_labels import crf, features
-from pseudo_labels.synthetic import make_scene
+from pseudo_labels.semantics import crf, features
+from pseudo_labels.data.synthetic import make_scene
 
 
 def main() -> int:

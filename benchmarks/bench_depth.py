@@ -8,7 +8,7 @@ process so that its peak memory is its own (CPU: max RSS; CUDA: peak allocated):
 
 * reference loop: one image at a time, the mirrored pass as a second forward;
 * this toolkit: ``--batch_size`` images with their mirrors in one batch
-  (``pseudo_labels.depth.predict``), with and without flip averaging.
+  (``pseudo_labels.depth.spidepth.predict``), with and without flip averaging.
 
 Pre- and post-processing (LANCZOS resize, min-max) are included. Prints a table.
 """
@@ -27,7 +27,7 @@ import torch
 
 
 def worker(args: argparse.Namespace) -> dict:
-    from pseudo_labels import depth
+    from pseudo_labels.depth import spidepth as depth
     from refs.spidepth.model import SPIdepth
 
     torch.manual_seed(0)

@@ -20,11 +20,11 @@ import multiprocessing
 import time
 from pathlib import Path
 
-from pseudo_labels import instances as inst
-from pseudo_labels import panoptic as pan
-from pseudo_labels import sweep
-from pseudo_labels.cityscapes_panoptic import write_predictions
-from pseudo_labels.evaluation.evaluate_panoptic import evaluate
+from pseudo_labels.instances import splitting as inst
+from pseudo_labels.evaluation import panoptic as pan
+from pseudo_labels.evaluation import sweep
+from pseudo_labels.export.cityscapes_panoptic import write_predictions
+from pseudo_labels.cli.evaluate_panoptic import evaluate
 
 from bench_sweep import EVAL_SIZE, SEMANTIC, dataset  # noqa: E402  (benchmarks/ is the script's folder)
 

@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pseudo_labels import cause27, clustering, features
-from pseudo_labels import cityscapes as cs
-from pseudo_labels.synthetic import write_dataset
+from pseudo_labels.semantics import cause27, clustering, features
+from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.data.synthetic import write_dataset
 from refs.cause.model import CauseFeatures, ClusterProbe
 
 

@@ -49,7 +49,7 @@ def timed_cuda(function, repeats: int = 1) -> tuple[float, float]:  # type: igno
 
 
 def cause_rows(images: int, batch_size: int) -> list[tuple[str, float, float]]:
-    from pseudo_labels import features
+    from pseudo_labels.semantics import features
     from refs.cause.model import CauseFeatures
 
     torch.manual_seed(0)
@@ -78,7 +78,7 @@ def cause_rows(images: int, batch_size: int) -> list[tuple[str, float, float]]:
 
 
 def depth_rows(images: int, batch_size: int) -> list[tuple[str, float, float]]:
-    from pseudo_labels import depth
+    from pseudo_labels.depth import spidepth as depth
     from refs.spidepth.model import SPIdepth
 
     torch.manual_seed(0)
@@ -96,7 +96,7 @@ def depth_rows(images: int, batch_size: int) -> list[tuple[str, float, float]]:
 
 
 def kmeans_rows(count: int) -> list[tuple[str, float, float]]:
-    from pseudo_labels import clustering
+    from pseudo_labels.semantics import clustering
 
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((count, 90))
@@ -137,7 +137,8 @@ def parity(device: str = "cuda", golden: Path = DEFAULT_GOLDEN
 
     from PIL import Image
 
-    from pseudo_labels import depth, features
+    from pseudo_labels.depth import spidepth as depth
+    from pseudo_labels.semantics import features
     from refs.cause.model import CauseFeatures, head_state
     from refs.spidepth.model import SPIdepth
 

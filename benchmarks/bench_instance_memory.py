@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pseudo_labels.fileio import write_npy, write_png
+from pseudo_labels.core.fileio import write_npy, write_png
 
 SIZE = (512, 1024)
 CAR, ROAD = 13, 0
@@ -50,7 +50,7 @@ def write_scene(root: Path, instances: int) -> tuple[Path, Path]:
 
 STREAMED = """
 import json, resource, sys, time
-from pseudo_labels.generate_depth_guided_instances import main
+from pseudo_labels.cli.instances import main
 start = time.perf_counter()
 main(["--semantic_dir", sys.argv[1], "--depth_dir", sys.argv[2], "--output_dir", sys.argv[3], "--min_area", "10",
       "--grad_threshold", "0.20", "--workers", "1"])
@@ -61,8 +61,9 @@ STACKED = """
 import json, resource, sys, time
 from pathlib import Path
 import numpy as np
-from pseudo_labels import cityscapes as cs, export
-from pseudo_labels.sweep import load_depth
+from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.export import training as export
+from pseudo_labels.evaluation.sweep import load_depth
 start = time.perf_counter()
 path = next(Path(sys.argv[1]).rglob("*.png"))
 semantic = cs.read_label_png(path)

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import torch
 
-from pseudo_labels import cityscapes as cs
-from pseudo_labels.synthetic import write_dataset
+from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.data.synthetic import write_dataset
 from refs.random_release import write_cause_release, write_spidepth_release
 from refs.spidepth.unet import DEFAULT_BACKBONE
 

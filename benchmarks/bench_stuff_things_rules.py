@@ -31,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pseudo_labels import cityscapes as cs
-from pseudo_labels import classify_stuff_things as classify
-from pseudo_labels import export
-from pseudo_labels import generate_depth_guided_instances as gen
-from pseudo_labels.sweep import load_cluster_to_class
+from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.cli import stuff_things as classify
+from pseudo_labels.export import training as export
+from pseudo_labels.cli import instances as gen
+from pseudo_labels.evaluation.sweep import load_cluster_to_class
 
 
 def thing_sets(root: Path, split: str, k: int, work: Path) -> dict[str, list[int]]:

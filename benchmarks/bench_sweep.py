@@ -28,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pseudo_labels import cityscapes as cs
-from pseudo_labels import instances as inst
-from pseudo_labels import oracle
-from pseudo_labels import panoptic as pan
-from pseudo_labels import sweep
-from pseudo_labels.synthetic import write_dataset
+from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.instances import splitting as inst
+from pseudo_labels.evaluation import oracle
+from pseudo_labels.evaluation import panoptic as pan
+from pseudo_labels.evaluation import sweep
+from pseudo_labels.data.synthetic import write_dataset
 
 K = 80
 SEMANTIC = f"pseudo_semantic_raw_k{K}"

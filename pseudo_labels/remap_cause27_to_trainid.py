@@ -1,64 +1,6 @@
-"""CAUSE 27-class PNGs (labelIds 7..33 as ids 0..26) -> Cityscapes trainIds, with the reference's table.
+"""The original script path ``pseudo_labels/remap_cause27_to_trainid.py``: the same command as :mod:`pseudo_labels.cli.remap_cause27`."""
 
-    python pseudo_labels/remap_cause27_to_trainid.py --input_dir R/pseudo_semantic_cause --output_dir R/cause_trainid
-    python pseudo_labels/remap_cause27_to_trainid.py --input_dir R/pseudo_semantic_cause/val --output_dir R/cause_trainid/val
-
-``--split train|val`` remaps ``{input_dir}/{split}`` into ``{output_dir}/{split}``;
-``both`` (the default, as in the original) does so for each of the two that
-exists. A folder with neither (a split folder itself, or any other layout) is
-remapped as a whole, keeping relative paths. polegroup, caravan and trailer
-become pole, car and truck as in the original; parking, rail track, guard
-rail, bridge and tunnel become 255. Unlike the original, a named split that is
-missing, or an input with no PNG, stops with exit status 2.
-"""
-
-from __future__ import annotations
-
-import argparse
-import logging
-from collections.abc import Sequence
-from pathlib import Path
-
-from pseudo_labels.cityscapes import CAUSE27_NAMES
-from pseudo_labels.cli_help import HelpFormatter
-from pseudo_labels.errors import exit_on_input_error
-from pseudo_labels.remap_labels import cause27_table, remap_folder
-
-log = logging.getLogger("remap_cause27")
-
-SPLIT_CHOICES = ("train", "val", "both")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
-    parser.add_argument("--input_dir", required=True, type=Path, help="CAUSE 27-class PNGs (split folders or any layout)")
-    parser.add_argument("--output_dir", required=True, type=Path, help="trainId PNGs, same relative paths")
-    parser.add_argument("--split", default="both", choices=SPLIT_CHOICES,
-                        help="split folder(s) under --input_dir to remap; 'both' without either: the whole folder")
-    return parser
-
-
-def split_folders(input_dir: Path, output_dir: Path, split: str) -> list[tuple[Path, Path]]:
-    """The (input, output) folder pairs to remap: each split present, or the whole folder (see the module doc)."""
-    if split != "both":
-        return [(input_dir / split, output_dir / split)]  # remap_folder names a missing one
-    present = [name for name in ("train", "val") if (input_dir / name).is_dir()]
-    if not present:
-        return [(input_dir, output_dir)]
-    for name in ("train", "val"):
-        if name not in present:
-            log.info("skipping %s: %s not found", name, input_dir / name)
-    return [(input_dir / name, output_dir / name) for name in present]
-
-
-@exit_on_input_error
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    for source, target in split_folders(args.input_dir, args.output_dir, args.split):
-        count = remap_folder(source, target, cause27_table(), len(CAUSE27_NAMES), "CAUSE-27 class")
-        print(f"remapped {count} PNGs to {target}")
-    return 0
-
+from pseudo_labels.cli import remap_cause27
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(remap_cause27.main())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pseudo_labels.synthetic import write_dataset
+from pseudo_labels.data.synthetic import write_dataset
 from refs.random_release import write_cause_release
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

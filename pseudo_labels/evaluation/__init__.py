@@ -1,1 +1,5 @@
-"""Evaluation front ends (the original tools' paths under ``pseudo_labels/evaluation/``)."""
+"""Evaluation: the panoptic quality protocols, the (tau, A_min) sweep, per-segment errors, instance metrics.
+
+``evaluate_cascade_pseudolabels.py`` here is the original script's path, a shell over
+:mod:`pseudo_labels.cli.evaluate_cascade`.
+"""

@@ -1,0 +1,43 @@
+"""Reports rendered from a sweep JSON (Markdown, optionally static HTML), with figures; never typed by hand.
+
+    pseudo-labels report --sweep R/sweep_k80_spidepth_val.json --out reports/sweep_k80_val.md \\
+        [--pictures PICTURES_DIR] [--html]
+
+The report says first where the data comes from (synthetic or not, read from
+the sweep's manifest and the dataset's ``synthetic_{split}.json`` marker),
+then per protocol: the best configuration, the annotated heat map (values,
+best and published cells marked, untested cells hatched, CC-only beside),
+PQ_things and instances per image against A_min (one line per tau), the
+configurations sorted by PQ and the per-class table of the best; per-class PQ
+bars of both protocols; with ``--pictures`` (a ``visualize`` output folder) a
+gallery of the worst images and a per-image table; the protocol definitions
+and the inputs' hashes. Every number comes from the JSON files.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from pseudo_labels.cli.help import HelpFormatter
+from pseudo_labels.core.errors import exit_on_input_error
+from pseudo_labels.report.markdown import write_report
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
+    parser.add_argument("--sweep", required=True, type=Path, help="sweep JSON written by sweep_k50_spidepth.py")
+    parser.add_argument("--out", type=Path, default=None, help="Markdown file (default: reports/{sweep stem}.md)")
+    parser.add_argument("--pictures", type=Path, default=None,
+                        help="a visualize --out folder (its index.json): gallery of the worst images, per-image table")
+    parser.add_argument("--html", action="store_true", help="also write a static HTML report beside the Markdown")
+    return parser
+
+
+@exit_on_input_error
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = args.out or Path("reports") / f"{args.sweep.stem}.md"
+    path = write_report(args.sweep, out, args.pictures, args.html)
+    print(f"report: {path}" + (f"\nhtml: {path.with_suffix('.html')}" if args.html else ""))
+    return 0

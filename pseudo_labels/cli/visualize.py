@@ -1,0 +1,154 @@
+"""Pictures of the pseudo-labels of chosen images, with their errors against GT, for people to look at.
+
+    pseudo-labels visualize --cityscapes_root R --split val --semantic_subdir pseudo_semantic_raw_k80 \\
+        --select worst --limit 8 --protocol reference --out pictures/
+
+Per image, one PNG of eight panels at 384x768 (two columns), a class legend and
+an error legend below them:
+
+    input                                | depth, its edges at tau (red)
+    semantic pseudo-labels (palette)     | ground truth (palette)
+    predicted instances over the image   | GT instances over the image (class names written on both)
+    errors, things (protocol named)      | errors, stuff
+
+Error panels: every prediction is filled by its status (TP green, FP yellow,
+split piece orange, merge purple, ignored grey) and every GT segment outlined
+by its own (missed, split and merged objects also hatched), so false positives
+and splits stay visible (:mod:`pseudo_labels.evaluation.segment_errors` decides them).
+
+Images: ``--stems``, or ``--select first|worst|random`` with ``--limit``
+(worst = lowest per-image PQ_things under ``--protocol``, computed here for
+every image of the split). Labels: trainId maps; raw clusters through a
+``kmeans_centroids.npz`` (its GT-voted ``cluster_to_class``); or label-free
+raw clusters with ``--stuff_things`` (as ``convert_to_cups_format.py
+--stuff_things --depth_instances`` exports them: thing clusters merged, split
+by depth alone, each instance named by its majority cluster; things are then
+matched class-agnostically and no stuff class is known). ``{out}/index.json``
+lists every image scored (PQ, PQ_stuff, PQ_things, error counts, picture),
+which ``report --pictures`` turns into a gallery and a per-image table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from pseudo_labels.cli.help import HelpFormatter
+from pseudo_labels.core.errors import InputError, exit_on_input_error
+from pseudo_labels.core.fileio import write_json, write_png
+from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.evaluation import panoptic as pan
+from pseudo_labels.evaluation.sweep import load_depth
+from pseudo_labels.export import training as export
+from pseudo_labels.report.pictures import (INDEX_NAME, SELECTIONS, Analysis, Settings, analyse, index_entry, picture,
+                                           select_keys)
+
+log = logging.getLogger("visualize")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
+    parser.add_argument("--cityscapes_root", required=True, type=Path)
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--semantic_subdir", default="pseudo_semantic_raw_k80")
+    parser.add_argument("--centroids_path", type=Path, default=None,
+                        help="for raw cluster PNGs (default: {root}/{semantic_subdir}/kmeans_centroids.npz if present)")
+    parser.add_argument("--stuff_things", type=Path, default=None,
+                        help="label-free raw clusters: a stuff_things.json whose thing_ids are cluster ids (as "
+                             "convert_to_cups_format.py --stuff_things --depth_instances); no cluster_to_class is used")
+    parser.add_argument("--depth_subdir", default=cs.DEPTH_SUBDIR)
+    parser.add_argument("--grad_threshold", type=float, default=0.20)
+    parser.add_argument("--min_area", type=int, default=1000)
+    parser.add_argument("--protocol", choices=pan.PROTOCOLS, default=pan.REFERENCE,
+                        help="protocol of the error panels and of the per-image PQ")
+    parser.add_argument("--stems", nargs="*", default=None, help="image stems (default: chosen by --select)")
+    parser.add_argument("--select", choices=SELECTIONS, default="first",
+                        help="which --limit images: first, worst (lowest PQ_things; scores every image), random")
+    parser.add_argument("--limit", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0, help="seed of --select random")
+    parser.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def _units(args: argparse.Namespace, root: Path, first_max: int) -> export.Units:
+    """The units the export would use: label-free with --stuff_things (no cluster_to_class), else the centroid file."""
+    default = root / args.semantic_subdir / "kmeans_centroids.npz"
+    if args.stuff_things is not None:
+        return export.decide_units(first_max, args.centroids_path, args.stuff_things, "semantic maps")
+    centroids = args.centroids_path or (default if default.is_file() else None)
+    units = export.decide_units(first_max, centroids, None, "semantic maps")
+    beside = root / args.semantic_subdir / "stuff_things.json"
+    if centroids is not None and beside.is_file():
+        log.warning("drawing through the GT-voted cluster_to_class of %s; to draw the label-free labels "
+                    "(convert_to_cups_format.py --stuff_things), pass --stuff_things %s", centroids, beside)
+    return units
+
+
+@exit_on_input_error
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    root: Path = args.cityscapes_root
+    if args.limit < 1:
+        raise InputError(f"--limit must be at least 1, got {args.limit}.")
+    files = cs.output_paths(root / args.semantic_subdir, args.split, ".png", "semantic PNG")
+    if args.stems:
+        wanted = set(args.stems)
+        files = {k: v for k, v in files.items() if k.split("/")[1] in wanted}
+        if len(files) != len(wanted):
+            raise InputError(f"stems not found under {root / args.semantic_subdir / args.split}: "
+                             f"{sorted(wanted - {k.split('/')[1] for k in files})}")
+    first = cs.read_label_png(next(iter(files.values())))
+    if args.stuff_things is not None and first.dtype != np.uint8:
+        raise InputError(f"{next(iter(files.values()))}: a 16-bit cluster map (k > 255). Label-free drawing merges "
+                         f"the thing clusters into id {export.MERGED_THINGS}, so it needs 8-bit maps (k <= 255); "
+                         f"draw through --centroids_path instead.")
+    units = _units(args, root, int(first.max()))
+    settings = Settings(units, args.grad_threshold, args.min_area, args.protocol)
+    images = cs.image_paths(root, args.split)
+    labels: dict[str, Path] = {}
+    instances: dict[str, Path] = {}
+    if (root / "gtFine" / args.split).is_dir():
+        labels, instances = cs.label_ids_paths(root, args.split), cs.instance_ids_paths(root, args.split)
+
+    def load(key: str) -> tuple[np.ndarray, Analysis]:
+        path = files[key]
+        raw = cs.resize_nearest(cs.read_label_png(path, units.max_id + 1), export.WORKING_SIZE)
+        settings.units.unit_map(raw, path)  # ids checked, naming the file
+        depth = load_depth(cs.output_path(root / args.depth_subdir, args.split, key, ".npy"), export.WORKING_SIZE)
+        has_gt = key in labels and key in instances
+        gt = cs.load_ground_truth(labels[key], instances[key]) if has_gt else None
+        return depth, analyse(raw, depth, settings, gt.train_ids if gt else None, gt.instance_ids if gt else None)
+
+    keys = list(files)
+    scored: dict[str, Analysis] = {}
+    if args.stems:
+        chosen = keys
+    elif args.select == "worst":
+        with_gt = [k for k in keys if k in labels and k in instances]
+        if not with_gt:
+            raise InputError(f"--select worst needs ground truth: {root / 'gtFine' / args.split} has none for "
+                             f"{args.semantic_subdir}. Use --select first or random.")
+        log.info("scoring %d images (PQ_things, %s protocol) to find the worst", len(with_gt), args.protocol)
+        scored = {k: load(k)[1] for k in with_gt}
+        chosen = select_keys(with_gt, "worst", args.limit, {k: a.scores["PQ_things"] for k, a in scored.items()})
+    else:
+        chosen = select_keys(keys, args.select, args.limit, seed=args.seed)
+    entries: dict[str, dict] = {k: index_entry(k, a, None) for k, a in scored.items()}
+    for key in chosen:
+        depth, analysis = load(key)
+        stem = key.split("/")[1]
+        image = picture(cs.read_rgb(images[key]), depth, analysis, settings, stem)
+        out = write_png(args.out / f"{stem}.png", image)
+        entries[key] = index_entry(key, analysis, out.name)
+        print(out)
+    write_json(args.out / INDEX_NAME, {
+        "split": args.split, "semantic_subdir": args.semantic_subdir, "units": units.source,
+        "label_free": settings.label_free, "protocol": args.protocol, "grad_threshold": args.grad_threshold,
+        "min_area": args.min_area, "select": "stems" if args.stems else args.select, "limit": args.limit,
+        "images": [entries[k] for k in keys if k in entries],
+    })
+    return 0

@@ -1,0 +1,1 @@
+"""Files and runs: the input-error type, atomic writers, run manifests, processes, ranks and devices."""

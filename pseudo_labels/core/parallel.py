@@ -1,0 +1,130 @@
+"""Spreading per-image work over processes, with results in input order (so sums are reproducible)."""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from pseudo_labels.core.errors import InputError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+MAX_DEFAULT_WORKERS = 8
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
+
+
+def default_workers() -> int:
+    """Worker processes when the user gives none: the usable CPUs, at most 8."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        usable = os.cpu_count() or 1
+    return max(1, min(MAX_DEFAULT_WORKERS, usable))
+
+
+def add_workers_argument(parser: argparse.ArgumentParser) -> None:
+    """``--workers``: processes on this machine (default: the usable CPUs, at most 8)."""
+    parser.add_argument("--workers", type=int, default=None,
+                        help=f"worker processes (default: CPUs, at most {MAX_DEFAULT_WORKERS}; 1 = no pool)")
+
+
+def _start_worker(threads: int | None) -> None:
+    """Pool initializer: die with the parent (Linux), and cap torch's threads when asked.
+
+    Without the parent-death signal a killed run leaves workers behind that
+    finish the items already queued for them and then wait forever. Ctrl-C
+    reaches the whole process group: workers ignore it and the parent reports
+    it once (no traceback per worker); SIGTERM takes its default action here.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent died before the call above took effect
+            os._exit(1)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int = 1, *,
+                start_method: str | None = None, torch_threads: int | None = None) -> Iterator[R]:
+    """``map`` in this process (``workers <= 1``) or over a process pool; results keep the input order.
+
+    ``items`` are drawn lazily, at most two per worker ahead of the results,
+    so a generator that produces them (e.g. a network pass) is not drained at
+    once. ``start_method`` "spawn" gives workers a fresh interpreter (for
+    work that runs torch after the parent has); ``torch_threads`` caps each
+    worker's torch threads. After an error, or when the caller stops
+    iterating, queued items are dropped, not run.
+    """
+    if workers <= 1:
+        yield from map(function, items)
+        return
+    context = multiprocessing.get_context(start_method) if start_method else None
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
+                               initargs=(torch_threads,))
+    pending: deque[Future[R]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--num_shards`` / ``--shard_index``: run one deterministic slice of the images (for job arrays)."""
+    parser.add_argument("--num_shards", type=int, default=1, help="split the images into this many shards")
+    parser.add_argument("--shard_index", type=int, default=0, help="which shard this run processes (0-based)")
+
+
+def shard(items: Sequence[T], num_shards: int, shard_index: int) -> list[T]:
+    """Every ``num_shards``-th item starting at ``shard_index`` (sorted inputs give disjoint, covering shards)."""
+    if num_shards < 1 or not 0 <= shard_index < num_shards:
+        raise ValueError(f"shard index {shard_index} is not in 0..{num_shards - 1}")
+    return list(items[shard_index::num_shards])
+
+
+def run_shard(items: Sequence[T], args: argparse.Namespace) -> list[T]:
+    """This run's :func:`shard` of ``items`` (``--num_shards``/``--shard_index``); a bad pair is an InputError."""
+    try:
+        return shard(items, args.num_shards, args.shard_index)
+    except ValueError as exc:
+        raise InputError(f"--num_shards/--shard_index: {exc}.") from None
+
+
+SHARD_MARK = ".shard-"
+
+
+def shard_suffix(num_shards: int, shard_index: int) -> str:
+    """'' for a whole run, else '.shard-i-of-n' (for files every shard would otherwise overwrite)."""
+    return "" if num_shards == 1 else f"{SHARD_MARK}{shard_index}-of-{num_shards}"
+
+
+def unsharded_path(shard_path: Path, extension: str) -> Path:
+    """The single-run file a shard's file stands for: ``x.shard-0-of-4.npz`` -> ``x`` + ``extension``."""
+    return Path(str(shard_path).split(SHARD_MARK)[0] + extension)
+
+
+def check_all_shards(indices: Sequence[int], count: int) -> None:
+    """A merge needs every shard 0..count-1 once; anything else is an InputError."""
+    if sorted(indices) != list(range(count)):
+        raise InputError(f"expected shards 0..{count - 1}, got {sorted(indices)}.")

@@ -1,0 +1,1 @@
+"""Datasets: the Cityscapes label table, layout and ground-truth readers, synthetic scenes, the published centroids."""

@@ -1,0 +1,1 @@
+"""Monocular depth: SPIdepth inference with the reference's pre- and post-processing."""

@@ -1,0 +1,1 @@
+"""Thing instances from semantics and depth, and the label-free thing/stuff decisions."""

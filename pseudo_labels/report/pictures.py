@@ -1,0 +1,252 @@
+"""Pictures of the pseudo-labels of chosen images, with their errors against GT, for people to look at.
+
+    python -m pseudo_labels visualize --cityscapes_root R --split val --semantic_subdir pseudo_semantic_raw_k80 \\
+        --select worst --limit 8 --protocol reference --out pictures/
+
+Per image, one PNG of eight panels at 384x768 (two columns), a class legend and
+an error legend below them:
+
+    input                                | depth, its edges at tau (red)
+    semantic pseudo-labels (palette)     | ground truth (palette)
+    predicted instances over the image   | GT instances over the image (class names written on both)
+    errors, things (protocol named)      | errors, stuff
+
+Error panels: every prediction is filled by its status (TP green, FP yellow,
+split piece orange, merge purple, ignored grey) and every GT segment outlined
+by its own (missed, split and merged objects also hatched), so false positives
+and splits stay visible (:mod:`pseudo_labels.evaluation.segment_errors` decides them).
+
+Images: ``--stems``, or ``--select first|worst|random`` with ``--limit``
+(worst = lowest per-image PQ_things under ``--protocol``, computed here for
+every image of the split). Labels: trainId maps; raw clusters through a
+``kmeans_centroids.npz`` (its GT-voted ``cluster_to_class``); or label-free
+raw clusters with ``--stuff_things`` (as ``convert_to_cups_format.py
+--stuff_things --depth_instances`` exports them: thing clusters merged, split
+by depth alone, each instance named by its majority cluster; things are then
+matched class-agnostically and no stuff class is known). ``{out}/index.json``
+lists every image scored (PQ, PQ_stuff, PQ_things, error counts, picture),
+which ``report --pictures`` turns into a gallery and a per-image table.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.report import drawing as dr
+from pseudo_labels.export import training as export
+from pseudo_labels.evaluation import panoptic as pan
+from pseudo_labels.evaluation import segment_errors as se
+from pseudo_labels.instances.splitting import Instances, depth_gradient
+
+log = logging.getLogger("visualize")
+
+PANEL = (384, 768)
+"""(H, W) of each panel."""
+LABEL_BAR = dr.TITLE_PX + dr.DETAIL_PX + 12
+"""Height of the title bar above each panel."""
+COLUMNS = 2
+MIN_LABEL_AREA = 250
+"""Smallest segment (pixels at the panel size) that gets its class name written on it."""
+INDEX_NAME = "index.json"
+SELECTIONS = ("first", "worst", "random")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every picture of a run shares."""
+
+    units: export.Units
+    tau: float
+    min_area: int
+    protocol: str
+
+    @property
+    def label_free(self) -> bool:
+        return self.units.merged
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One image's pseudo-labels at the working size and, with GT, their evaluation.
+
+    ``raw``: the semantic ids as read (trainIds or cluster ids); ``units``: the
+    map the split ran on; ``instances``: named by trainId (or, label-free, by
+    majority cluster); ``pred``: the protocol's prediction (label-free: class-agnostic
+    things only); ``names``: a name per prediction id; ``gt``: the protocol's GT
+    segments with their classes (label-free labels are matched to a class-agnostic copy).
+    """
+
+    raw: np.ndarray
+    units: np.ndarray
+    gradient: np.ndarray
+    instances: Instances
+    pred: pan.Segments
+    names: list[str]
+    gt: pan.Segments | None = None
+    errors: se.SegmentErrors | None = None
+    scores: dict[str, float] | None = None
+
+
+def analyse(raw: np.ndarray, depth: np.ndarray, settings: Settings, gt_train: np.ndarray | None = None,
+            gt_instance: np.ndarray | None = None) -> Analysis:
+    """Instances exactly as the export makes them, the protocol's prediction and, with GT, its errors and PQ.
+
+    ``raw`` and ``depth`` at the working size (512x1024), GT at its own size.
+    """
+    units = settings.units.unit_map(raw)
+    gradient = depth_gradient(depth)
+    found = settings.units.named(export.split(units, settings.units.things, depth, settings.tau, settings.min_area),
+                                 raw)
+    if settings.label_free:
+        pred = se.label_free_prediction(raw.shape, found, settings.protocol)
+        _, painted = pan.paint_instances(found, 1 if settings.protocol == pan.OFFICIAL else pan.THING_MIN_AREA)
+        names = [""] + [f"cluster {c}" for c in found.classes[painted]]  # no stuff: ids are the painted instances
+    else:
+        pred = se.prediction(units, found, settings.protocol)
+        names = ["void"] + [cs.CLASS_NAMES[c] for c in pred.classes[1:]]
+    analysis = Analysis(raw, units, gradient, found, pred, names)
+    if gt_train is None or gt_instance is None:
+        return analysis
+    gt = se.ground_truth(gt_train, gt_instance, settings.protocol, raw.shape)
+    matched_against = se.class_agnostic(gt) if settings.label_free else gt  # same ids, so statuses index gt too
+    errors = se.classify(matched_against, pred, settings.protocol)
+    scores = se.image_scores(matched_against, pred, settings.protocol)
+    if settings.label_free:  # no stuff class is known: only the class-agnostic PQ_things means something
+        scores = {"PQ": math.nan, "PQ_stuff": math.nan, "PQ_things": scores["PQ_things"]}
+    return Analysis(raw, units, gradient, found, pred, names, gt, errors, scores)
+
+
+# --------------------------------------------------------------------------- panels
+
+
+def _resized(array: np.ndarray) -> np.ndarray:
+    return cs.resize_nearest(array, PANEL)
+
+
+def semantic_panel(analysis: Analysis, settings: Settings) -> np.ndarray:
+    """Palette colours of the trainIds; label-free: a colour per cluster, thing clusters outlined white."""
+    if not settings.label_free:
+        return cs.colorize(_resized(analysis.units))
+    raw = _resized(analysis.raw)
+    rgb = dr.random_colours(255, seed=1)[raw]
+    things = np.isin(raw, settings.units.thing_clusters)
+    rgb[dr.outline(things.astype(np.int32), 2)] = 255
+    return rgb
+
+
+def instance_panel(rgb: np.ndarray, segments: pan.Segments, names: Sequence[str]) -> np.ndarray:
+    """Thing segments (crowd too) tinted and outlined over the image, with their names."""
+    ids = _resized(segments.ids)
+    shown = cs.IS_THING[segments.classes].copy()
+    shown[0] = False
+    return dr.segment_overlay(rgb, ids, dr.random_colours(segments.count), shown, names, MIN_LABEL_AREA)
+
+
+def error_panel(rgb: np.ndarray, analysis: Analysis, things: bool) -> np.ndarray:
+    """Statuses of the thing (or stuff) segments over the dimmed image."""
+    assert analysis.gt is not None and analysis.errors is not None
+    gt, pred = analysis.gt, analysis.pred
+    gt_shown = cs.IS_THING[gt.classes] == things
+    pred_shown = cs.IS_THING[pred.classes] == things
+    gt_shown[0] = pred_shown[0] = False
+    return dr.error_overlay(dr.dimmed(rgb), _resized(gt.ids), _resized(pred.ids), analysis.errors, gt_shown, pred_shown)
+
+
+def _counts_text(counts: dict[str, int], score: float, what: str) -> str:
+    shown = "  ".join(f"{name} {n}" for name, n in counts.items() if n or name in ("TP", "FP", "FN"))
+    return f"{shown}   {what} " + ("n/a" if math.isnan(score) else f"{score:.1f}")
+
+
+def picture(rgb: np.ndarray, depth: np.ndarray, analysis: Analysis, settings: Settings, title: str = "") -> np.ndarray:
+    """The eight-panel picture of one image, with legends (``rgb`` at any size, the rest at the working size)."""
+    image = np.asarray(Image.fromarray(rgb).resize(PANEL[::-1], Image.BILINEAR))
+    edges = _resized(analysis.gradient > settings.tau)
+    depth_rgb = np.repeat((np.clip(_resized(depth.astype(np.float32)), 0, 1) * 255).astype(np.uint8)[:, :, None], 3, 2)
+    depth_rgb[edges] = (255, 0, 0)
+    n_things = int(cs.IS_THING[analysis.pred.classes[1:]].sum())
+    kind = "label-free clusters" if settings.label_free else "trainIds"
+    panels = [dr.titled(image, "input", title, LABEL_BAR),
+              dr.titled(depth_rgb, f"depth, edges at tau {settings.tau:.2f}", "red: Sobel of blurred depth > tau",
+                        LABEL_BAR),
+              dr.titled(semantic_panel(analysis, settings), "semantic pseudo-labels",
+                        f"{kind}: {Path(settings.units.source.split(': ')[-1]).name}", LABEL_BAR),
+              None,
+              dr.titled(instance_panel(image, analysis.pred, analysis.names), f"predicted instances: {n_things}",
+                        f"tau {settings.tau:.2f}, A_min {settings.min_area}, {settings.protocol} painting", LABEL_BAR),
+              None, None, None]
+    gt = analysis.gt
+    legend_classes = [int(c) for c in np.unique(analysis.units) if c < cs.NUM_CLASSES] if not settings.label_free else []
+    if gt is None or analysis.errors is None or analysis.scores is None:
+        empty = dr.message_panel(PANEL, "no ground truth for this image")
+        panels[3] = dr.titled(empty, "ground truth", "", LABEL_BAR)
+        panels[5] = dr.titled(empty, "GT instances", "", LABEL_BAR)
+        panels[6] = dr.titled(empty, "errors, things", "", LABEL_BAR)
+        panels[7] = dr.titled(empty, "errors, stuff", "", LABEL_BAR)
+    else:
+        gt_semantic = np.where(gt.ids > 0, gt.classes[gt.ids], cs.IGNORE_ID).astype(np.uint8)
+        gt_names = ["void"] + [("crowd " if crowd else "") + cs.CLASS_NAMES[c]
+                               for c, crowd in zip(gt.classes[1:], gt.crowd[1:])]
+        n_gt_things = int((cs.IS_THING[gt.classes[1:]] & ~gt.crowd[1:]).sum())
+        where = "at the eval size" if settings.protocol == pan.REFERENCE else "full resolution, crowd included"
+        panels[3] = dr.titled(cs.colorize(_resized(gt_semantic)), "ground truth (gtFine)", "void black", LABEL_BAR)
+        panels[5] = dr.titled(instance_panel(image, gt, gt_names), f"GT instances: {n_gt_things}",
+                              f"{settings.protocol} protocol, {where}", LABEL_BAR)
+        agnostic = ", class-agnostic" if settings.label_free else ""
+        panels[6] = dr.titled(error_panel(image, analysis, True), f"errors, things ({settings.protocol}{agnostic})",
+                              _counts_text(analysis.errors.counts(gt.classes, analysis.pred.classes, True),
+                                           analysis.scores["PQ_things"], "PQ_th"), LABEL_BAR)
+        if settings.label_free:
+            panels[7] = dr.titled(dr.message_panel(PANEL, "label-free labels name no stuff class"),
+                                  "errors, stuff", "", LABEL_BAR)
+        else:
+            panels[7] = dr.titled(error_panel(image, analysis, False), f"errors, stuff ({settings.protocol})",
+                                  _counts_text(analysis.errors.counts(gt.classes, analysis.pred.classes, False),
+                                               analysis.scores["PQ_stuff"], "PQ_st"), LABEL_BAR)
+        legend_classes += [int(c) for c in gt.classes[1:]]
+    width = COLUMNS * PANEL[1]
+    legends = [dr.legend(width, dr.status_entries(), "errors:")]
+    if legend_classes:
+        legends.insert(0, dr.legend(width, dr.class_entries(legend_classes), "classes:"))
+    return np.concatenate([dr.grid(panels, COLUMNS), *legends], axis=0)
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def select_keys(keys: Sequence[str], how: str, limit: int, scores: dict[str, float] | None = None,
+                seed: int = 0) -> list[str]:
+    """``limit`` keys: the first ones, the worst by ``scores`` (NaN last), or a seeded random draw (kept in order)."""
+    if how == "first":
+        return list(keys[:limit])
+    if how == "random":
+        chosen = np.random.default_rng(seed).choice(len(keys), size=min(limit, len(keys)), replace=False)
+        return [keys[i] for i in sorted(chosen)]
+    if how == "worst":
+        if scores is None:
+            raise ValueError("worst needs per-image scores")
+        return se.worst_first(scores)[:limit]
+    raise ValueError(f"unknown selection {how!r}; use one of {SELECTIONS}")
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 4)
+
+
+def index_entry(key: str, analysis: Analysis, picture_name: str | None) -> dict:
+    """One row of ``index.json``: the image's scores and error counts (None where there is nothing to score)."""
+    entry: dict = {"key": key, "stem": key.split("/")[1], "picture": picture_name,
+                   "instances": int(cs.IS_THING[analysis.pred.classes[1:]].sum())}
+    if analysis.scores is not None and analysis.errors is not None and analysis.gt is not None:
+        entry.update({name: _finite(value) for name, value in analysis.scores.items()})
+        for kind, things in (("things", True), ("stuff", False)):
+            if things or not math.isnan(analysis.scores["PQ_stuff"]):
+                entry[kind] = analysis.errors.counts(analysis.gt.classes, analysis.pred.classes, things)
+    return entry
