@@ -64,11 +64,13 @@ import numpy as np
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.export import training as export
 from pseudo_labels.evaluation.sweep import load_depth
+from pseudo_labels.instances.settings import SplitSettings
+from pseudo_labels.instances.splitting import split
 start = time.perf_counter()
 path = next(Path(sys.argv[1]).rglob("*.png"))
 semantic = cs.read_label_png(path)
 depth = load_depth(next(Path(sys.argv[2]).rglob("*.npy")), export.WORKING_SIZE)
-found = export.split(semantic, cs.THING_TRAIN_IDS, depth, 0.05, 10)
+found = split(semantic, cs.THING_TRAIN_IDS, depth, SplitSettings(0.05, 10))
 masks = np.stack([m.ravel() for m in found.masks()])
 Path(sys.argv[3]).mkdir(parents=True, exist_ok=True)
 np.savez_compressed(Path(sys.argv[3]) / "stacked.npz", masks=masks)

@@ -36,6 +36,7 @@ from pseudo_labels.cli import stuff_things as classify
 from pseudo_labels.export import training as export
 from pseudo_labels.cli import instances as gen
 from pseudo_labels.evaluation.sweep import load_cluster_to_class
+from pseudo_labels.instances.settings import SplitSettings
 
 
 def thing_sets(root: Path, split: str, k: int, work: Path) -> dict[str, list[int]]:
@@ -88,7 +89,7 @@ def main() -> None:
         sets["GT-derived thing clusters (reads GT)"] = sorted(gt_thing_clusters)
         for rule, things in sets.items():
             scores = classify.compare_thing_sets(args.root, args.split, files, depth_dir, table, things,
-                                                 args.grad_threshold, args.min_area)
+                                                 SplitSettings(args.grad_threshold, args.min_area))
             counts = [instance_count(args.root, args.split, args.k, things, merge, args.grad_threshold,
                                      args.min_area, work) for merge in (False, True)]
             rows.append((rule, things, counts, scores))

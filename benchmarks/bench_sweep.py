@@ -30,6 +30,7 @@ import numpy as np
 
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.instances import splitting as inst
+from pseudo_labels.instances.settings import SplitSettings
 from pseudo_labels.evaluation import oracle
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import sweep
@@ -52,7 +53,7 @@ def dataset(root: Path, num_images: int) -> list[sweep.ImageFiles]:
                              labels[k], instances[k]) for k in keys]
 
 
-def run_oracle(files: list[sweep.ImageFiles], table: np.ndarray, grid: list[sweep.Config]) -> list[pan.PanopticStats]:
+def run_oracle(files: list[sweep.ImageFiles], table: np.ndarray, grid: list[SplitSettings]) -> list[pan.PanopticStats]:
     """Reference-protocol statistics per config, the straightforward way."""
     totals = [pan.PanopticStats() for _ in grid]
     for f in files:
@@ -62,7 +63,7 @@ def run_oracle(files: list[sweep.ImageFiles], table: np.ndarray, grid: list[swee
         gt_train = cs.resize_nearest(gt.train_ids, EVAL_SIZE)
         gt_instance = cs.resize_nearest(gt.instance_ids, EVAL_SIZE)
         for total, config in zip(totals, grid):
-            masks = inst.split_instances_reference(semantic, None if config.cc_only else depth, config.tau,
+            masks = inst.split_instances_reference(semantic, depth if config.uses_depth else None, config.tau,
                                                    config.min_area)
             total += oracle.evaluate_image(semantic, masks, gt_train, gt_instance)
     return totals

@@ -38,7 +38,9 @@ from pseudo_labels.export import cups, training as export
 from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.fileio import read_npz, sha256_optional, write_json, write_png, write_pt
-from pseudo_labels.instances.splitting import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
+from pseudo_labels.cli.options import SplitFlags, add_from_sweep_arguments, split_settings
+from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, SplitSettings
+from pseudo_labels.instances.splitting import split
 from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.core.parallel import (add_shard_arguments, add_workers_argument, default_workers, ordered_map,
                                     run_shard, shard_suffix)
@@ -83,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--grad_threshold", type=float, default=0.20, help="tau (the evaluated best)")
     parser.add_argument("--depth_blur_sigma", type=float, default=DEFAULT_SIGMA, help="Gaussian blur before Sobel")
     parser.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS, help="reclaim dilation steps")
+    add_from_sweep_arguments(parser)
     parser.add_argument("--use_trainid_things", action="store_true",
                         help="the semantic maps are trainIds and their things are trainIds 11..18 (no centroids)")
     parser.add_argument("--legacy_cluster_split", action="store_true",
@@ -129,11 +132,7 @@ class ExportSettings:
     num_ids: int
     allow_ignore: bool
     output_ids: np.ndarray | None
-    use_depth: bool
-    grad_threshold: float
-    min_instance_area: int
-    dilation_iters: int
-    depth_blur_sigma: float
+    split: SplitSettings
     target: tuple[int, int]
     num_classes: int
     png_bits: int
@@ -187,19 +186,15 @@ def npz_instances(path: Path, semantic: np.ndarray, things: tuple[int, ...]) -> 
 def split_instances(settings: ExportSettings, semantic: np.ndarray, path: Path, depth_path: Path
                     ) -> tuple[np.ndarray, np.ndarray]:
     """The evaluated algorithm at 512x1024 (or the legacy split at the target size) and each instance's class."""
-    threshold = settings.grad_threshold if settings.use_depth else None
     if settings.mode == "legacy":
         settings.units.unit_map(semantic, path)  # checks the ids
         labels = cs.resize_nearest(semantic, settings.target)
-        depth = load_depth(depth_path, settings.target) if settings.use_depth else None
-        instance_map = export.legacy_instance_map(labels, settings.read_things, depth, threshold,
-                                                  settings.min_instance_area, settings.dilation_iters,
-                                                  settings.depth_blur_sigma)
+        depth = load_depth(depth_path, settings.target) if settings.split.uses_depth else None
+        instance_map = export.legacy_instance_map(labels, settings.read_things, depth, settings.split)
     else:
         labels = cs.resize_nearest(semantic, export.WORKING_SIZE)
-        depth = load_depth(depth_path, export.WORKING_SIZE) if settings.use_depth else None
-        found = export.split(settings.units.unit_map(labels, path), settings.units.things, depth, threshold,
-                             settings.min_instance_area, settings.dilation_iters, settings.depth_blur_sigma)
+        depth = load_depth(depth_path, export.WORKING_SIZE) if settings.split.uses_depth else None
+        found = split(settings.units.unit_map(labels, path), settings.units.things, depth, settings.split)
         instance_map, _ = export.instance_id_map(found)
     return instance_map, export.instance_classes(instance_map, labels, settings.units.max_id + 1)
 
@@ -285,11 +280,18 @@ def thing_classes(args: argparse.Namespace, units: export.Units | None) -> tuple
 
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     root: Path = args.cityscapes_root
     mode = "legacy" if args.legacy_cluster_split else "depth" if args.depth_instances else \
         "cc" if args.cc_instances else "npz"
     use_depth = mode in ("depth", "legacy") and not args.cc_instances
+    split_setting = split_settings(parser, argv, args, SplitFlags(min_area="min_instance_area"), use_depth)
+    if args.from_sweep is not None and mode == "npz":
+        raise InputError("--from_sweep sets how instances are split: add --depth_instances.")
+    if mode == "depth" and not split_setting.uses_depth:
+        mode = "cc"  # the sweep's best was the connected-component baseline
+    use_depth = split_setting.uses_depth
     semantic_files, depth_files, _ = export.semantic_and_depth(root, args.semantic_subdir, args.depth_subdir,
                                                                args.split, args.limit)
     if mode == "npz":
@@ -347,9 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         (round(size[0] * cups.DEFAULT_SCALE), round(size[1] * cups.DEFAULT_SCALE))
     scale = cups.label_scale(size, target)
     settings = ExportSettings(root / args.output_subdir, mode, units or export.train_id_units(), things,
-                              read_things, num_ids, train_ids, output_ids, use_depth,
-                              args.grad_threshold, args.min_instance_area, args.dilation_iters, args.depth_blur_sigma,
-                              target, num_classes, args.instance_png_bits)
+                              read_things, num_ids, train_ids, output_ids, split_setting, target, num_classes,
+                              args.instance_png_bits)
     workers = args.workers or default_workers()
     log.info("checking %d semantic maps (ids < %d at full resolution)", len(keys), num_ids)
     for key, shape in zip(keys, ordered_map(_check_semantic_job, [(settings, semantic_files[k]) for k in keys], workers)):

@@ -42,7 +42,9 @@ from pseudo_labels.export import training as export
 from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.fileio import RowStream, sha256_optional, write_json, write_npz, write_png
-from pseudo_labels.instances.splitting import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, Instances
+from pseudo_labels.cli.options import SplitFlags, add_from_sweep_arguments, split_settings
+from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, SplitSettings
+from pseudo_labels.instances.splitting import Instances, split
 from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.core.parallel import (add_shard_arguments, add_workers_argument, default_workers, ordered_map,
                                     run_shard, shard_suffix)
@@ -117,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "painted as the reference protocol scores them (area order, >= 10 new pixels)")
     parser.add_argument("--centroids_path", type=Path, default=None, help="kmeans_centroids.npz (cluster_to_class)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    add_from_sweep_arguments(parser)
     add_shard_arguments(parser)
     add_workers_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="recompute into a folder made with other settings")
@@ -148,10 +151,7 @@ class ImageJob:
     depth: Path
     output_dir: Path
     units: export.Units
-    grad_threshold: float
-    min_area: int
-    dilation_iters: int
-    depth_blur: float
+    split: SplitSettings
     instance_png: str = "original"
 
 
@@ -159,8 +159,7 @@ def write_instances(job: ImageJob) -> np.ndarray:
     """Split one image, write its ``.npz`` and ``_instance.png``; returns the unit id of each instance."""
     semantic = cs.resize_nearest(cs.read_label_png(job.semantic, job.units.max_id + 1), export.WORKING_SIZE)
     depth = load_depth(job.depth, export.WORKING_SIZE)
-    found = export.split(job.units.unit_map(semantic, job.semantic), job.units.things, depth, job.grad_threshold,
-                         job.min_area, job.dilation_iters, job.depth_blur)
+    found = split(job.units.unit_map(semantic, job.semantic), job.units.things, depth, job.split)
     found = job.units.named(found, semantic)
     if job.instance_png == "original":
         instance_map, painted = original_instance_map(found), np.arange(len(found))
@@ -173,7 +172,9 @@ def write_instances(job: ImageJob) -> np.ndarray:
 
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = split_settings(parser, argv, args, SplitFlags(sigma="depth_blur"))
     semantic_files = cs.scan_folder(args.semantic_dir, ".png", "semantic PNG")
     keys = list(semantic_files)[: args.limit] if args.limit else list(semantic_files)
     depth_files = {k: args.depth_dir / f"{k}.npy" for k in keys}
@@ -193,8 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "depth_blur": args.depth_blur, "centroids": sha256_optional(args.centroids_path),
         "stuff_things": sha256_optional(args.stuff_things), "merge_thing_clusters": args.merge_thing_clusters,
         "instance_png": args.instance_png}, args.overwrite, name=f"manifest{suffix}.json")
-    jobs = [ImageJob(key, semantic_files[key], depth_files[key], args.output_dir, units, args.grad_threshold,
-                     args.min_area, args.dilation_iters, args.depth_blur, args.instance_png) for key in keys]
+    jobs = [ImageJob(key, semantic_files[key], depth_files[key], args.output_dir, units, settings, args.instance_png)
+            for key in keys]
     workers = args.workers or default_workers()
     per_image, per_unit = [], np.zeros(max(256, units.max_id + 1), np.int64)
     for classes in tqdm(ordered_map(write_instances, jobs, workers), total=len(jobs), desc="instances", unit="img"):

@@ -61,7 +61,9 @@ from pseudo_labels.export.cityscapes_panoptic import write_prediction_json, writ
 from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.fileio import read_npz, sha256_optional, write_json, write_npy, write_png
-from pseudo_labels.instances.splitting import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
+from pseudo_labels.cli.options import add_from_sweep_arguments, split_settings
+from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, SplitSettings
+from pseudo_labels.instances.splitting import split
 from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.core.parallel import (add_shard_arguments, add_workers_argument, check_all_shards, default_workers,
                                     ordered_map, run_shard, shard_suffix, unsharded_path)
@@ -114,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min_area", type=int, default=1000, help="A_min in pixels at 512x1024")
     parser.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS, help="reclaim dilation steps")
     parser.add_argument("--depth_blur_sigma", type=float, default=DEFAULT_SIGMA, help="Gaussian blur before Sobel")
+    add_from_sweep_arguments(parser)
     parser.add_argument("--output_subdir", default="panoptic_pseudolabels", help="output folder under the root")
     parser.add_argument("--target_h", type=int, default=1024, help="output height")
     parser.add_argument("--target_w", type=int, default=2048, help="output width")
@@ -136,11 +139,7 @@ class LabelSettings:
 
     out: Path
     units: export.Units
-    cc_instances: bool
-    grad_threshold: float
-    min_area: int
-    dilation_iters: int
-    depth_blur_sigma: float
+    split: SplitSettings
     target: tuple[int, int]
     min_stuff_area: int = 1
     min_new_pixels: int = 1
@@ -151,10 +150,8 @@ def label_image(settings: LabelSettings, key: str, semantic_path: Path, depth_pa
     semantic = settings.units.unit_map(cs.resize_nearest(cs.read_label_png(semantic_path, settings.units.max_id + 1),
                                                          export.WORKING_SIZE),
                                        semantic_path)
-    depth = None if settings.cc_instances else load_depth(depth_path, export.WORKING_SIZE)
-    found = export.split(semantic, settings.units.things, depth,
-                         None if settings.cc_instances else settings.grad_threshold, settings.min_area,
-                         settings.dilation_iters, settings.depth_blur_sigma)
+    depth = load_depth(depth_path, export.WORKING_SIZE) if settings.split.uses_depth else None
+    found = split(semantic, settings.units.things, depth, settings.split)
     segments = pan.predicted_segments(semantic, found, settings.min_stuff_area,
                                      settings.min_new_pixels).resized(settings.target)
     stem = key.split("/")[1]
@@ -262,10 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "--cityscapes_root, not both")
     if args.semantic_dir is not None:
         return run_original(args)
+    split_setting = split_settings(parser, argv, args, uses_depth=not args.cc_instances)
     root: Path = args.cityscapes_root
     semantic_files, depth_files, missing = export.semantic_and_depth(root, args.semantic_subdir, args.depth_subdir,
                                                                      args.split, args.limit)
-    if missing and not args.cc_instances:
+    if missing and split_setting.uses_depth:
         raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}; generate them or pass --cc_instances.")
     keys = run_shard(list(semantic_files), args)
     if not keys:
@@ -277,13 +275,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     suffix = shard_suffix(args.num_shards, args.shard_index)
     manifest = RunManifest("panoptic", args)
     settings = {"semantic_subdir": args.semantic_subdir, "centroids": sha256_optional(args.centroids_path),
-                "cc_instances": args.cc_instances, "grad_threshold": args.grad_threshold, "min_area": args.min_area,
+                "cc_instances": not split_setting.uses_depth, "grad_threshold": args.grad_threshold, "min_area": args.min_area,
                 "dilation_iters": args.dilation_iters, "depth_blur_sigma": args.depth_blur_sigma,
                 "target": list(target), "min_stuff_area": args.min_stuff_area,
                 "min_new_pixels": args.min_new_pixels}
     manifest.claim(out, settings, args.overwrite, name=f"manifest{suffix}.json")
-    shared = LabelSettings(out, units, args.cc_instances, args.grad_threshold, args.min_area, args.dilation_iters,
-                           args.depth_blur_sigma, target, args.min_stuff_area, args.min_new_pixels)
+    shared = LabelSettings(out, units, split_setting, target, args.min_stuff_area, args.min_new_pixels)
     jobs = [(shared, key, semantic_files[key], depth_files[key]) for key in keys]
     annotations = list(tqdm(ordered_map(_label_job, jobs, args.workers or default_workers()), total=len(jobs),
                             desc=f"panoptic {args.split}", unit="img"))

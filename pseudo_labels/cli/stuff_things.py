@@ -43,13 +43,14 @@ from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.fileio import prepare_output_file, write_json, write_text
 from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.evaluation.sweep import load_cluster_to_class, load_depth
+from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, PUBLISHED_MIN_AREA, PUBLISHED_TAU, SplitSettings
 
 log = logging.getLogger("stuff_things")
 
 
 ORIGINAL_TAU = 0.05
 """The original script's --grad_threshold default (its rule was tuned with it)."""
-TODAY_TAU = 0.20
+TODAY_TAU = PUBLISHED_TAU
 """The --cityscapes_root mode's default: the sweep's best tau."""
 
 
@@ -66,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     original.add_argument("--n_things", type=int, default=8,
                           help="how many clusters outside the forced big stuff become things")
     original.add_argument("--max_images", type=int, default=None, help="only the first N images")
-    original.add_argument("--depth_blur", type=float, default=1.0, help="Gaussian blur sigma before Sobel")
+    original.add_argument("--depth_blur", type=float, default=DEFAULT_SIGMA,
+                          help="Gaussian blur sigma before Sobel (both rules, and --evaluate)")
     original.add_argument("--skip_missing", action="store_true",
                           help="leave out images without a depth map (the original did so silently)")
     parser.add_argument("--grad_threshold", type=float, default=None,
@@ -87,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     today.add_argument("--evaluate", action="store_true",
                        help="also compare PQ with the GT-derived thing set (reads gtFine and --centroids_path)")
     today.add_argument("--centroids_path", type=Path, default=None, help="for --evaluate: the majority-vote map")
-    today.add_argument("--min_area", type=int, default=1000, help="for --evaluate: A_min at 512x1024")
+    today.add_argument("--min_area", type=int, default=PUBLISHED_MIN_AREA, help="for --evaluate: A_min at 512x1024")
+    today.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS,
+                       help="for --evaluate: reclaim dilation steps (--depth_blur and --grad_threshold apply too)")
     return parser
 
 
@@ -172,7 +176,7 @@ def measure(files: dict[str, Path], depth_dir: Path, split: str, tau: float, num
 
 
 def compare_thing_sets(root: Path, split: str, files: dict[str, Path], depth_dir: Path, table: np.ndarray,
-                       label_free_things: list[int], tau: float, min_area: int) -> dict[str, dict[str, float]]:
+                       label_free_things: list[int], settings: SplitSettings) -> dict[str, dict[str, float]]:
     """PQ (both protocols) of three ways to find things, on the same clusters and depth.
 
     ``gt_things``: split per class with the GT-derived thing classes (the
@@ -181,7 +185,7 @@ def compare_thing_sets(root: Path, split: str, files: dict[str, Path], depth_dir
     same clusters split one by one; ``gt_thing_clusters_merged``: the clusters
     of GT-derived thing classes merged into one unit (separates the effect of
     the thing set from that of the splitting). Merged and per-cluster instances
-    are scored with the class their majority cluster maps to.
+    are scored with the class their majority cluster maps to. Every split uses ``settings``.
     """
     labels, instance_files = cs.label_ids_paths(root, split), cs.instance_ids_paths(root, split)
     names = ("gt_things", "label_free", "label_free_per_cluster", "gt_thing_clusters_merged")
@@ -191,12 +195,12 @@ def compare_thing_sets(root: Path, split: str, files: dict[str, Path], depth_dir
     for key, path in tqdm(files.items(), desc="compare thing sets", unit="img"):
         clusters = cs.resize_nearest(cs.read_label_png(path, len(table)), export.WORKING_SIZE)
         semantic = table[clusters]
-        gradient = inst.depth_gradient(load_depth(cs.output_path(depth_dir, split, key, ".npy"), export.WORKING_SIZE))
-        found = {"gt_things": inst.split_instances(semantic, gradient, tau, min_area)}
-        per_cluster = inst.split_instances(clusters, gradient, tau, min_area, thing_ids=label_free_things)
+        depth = load_depth(cs.output_path(depth_dir, split, key, ".npy"), export.WORKING_SIZE)
+        found = {"gt_things": inst.split(semantic, cs.THING_TRAIN_IDS, depth, settings)}
+        per_cluster = inst.split(clusters, label_free_things, depth, settings)
         candidates = [("label_free_per_cluster", per_cluster)]
         for name, units in (("label_free", merged), ("gt_thing_clusters_merged", gt_merged)):
-            union = inst.split_instances(units.unit_map(clusters), gradient, tau, min_area, thing_ids=units.things)
+            union = inst.split(units.unit_map(clusters), units.things, depth, settings)
             candidates.append((name, units.named(union, clusters)))
         for name, instances in candidates:
             instances = instances.with_classes(table[instances.classes])
@@ -242,8 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.centroids_path is None:
             raise InputError("--evaluate needs --centroids_path (its majority-vote cluster_to_class).")
         table = load_cluster_to_class(args.centroids_path)
+        settings = SplitSettings(args.grad_threshold, args.min_area, args.depth_blur, args.dilation_iters)
         record["evaluation"] = compare_thing_sets(root, args.split, files, depth_dir, table, record["thing_ids"],
-                                                  args.grad_threshold, args.min_area)
+                                                  settings)
+        record["evaluation_settings"] = settings.to_dict()
         gt_thing_clusters = sorted(int(c) for c in np.flatnonzero(cs.IS_THING[table]))
         record["evaluation"]["gt_thing_clusters"] = gt_thing_clusters
         agree = len(set(gt_thing_clusters) & set(record["thing_ids"]))

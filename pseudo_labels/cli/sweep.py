@@ -27,7 +27,7 @@ from pseudo_labels.evaluation import sweep
 from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.fileio import prepare_output_file, read_npz, sha256_file, sha256_lines, sha256_of_lines, write_json, write_npz
-from pseudo_labels.instances.splitting import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
+from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, SplitSettings
 from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.core.parallel import (add_shard_arguments, add_workers_argument, check_all_shards, default_workers,
                                     run_shard, unsharded_path)
@@ -101,7 +101,7 @@ def discover(root: Path, split: str, semantic_subdir: str, depth_subdir: str, ne
     return found
 
 
-def result_entries(grid: Sequence[sweep.Config], totals: sweep.SweepTotals, protocol: str) -> list[dict]:
+def result_entries(grid: Sequence[SplitSettings], totals: sweep.SweepTotals, protocol: str) -> list[dict]:
     """One JSON entry per configuration: the reference's keys (unrounded) plus mode, protocol, per-class."""
     entries = []
     for index, config in enumerate(grid):
@@ -112,7 +112,7 @@ def result_entries(grid: Sequence[sweep.Config], totals: sweep.SweepTotals, prot
             **{k: v for k, v in numbers.items() if k != "per_class"},
             "avg_instances": totals.instances[index] / max(totals.n_images, 1),
             "n_images": totals.n_images,
-            "mode": "cc_only" if config.cc_only else "depth",
+            "mode": "depth" if config.uses_depth else "cc_only",
             "protocol": protocol,
             "per_class": numbers["per_class"],
         })
@@ -150,7 +150,7 @@ def format_best(entry: dict) -> str:
     return "\n".join(lines)
 
 
-def build_record(meta: dict, grid: Sequence[sweep.Config], totals: sweep.SweepTotals, inputs: dict) -> dict:
+def build_record(meta: dict, grid: Sequence[SplitSettings], totals: sweep.SweepTotals, inputs: dict) -> dict:
     """The result JSON (the original's keys first), from the run's settings ``meta`` and summed statistics."""
     protocols = meta["protocols"]
     results = [entry for protocol in protocols for entry in result_entries(grid, totals, protocol)]
@@ -164,8 +164,8 @@ def build_record(meta: dict, grid: Sequence[sweep.Config], totals: sweep.SweepTo
     }
 
 
-def grid_from(meta: dict) -> list[sweep.Config]:
-    return [sweep.Config(tau, area) for tau, area in meta["grid"]]
+def grid_from(meta: dict) -> list[SplitSettings]:
+    return [SplitSettings(tau, area, meta["depth_blur_sigma"], meta["dilation_iters"]) for tau, area in meta["grid"]]
 
 
 def report_and_save(record: dict, output: Path) -> None:
@@ -246,11 +246,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     centroids = args.centroids_path or root / args.semantic_subdir / "kmeans_centroids.npz"
     cluster_to_class = sweep.load_cluster_to_class(centroids)
     k = len(cluster_to_class)
-    grid = sweep.build_grid(args.grad_thresholds, args.min_areas, cc_baseline=not args.no_cc_baseline)
+    grid = sweep.build_grid(args.grad_thresholds, args.min_areas, not args.no_cc_baseline, args.depth_blur_sigma,
+                            args.dilation_iters)
     if not grid:
         raise InputError("the grid is empty: give thresholds/areas or drop --no_cc_baseline.")
     protocols = pan.PROTOCOLS if args.protocol == "both" else (args.protocol,)
-    needs_depth = any(not c.cc_only for c in grid)
+    needs_depth = any(c.uses_depth for c in grid)
     files = discover(root, args.split, args.semantic_subdir, args.depth_subdir, needs_depth, args.skip_missing)
     if args.max_images:
         files = files[: args.max_images]
@@ -260,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("%d images, %d configurations, protocols %s, eval size %dx%d, %d workers",
              len(files), len(grid), "+".join(protocols), *args.eval_size, workers)
     manifest = RunManifest("sweep", args)
-    params = sweep.SweepParams(tuple(grid), protocols, tuple(args.eval_size), args.depth_blur_sigma, args.dilation_iters)
+    params = sweep.SweepParams(tuple(grid), protocols, tuple(args.eval_size))
     sharded = args.num_shards > 1
     totals = sweep.run_sweep(files, cluster_to_class, params, workers=workers, keep_images=sharded)
     semantic_lines = sha256_lines([f.semantic for f in files], root)

@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from pseudo_labels.cli.help import HelpFormatter
+from pseudo_labels.cli.options import add_from_sweep_arguments, split_settings
+from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, PUBLISHED_MIN_AREA, PUBLISHED_TAU
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.fileio import write_json, write_png
 from pseudo_labels.data import cityscapes as cs
@@ -61,8 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="label-free raw clusters: a stuff_things.json whose thing_ids are cluster ids (as "
                              "convert_to_cups_format.py --stuff_things --depth_instances); no cluster_to_class is used")
     parser.add_argument("--depth_subdir", default=cs.DEPTH_SUBDIR)
-    parser.add_argument("--grad_threshold", type=float, default=0.20)
-    parser.add_argument("--min_area", type=int, default=1000)
+    parser.add_argument("--grad_threshold", type=float, default=PUBLISHED_TAU, help="tau (the published best)")
+    parser.add_argument("--min_area", type=int, default=PUBLISHED_MIN_AREA, help="A_min at the working size")
+    parser.add_argument("--depth_blur_sigma", type=float, default=DEFAULT_SIGMA, help="Gaussian blur before Sobel")
+    parser.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS, help="reclaim dilation steps")
+    add_from_sweep_arguments(parser)
     parser.add_argument("--protocol", choices=pan.PROTOCOLS, default=pan.REFERENCE,
                         help="protocol of the error panels and of the per-image PQ")
     parser.add_argument("--stems", nargs="*", default=None, help="image stems (default: chosen by --select)")
@@ -90,7 +95,9 @@ def _units(args: argparse.Namespace, root: Path, first_max: int) -> export.Units
 
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    split = split_settings(parser, argv, args)
     root: Path = args.cityscapes_root
     if args.limit < 1:
         raise InputError(f"--limit must be at least 1, got {args.limit}.")
@@ -107,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          f"the thing clusters into id {export.MERGED_THINGS}, so it needs 8-bit maps (k <= 255); "
                          f"draw through --centroids_path instead.")
     units = _units(args, root, int(first.max()))
-    settings = Settings(units, args.grad_threshold, args.min_area, args.protocol)
+    settings = Settings(units, split, args.protocol)
     images = cs.image_paths(root, args.split)
     labels: dict[str, Path] = {}
     instances: dict[str, Path] = {}
@@ -147,8 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(out)
     write_json(args.out / INDEX_NAME, {
         "split": args.split, "semantic_subdir": args.semantic_subdir, "units": units.source,
-        "label_free": settings.label_free, "protocol": args.protocol, "grad_threshold": args.grad_threshold,
-        "min_area": args.min_area, "select": "stems" if args.stems else args.select, "limit": args.limit,
+        "label_free": settings.label_free, "protocol": args.protocol, "grad_threshold": split.tau,
+        "min_area": split.min_area, "depth_blur_sigma": split.sigma, "dilation_iters": split.dilation_iters, "select": "stems" if args.stems else args.select, "limit": args.limit,
         "images": [entries[k] for k in keys if k in entries],
     })
     return 0

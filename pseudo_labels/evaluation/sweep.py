@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.instances import splitting as inst
+from pseudo_labels.instances.settings import CC_MIN_AREA, DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, SplitSettings
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import read_npy, read_npz
@@ -49,23 +50,13 @@ FALLBACK_MIN_AREAS = (100, 200, 500, 800, 1000, 2000)
 DEFAULT_EVAL_SIZE = (512, 1024)
 
 
-@dataclass(frozen=True)
-class Config:
-    """One sweep configuration; ``tau=None`` is the connected-component baseline (no depth)."""
-
-    tau: float | None
-    min_area: int
-
-    @property
-    def cc_only(self) -> bool:
-        return self.tau is None
-
-
-CC_BASELINE = Config(None, inst.CC_MIN_AREA)
+CC_BASELINE = SplitSettings(None, CC_MIN_AREA)
+"""The connected-component baseline (no depth)."""
 
 
 def build_grid(taus: Sequence[float] | None = None, min_areas: Sequence[int] | None = None,
-               cc_baseline: bool = True) -> list[Config]:
+               cc_baseline: bool = True, sigma: float = DEFAULT_SIGMA,
+               dilation_iters: int = DEFAULT_DILATION_ITERS) -> list[SplitSettings]:
     """The configurations to run, CC-only first (when asked), then sorted by (tau, A_min).
 
     Default (neither list): the reference's 31 configurations plus
@@ -76,8 +67,8 @@ def build_grid(taus: Sequence[float] | None = None, min_areas: Sequence[int] | N
         pairs = set(REFERENCE_GRID) | {(t, a) for t in PUBLISHED_TAUS for a in PUBLISHED_MIN_AREAS}
     else:
         pairs = {(float(t), int(a)) for t in (taus or FALLBACK_TAUS) for a in (min_areas or FALLBACK_MIN_AREAS)}
-    grid = [Config(t, a) for t, a in sorted(pairs)]
-    return ([CC_BASELINE] if cc_baseline else []) + grid
+    grid = [SplitSettings(t, a, sigma, dilation_iters) for t, a in sorted(pairs)]
+    return ([replace(CC_BASELINE, sigma=sigma, dilation_iters=dilation_iters)] if cc_baseline else []) + grid
 
 
 # --------------------------------------------------------------------------- one image, one protocol
@@ -190,11 +181,22 @@ class ImageEvaluator:
 class SweepParams:
     """Settings shared by every image of a sweep."""
 
-    configs: tuple[Config, ...]
+    configs: tuple[SplitSettings, ...]
     protocols: tuple[str, ...]
     eval_size: tuple[int, int] = DEFAULT_EVAL_SIZE
-    sigma: float = inst.DEFAULT_SIGMA
-    dilation_iters: int = inst.DEFAULT_DILATION_ITERS
+
+    def __post_init__(self) -> None:
+        shared = {(c.sigma, c.dilation_iters) for c in self.configs if c.uses_depth}
+        if len(shared) > 1:  # the gradient and the reclaim are computed once per image for the whole grid
+            raise ValueError(f"one sweep runs one blur sigma and one dilation, got {sorted(shared)}")
+
+    @property
+    def sigma(self) -> float:
+        return next((c.sigma for c in self.configs if c.uses_depth), DEFAULT_SIGMA)
+
+    @property
+    def dilation_iters(self) -> int:
+        return next((c.dilation_iters for c in self.configs if c.uses_depth), DEFAULT_DILATION_ITERS)
 
 
 @dataclass
@@ -337,7 +339,7 @@ def run_sweep(files: Sequence[ImageFiles], cluster_to_class: np.ndarray, params:
               workers: int = 1, show_progress: bool = True, keep_images: bool = False) -> SweepTotals:
     """Evaluate every image (spread over ``workers`` processes) and sum the statistics in image order."""
     totals = SweepTotals.empty(params, keep_images)
-    needs_depth = any(not c.cc_only for c in params.configs)
+    needs_depth = any(c.uses_depth for c in params.configs)
     jobs = [(f, cluster_to_class, params, needs_depth) for f in files]
     start = time.perf_counter()
     results = ordered_map(_evaluate_files, jobs, workers)

@@ -28,6 +28,7 @@ import numpy as np
 
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.instances import splitting as inst
+from pseudo_labels.instances.settings import SplitSettings
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.evaluation.panoptic import THING_MIN_AREA, paint_instances
 from pseudo_labels.evaluation.sweep import load_cluster_to_class
@@ -162,14 +163,6 @@ def cluster_to_class(path: Path, require_classes: bool) -> np.ndarray:
     return table
 
 
-def split(units_map: np.ndarray, things: tuple[int, ...], depth: np.ndarray | None, tau: float | None, min_area: int,
-          dilation_iters: int = inst.DEFAULT_DILATION_ITERS, sigma: float = inst.DEFAULT_SIGMA) -> inst.Instances:
-    """Depth-guided instances (or, with ``depth``/``tau`` None, connected components) of the thing units."""
-    if depth is None or tau is None:
-        return inst.cc_instances(units_map, min_area, things)
-    return inst.split_instances(units_map, inst.depth_gradient(depth, sigma), tau, min_area, dilation_iters, things)
-
-
 def instance_id_map(found: inst.Instances, min_new_pixels: int = THING_MIN_AREA) -> tuple[np.ndarray, np.ndarray]:
     """uint16 map with ids 1..N for the painted instances (0 elsewhere) and the indices of those instances.
 
@@ -222,24 +215,24 @@ def class_distributions(semantic: np.ndarray, instance_map: np.ndarray, num_clas
 
 
 def legacy_instance_map(clusters: np.ndarray, thing_clusters: tuple[int, ...], depth: np.ndarray | None,
-                        tau: float | None, min_area: int, dilation_iters: int = inst.DEFAULT_DILATION_ITERS,
-                        sigma: float = inst.DEFAULT_SIGMA) -> np.ndarray:
+                        settings: SplitSettings) -> np.ndarray:
     """The original exporter's instance map: split per raw thing cluster at the size given.
 
     ``depth`` (bilinearly upsampled to that size by the caller) is min-max
     normalised first; instance ids are 1..N in processing order (cluster
     ascending, then component size), and where instances overlap the later one
     wins. Kept for comparison with published CUPS runs; the evaluated algorithm
-    is :func:`split` + :func:`instance_id_map`.
+    is :func:`pseudo_labels.instances.splitting.split` + :func:`instance_id_map`.
     """
     things = inst.thing_pixels(clusters, thing_clusters)
-    if depth is None or tau is None:
+    if not settings.uses_depth:
         components = inst.components_for_classes(things, None, 0)
     else:
         low, high = float(depth.min()), float(depth.max())
         normalised = (depth - low) / (high - low) if high - low > 0 else np.zeros_like(depth)
-        components = inst.components_for_classes(things, inst.depth_gradient(normalised, sigma) > tau, dilation_iters)
-    found = inst.instances_from_components(components, min_area, things, sort_by_area=False)
+        edges = inst.depth_edges(inst.depth_gradient(normalised, settings.sigma), settings.tau)
+        components = inst.components_for_classes(things, edges, settings.dilation_iters)
+    found = inst.instances_from_components(components, settings.min_area, things, sort_by_area=False)
     if len(found) > MAX_INSTANCES:
         raise InputError(f"{len(found)} instances do not fit a uint16 instance map (at most {MAX_INSTANCES}); "
                          f"raise the minimum area.")

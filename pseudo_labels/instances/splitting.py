@@ -39,11 +39,8 @@ import numpy as np
 from scipy import ndimage
 
 from pseudo_labels.data.cityscapes import THING_TRAIN_IDS
+from pseudo_labels.instances.settings import CC_MIN_AREA, DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, SplitSettings
 
-DEFAULT_SIGMA = 1.0
-DEFAULT_DILATION_ITERS = 3
-CC_MIN_AREA = 10
-"""Minimum component size of the connected-component (no depth) baseline."""
 
 _NONE = np.iinfo(np.int32).max  # rank of "no component"
 _CROSS = ndimage.generate_binary_structure(2, 1)
@@ -375,6 +372,23 @@ def cc_instances(semantic: np.ndarray, min_area: int = CC_MIN_AREA,
     """Connected-component baseline: 4-connected components of each thing class, >= ``min_area`` px."""
     things = thing_pixels(semantic, thing_ids)
     return instances_from_components(components_for_classes(things, None, 0), min_area, things)
+
+
+def split(units_map: np.ndarray, things: Iterable[int], depth: np.ndarray | None,
+          settings: SplitSettings) -> Instances:
+    """The instances of the thing units of one image under ``settings``: the one split every stage calls.
+
+    ``units_map``: HxW ids at the working size (trainIds, or the units of
+    :class:`pseudo_labels.export.training.Units`); ``depth``: HxW float at the
+    same size, unused (may be None) when ``settings.tau`` is None, which gives
+    the connected components of each unit.
+    """
+    if not settings.uses_depth:
+        return cc_instances(units_map, settings.min_area, things)
+    if depth is None:
+        raise ValueError("a depth-guided split needs a depth map")
+    return split_instances(units_map, depth_gradient(depth, settings.sigma), settings.tau, settings.min_area,
+                           settings.dilation_iters, things)
 
 
 # --------------------------------------------------------------------------- reference (oracle)

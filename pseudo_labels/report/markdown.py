@@ -27,6 +27,7 @@ from pseudo_labels.report import html as report_html
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import write_bytes_atomic, write_text
 from pseudo_labels.data.synthetic import marker_path
+from pseudo_labels.instances.settings import SplitSettings
 
 PROTOCOL_TEXT = {
     "reference": ("Reference protocol (behind the published numbers): at the eval size, a stuff segment is a whole "
@@ -136,8 +137,8 @@ def picture_blocks(index: dict, base: str, record: dict) -> list[Block]:
     """Gallery of the worst drawn images and the per-image table."""
     kind = "class-agnostic PQ_things (label-free labels)" if index.get("label_free") else "PQ_things"
     blocks: list[Block] = [("h2", "Worst images"), (
-        "p", f"Pictures by `visualize` ({index['protocol']} protocol, tau {index['grad_threshold']:.2f}, A_min "
-             f"{index['min_area']}, selection `{index['select']}`, labels `{index['units']}`), sorted by per-image "
+        "p", f"Pictures by `visualize` ({index['protocol']} protocol, {SplitSettings.from_record(index).describe()}, "
+             f"selection `{index['select']}`, labels `{index['units']}`), sorted by per-image "
              f"{kind}, worst first. Panels: input, depth edges, semantic pseudo-labels, ground truth, predicted and GT "
              f"instances, errors of things and of stuff (TP green, FP yellow, FN red hatched, split orange, merge "
              f"purple, ignored grey).")]

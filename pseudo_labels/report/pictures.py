@@ -44,7 +44,8 @@ from pseudo_labels.report import drawing as dr
 from pseudo_labels.export import training as export
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import segment_errors as se
-from pseudo_labels.instances.splitting import Instances, depth_gradient
+from pseudo_labels.instances.settings import SplitSettings
+from pseudo_labels.instances.splitting import Instances, depth_gradient, split
 
 log = logging.getLogger("visualize")
 
@@ -64,8 +65,7 @@ class Settings:
     """What every picture of a run shares."""
 
     units: export.Units
-    tau: float
-    min_area: int
+    split: SplitSettings
     protocol: str
 
     @property
@@ -102,9 +102,8 @@ def analyse(raw: np.ndarray, depth: np.ndarray, settings: Settings, gt_train: np
     ``raw`` and ``depth`` at the working size (512x1024), GT at its own size.
     """
     units = settings.units.unit_map(raw)
-    gradient = depth_gradient(depth)
-    found = settings.units.named(export.split(units, settings.units.things, depth, settings.tau, settings.min_area),
-                                 raw)
+    gradient = depth_gradient(depth, settings.split.sigma)
+    found = settings.units.named(split(units, settings.units.things, depth, settings.split), raw)
     if settings.label_free:
         pred = se.label_free_prediction(raw.shape, found, settings.protocol)
         _, painted = pan.paint_instances(found, 1 if settings.protocol == pan.OFFICIAL else pan.THING_MIN_AREA)
@@ -168,19 +167,20 @@ def _counts_text(counts: dict[str, int], score: float, what: str) -> str:
 def picture(rgb: np.ndarray, depth: np.ndarray, analysis: Analysis, settings: Settings, title: str = "") -> np.ndarray:
     """The eight-panel picture of one image, with legends (``rgb`` at any size, the rest at the working size)."""
     image = np.asarray(Image.fromarray(rgb).resize(PANEL[::-1], Image.BILINEAR))
-    edges = _resized(analysis.gradient > settings.tau)
+    tau = settings.split.tau
+    edges = _resized(analysis.gradient > tau) if tau is not None else np.zeros(PANEL, bool)
     depth_rgb = np.repeat((np.clip(_resized(depth.astype(np.float32)), 0, 1) * 255).astype(np.uint8)[:, :, None], 3, 2)
     depth_rgb[edges] = (255, 0, 0)
     n_things = int(cs.IS_THING[analysis.pred.classes[1:]].sum())
     kind = "label-free clusters" if settings.label_free else "trainIds"
     panels = [dr.titled(image, "input", title, LABEL_BAR),
-              dr.titled(depth_rgb, f"depth, edges at tau {settings.tau:.2f}", "red: Sobel of blurred depth > tau",
-                        LABEL_BAR),
+              dr.titled(depth_rgb, f"depth, edges at tau {tau:.2f}" if tau is not None else "depth (not used: CC-only)",
+                        "red: Sobel of blurred depth > tau", LABEL_BAR),
               dr.titled(semantic_panel(analysis, settings), "semantic pseudo-labels",
                         f"{kind}: {Path(settings.units.source.split(': ')[-1]).name}", LABEL_BAR),
               None,
               dr.titled(instance_panel(image, analysis.pred, analysis.names), f"predicted instances: {n_things}",
-                        f"tau {settings.tau:.2f}, A_min {settings.min_area}, {settings.protocol} painting", LABEL_BAR),
+                        f"{settings.split.describe()}, {settings.protocol} painting", LABEL_BAR),
               None, None, None]
     gt = analysis.gt
     legend_classes = [int(c) for c in np.unique(analysis.units) if c < cs.NUM_CLASSES] if not settings.label_free else []

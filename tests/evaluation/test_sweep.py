@@ -11,6 +11,7 @@ import pytest
 
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.instances import splitting as inst
+from pseudo_labels.instances.settings import SplitSettings
 from pseudo_labels.evaluation import oracle
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import sweep
@@ -22,7 +23,7 @@ SEMANTIC = "pseudo_semantic_raw_k24"
 
 def test_default_grid_holds_reference_grid_and_published_best() -> None:
     grid = sweep.build_grid()
-    assert grid[0].cc_only and grid[0].min_area == 10
+    assert not grid[0].uses_depth and grid[0].min_area == 10
     pairs = [(c.tau, c.min_area) for c in grid[1:]]
     assert len(sweep.REFERENCE_GRID) == 31 and set(sweep.REFERENCE_GRID) <= set(pairs)
     assert (0.20, 1000) in pairs and (0.15, 700) in pairs
@@ -60,8 +61,8 @@ def test_image_evaluator_equals_direct_evaluation(synthetic_val: Path, eval_size
 
 
 def test_sweep_equals_oracle_and_is_independent_of_workers(synthetic_val: Path) -> None:
-    configs = (sweep.CC_BASELINE, sweep.Config(0.05, 20), sweep.Config(0.2, 20), sweep.Config(0.2, 21),
-               sweep.Config(0.2, 300))
+    configs = (sweep.CC_BASELINE, SplitSettings(0.05, 20), SplitSettings(0.2, 20), SplitSettings(0.2, 21),
+               SplitSettings(0.2, 300))
     params = sweep.SweepParams(configs, pan.PROTOCOLS, eval_size=(128, 256))
     labels = cs.label_ids_paths(synthetic_val, "val")
     files = [sweep.ImageFiles(k, synthetic_val / SEMANTIC / "val" / f"{k}.png",
@@ -77,7 +78,7 @@ def test_sweep_equals_oracle_and_is_independent_of_workers(synthetic_val: Path) 
         expected = pan.PanopticStats()
         for f in files:
             semantic, depth, gt_train, gt_instance = _load(synthetic_val, f.key, (128, 256))
-            masks = inst.split_instances_reference(semantic, None if config.cc_only else depth, config.tau, config.min_area)
+            masks = inst.split_instances_reference(semantic, depth if config.uses_depth else None, config.tau, config.min_area)
             expected += oracle.evaluate_image(semantic, masks, cs.resize_nearest(gt_train, (128, 256)),
                                               cs.resize_nearest(gt_instance, (128, 256)))
         got = one.stats[pan.REFERENCE][index]

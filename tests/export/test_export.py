@@ -13,6 +13,8 @@ import torch
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.cli import cups
 from pseudo_labels.export import training as export
+from pseudo_labels.instances.settings import SplitSettings
+from pseudo_labels.instances.splitting import split
 from pseudo_labels.cli import instances as gen
 from pseudo_labels.instances import splitting as inst
 from pseudo_labels.evaluation import panoptic as pan
@@ -144,7 +146,7 @@ def test_label_free_units_merge_the_thing_clusters(train: Path) -> None:
     is_thing = np.isin(semantic, thing_clusters)
     assert (unit_map[is_thing] == export.MERGED_THINGS).all() and np.array_equal(unit_map[~is_thing], semantic[~is_thing])
     depth = cs.resize_bilinear(np.load(train / cs.DEPTH_SUBDIR / "train" / f"{key}.npy"), (512, 1024))
-    found = units.named(export.split(unit_map, units.things, depth, 0.2, 200), semantic)
+    found = units.named(split(unit_map, units.things, depth, SplitSettings(0.2, 200)), semantic)
     assert len(found) > 0 and set(found.classes.tolist()) <= set(thing_clusters)
     for index, mask in enumerate(found.masks()):  # the name is the majority cluster, overlaps included
         assert found.classes[index] == np.bincount(semantic[mask], minlength=256).argmax()
@@ -155,9 +157,9 @@ def test_an_object_of_two_thing_clusters_stays_one_label_free_instance(tmp_path:
     semantic[5:15, 2:12], semantic[5:15, 12:18] = 3, 4  # one object, two touching thing clusters
     (tmp_path / "things.json").write_text(json.dumps({"thing_ids": [3, 4]}))
     units = export.decide_units(int(semantic.max()), None, tmp_path / "things.json")
-    found = units.named(export.split(units.unit_map(semantic), units.things, None, None, 10), semantic)
+    found = units.named(split(units.unit_map(semantic), units.things, None, SplitSettings(None, 10)), semantic)
     assert len(found) == 1 and found.classes.tolist() == [3] and int(found.areas[0]) == 160
-    per_cluster = export.split(semantic, (3, 4), None, None, 10)  # the old way cut it at the cluster border
+    per_cluster = split(semantic, (3, 4), None, SplitSettings(None, 10))  # the old way cut it at the cluster border
     assert len(per_cluster) == 2
 
 
@@ -265,7 +267,7 @@ def test_legacy_split_matches_its_oracle_and_is_deterministic(train: Path, tmp_p
     with np.load(train / SEMANTIC / "kmeans_centroids.npz") as npz:
         things = tuple(int(c) for c in np.flatnonzero(cs.IS_THING[npz["cluster_to_class"]]))
     depth = cs.resize_bilinear(np.load(train / cs.DEPTH_SUBDIR / "train" / f"{key}.npy"), (256, 512))
-    legacy = export.legacy_instance_map(clusters, things, depth, 0.2, 100)
+    legacy = export.legacy_instance_map(clusters, things, depth, SplitSettings(0.2, 100))
     assert np.array_equal(legacy, _legacy_oracle(clusters, things, depth, 0.2, 100)) and legacy.max() > 0
     root = tmp_path / "copy"
     shutil.copytree(train, root, ignore=shutil.ignore_patterns("cups_pseudo_labels"))
