@@ -25,17 +25,20 @@ from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import sweep
 from pseudo_labels.export.cityscapes_panoptic import write_predictions
 from pseudo_labels.cli.evaluate_panoptic import evaluate
+from pseudo_labels.formats.semantic import load_semantic
+from pseudo_labels.formats.depth import load_depth
+from pseudo_labels.formats.centroids import load_cluster_to_class
 
 from bench_sweep import EVAL_SIZE, SEMANTIC, dataset  # noqa: E402  (benchmarks/ is the script's folder)
 
 
 def predictions(root: Path, files: list[sweep.ImageFiles], out: Path) -> tuple[Path, Path]:
     """Full-resolution panoptic predictions of the benchmark images."""
-    table = sweep.load_cluster_to_class(root / SEMANTIC / "kmeans_centroids.npz")
+    table = load_cluster_to_class(root / SEMANTIC / "kmeans_centroids.npz")
     items = []
     for f in files:
-        semantic = sweep.load_semantic(f.semantic, table, EVAL_SIZE)
-        found = inst.split_instances(semantic, inst.depth_gradient(sweep.load_depth(f.depth, EVAL_SIZE)), 0.20, 1000)
+        semantic = load_semantic(f.semantic, table, EVAL_SIZE)
+        found = inst.split_instances(semantic, inst.depth_gradient(load_depth(f.depth, EVAL_SIZE)), 0.20, 1000)
         segments = pan.predicted_segments(semantic, found, 1, 1)
         full = segments.resized((1024, 2048))
         items.append((f.key.split("/")[1], full))

@@ -63,12 +63,13 @@ from pathlib import Path
 import numpy as np
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.export import training as export
-from pseudo_labels.evaluation.sweep import load_depth
+from pseudo_labels.formats.depth import load_depth
 from pseudo_labels.instances.settings import SplitSettings
 from pseudo_labels.instances.splitting import split
+from pseudo_labels.formats.semantic import read_label_png
 start = time.perf_counter()
 path = next(Path(sys.argv[1]).rglob("*.png"))
-semantic = cs.read_label_png(path)
+semantic = read_label_png(path)
 depth = load_depth(next(Path(sys.argv[2]).rglob("*.npy")), export.WORKING_SIZE)
 found = split(semantic, cs.THING_TRAIN_IDS, depth, SplitSettings(0.05, 10))
 masks = np.stack([m.ravel() for m in found.masks()])

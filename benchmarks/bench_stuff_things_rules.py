@@ -35,7 +35,7 @@ from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.cli import stuff_things as classify
 from pseudo_labels.export import training as export
 from pseudo_labels.cli import instances as gen
-from pseudo_labels.evaluation.sweep import load_cluster_to_class
+from pseudo_labels.formats.centroids import load_cluster_to_class
 from pseudo_labels.instances.settings import SplitSettings
 
 

@@ -35,6 +35,9 @@ from pseudo_labels.evaluation import oracle
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import sweep
 from pseudo_labels.data.synthetic import write_dataset
+from pseudo_labels.formats.semantic import load_semantic
+from pseudo_labels.formats.depth import load_depth
+from pseudo_labels.formats.centroids import load_cluster_to_class
 
 K = 80
 SEMANTIC = f"pseudo_semantic_raw_k{K}"
@@ -57,8 +60,8 @@ def run_oracle(files: list[sweep.ImageFiles], table: np.ndarray, grid: list[Spli
     """Reference-protocol statistics per config, the straightforward way."""
     totals = [pan.PanopticStats() for _ in grid]
     for f in files:
-        semantic = sweep.load_semantic(f.semantic, table, EVAL_SIZE)
-        depth = sweep.load_depth(f.depth, EVAL_SIZE)
+        semantic = load_semantic(f.semantic, table, EVAL_SIZE)
+        depth = load_depth(f.depth, EVAL_SIZE)
         gt = cs.load_ground_truth(f.label_ids, f.instance_ids)
         gt_train = cs.resize_nearest(gt.train_ids, EVAL_SIZE)
         gt_instance = cs.resize_nearest(gt.instance_ids, EVAL_SIZE)
@@ -89,7 +92,7 @@ def main() -> None:
     parser.add_argument("--num_images", type=int, default=24)
     args = parser.parse_args()
     files = dataset(args.root, args.num_images)
-    table = sweep.load_cluster_to_class(args.root / SEMANTIC / "kmeans_centroids.npz")
+    table = load_cluster_to_class(args.root / SEMANTIC / "kmeans_centroids.npz")
     grid = sweep.build_grid()
     reference = sweep.SweepParams(tuple(grid), (pan.REFERENCE,), EVAL_SIZE)
     both = sweep.SweepParams(tuple(grid), pan.PROTOCOLS, EVAL_SIZE)

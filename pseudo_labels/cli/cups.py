@@ -44,7 +44,10 @@ from pseudo_labels.instances.splitting import split
 from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.core.parallel import (add_shard_arguments, add_workers_argument, default_workers, ordered_map,
                                     run_shard, shard_suffix)
-from pseudo_labels.evaluation.sweep import load_depth
+from pseudo_labels.formats.depth import load_depth
+from pseudo_labels.formats.semantic import read_label_png
+from pseudo_labels.formats.stuff_things import read_stuff_things
+from pseudo_labels.formats.instance_npz import instance_npz
 
 log = logging.getLogger("cups")
 
@@ -140,7 +143,7 @@ class ExportSettings:
 
 def read_semantic(settings: ExportSettings, path: Path) -> np.ndarray:
     """The semantic map, every id checked at full resolution (the pre-pass and the export call this)."""
-    semantic = cs.read_label_png(path, settings.num_ids, settings.allow_ignore)
+    semantic = read_label_png(path, settings.num_ids, settings.allow_ignore)
     if semantic.dtype != np.uint8:
         raise InputError(f"{path}: a 16-bit semantic map; CUPS reads 8-bit pseudo-classes (k <= 255).")
     return semantic
@@ -266,7 +269,7 @@ def thing_classes(args: argparse.Namespace, units: export.Units | None) -> tuple
         if args.use_trainid_things:
             return cs.THING_TRAIN_IDS, (_as_cause27(cs.THING_TRAIN_IDS) if args.trainid_input else cs.THING_TRAIN_IDS)
         if args.stuff_things is not None:
-            things = _as_cause27(export.read_stuff_things(args.stuff_things, cs.NUM_CLASSES))
+            things = _as_cause27(read_stuff_things(args.stuff_things, cs.NUM_CLASSES))
             return things, things
         return cs.CAUSE27_THING_IDS, cs.CAUSE27_THING_IDS
     if units.merged:
@@ -296,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                                args.split, args.limit)
     if mode == "npz":
         instances = root / args.instance_subdir
-        aux = {k: cs.instance_npz(instances, args.split, k) or cs.output_path(instances, args.split, k, ".npz")
+        aux = {k: instance_npz(instances, args.split, k) or cs.output_path(instances, args.split, k, ".npz")
                for k in semantic_files}
         what, fix = "instance file", "Run generate_depth_guided_instances.py, or pass --depth_instances"
     else:
@@ -309,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = run_shard([k for k in semantic_files if not missing or aux[k].is_file()], args)
     if not keys:
         raise InputError(f"shard {args.shard_index} of {args.num_shards} has no images.")
-    first = cs.read_label_png(semantic_files[keys[0]])
+    first = read_label_png(semantic_files[keys[0]])
 
     train_ids = args.use_trainid_things or args.trainid_input
     if mode == "npz":

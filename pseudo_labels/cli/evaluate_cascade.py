@@ -38,12 +38,15 @@ from pseudo_labels.instances import splitting as inst
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.core.errors import InputError, exit_on_input_error
-from pseudo_labels.export.training import read_stuff_things
+from pseudo_labels.formats.stuff_things import read_stuff_things
 from pseudo_labels.core.fileio import prepare_output_file, write_json
 from pseudo_labels.evaluation.instance_metrics import InstanceTotals, gt_thing_instances
 from pseudo_labels.export.relabel import cause27_table
-from pseudo_labels.evaluation.cascade import THING_MODES, add_leftover_components, masks_from_npz, segments_from_masks
+from pseudo_labels.evaluation.cascade import THING_MODES, add_leftover_components, segments_from_masks
+from pseudo_labels.formats.instance_npz import masks_from_npz
 from pseudo_labels.evaluation.semantic import confusion, semantic_scores
+from pseudo_labels.formats.semantic import read_label_png
+from pseudo_labels.formats.instance_npz import instance_npz
 
 log = logging.getLogger("cascade")
 
@@ -97,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     matrix = np.zeros((cs.NUM_CLASSES, cs.NUM_CLASSES), np.int64)
     totals = {p: pan.PanopticStats() for p in pan.PROTOCOLS}
     instance_totals = InstanceTotals()
-    instance_paths = {key: cs.instance_npz(root / args.instance_subdir, args.split, key) for key in keys}
+    instance_paths = {key: instance_npz(root / args.instance_subdir, args.split, key) for key in keys}
     needs_masks = args.thing_mode != "connected_components" and not args.skip_panoptic
     missing = [str(cs.output_path(root / args.instance_subdir, args.split, k, ".npz"))
                for k, p in instance_paths.items() if p is None]
@@ -109,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.skip_instance and not score_instances:
         log.info("no instance files under %s: instance scores skipped", root / args.instance_subdir / args.split)
     for key in tqdm(keys, desc="evaluate", unit="img"):
-        semantic = cs.read_label_png(semantic_files[key])
+        semantic = read_label_png(semantic_files[key])
         if args.cause27:
             semantic = cause27_table()[semantic]
         elif int(semantic.max()) >= cs.NUM_CLASSES and int(semantic.max()) != cs.IGNORE_ID:

@@ -48,7 +48,10 @@ from pseudo_labels.instances.splitting import Instances, split
 from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.core.parallel import (add_shard_arguments, add_workers_argument, default_workers, ordered_map,
                                     run_shard, shard_suffix)
-from pseudo_labels.evaluation.sweep import load_depth
+from pseudo_labels.formats.depth import load_depth
+from pseudo_labels.formats.semantic import read_label_png
+from pseudo_labels.formats.centroids import cluster_to_class
+from pseudo_labels.formats.stuff_things import read_stuff_things
 
 log = logging.getLogger("instances")
 
@@ -68,7 +71,7 @@ def original_instance_map(found: Instances) -> np.ndarray:
 
 def per_cluster_units(stuff_things: Path, num_ids: int) -> export.Units:
     """Units that split each thing id of a ``stuff_things.json`` on its own (the original's way)."""
-    things = export.read_stuff_things(stuff_things, num_ids)
+    things = read_stuff_things(stuff_things, num_ids)
     dtype = np.uint8 if num_ids <= 256 else np.uint16
     return export.Units(np.arange(num_ids, dtype=dtype), things, f"stuff_things (per cluster): {stuff_things}",
                         num_ids - 1)
@@ -85,7 +88,7 @@ def choose_units(first_map: np.ndarray, first_path: Path, centroids_path: Path |
                          f"cluster (without it) instead.")
     if stuff_things is not None and not merge:
         if centroids_path is not None:
-            num_ids = len(export.cluster_to_class(centroids_path, require_classes=False))
+            num_ids = len(cluster_to_class(centroids_path, require_classes=False))
         else:
             num_ids = 256 if first_map.dtype == np.uint8 else 65536
         return per_cluster_units(stuff_things, num_ids)
@@ -157,7 +160,7 @@ class ImageJob:
 
 def write_instances(job: ImageJob) -> np.ndarray:
     """Split one image, write its ``.npz`` and ``_instance.png``; returns the unit id of each instance."""
-    semantic = cs.resize_nearest(cs.read_label_png(job.semantic, job.units.max_id + 1), export.WORKING_SIZE)
+    semantic = cs.resize_nearest(read_label_png(job.semantic, job.units.max_id + 1), export.WORKING_SIZE)
     depth = load_depth(job.depth, export.WORKING_SIZE)
     found = split(job.units.unit_map(semantic, job.semantic), job.units.things, depth, job.split)
     found = job.units.named(found, semantic)
@@ -185,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = run_shard([k for k in keys if depth_files[k].is_file()], args)
     if not keys:
         raise InputError(f"no semantic map under {args.semantic_dir} has a depth map under {args.depth_dir}.")
-    units = choose_units(cs.read_label_png(semantic_files[keys[0]]), semantic_files[keys[0]], args.centroids_path,
+    units = choose_units(read_label_png(semantic_files[keys[0]]), semantic_files[keys[0]], args.centroids_path,
                          args.stuff_things, args.merge_thing_clusters)
     manifest = RunManifest("instances", args)
     suffix = shard_suffix(args.num_shards, args.shard_index)

@@ -67,7 +67,8 @@ from pseudo_labels.instances.splitting import split
 from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.core.parallel import (add_shard_arguments, add_workers_argument, check_all_shards, default_workers,
                                     ordered_map, run_shard, shard_suffix, unsharded_path)
-from pseudo_labels.evaluation.sweep import load_depth
+from pseudo_labels.formats.depth import load_depth
+from pseudo_labels.formats.semantic import read_label_png
 
 log = logging.getLogger("panoptic")
 
@@ -147,7 +148,7 @@ class LabelSettings:
 
 def label_image(settings: LabelSettings, key: str, semantic_path: Path, depth_path: Path) -> dict:
     """Write one image's panoptic PNG and class*1000+instance array; returns its JSON annotation."""
-    semantic = settings.units.unit_map(cs.resize_nearest(cs.read_label_png(semantic_path, settings.units.max_id + 1),
+    semantic = settings.units.unit_map(cs.resize_nearest(read_label_png(semantic_path, settings.units.max_id + 1),
                                                          export.WORKING_SIZE),
                                        semantic_path)
     depth = load_depth(depth_path, export.WORKING_SIZE) if settings.split.uses_depth else None
@@ -201,7 +202,7 @@ def run_original(args: argparse.Namespace) -> int:
                          "stuff_things": sha256_optional(args.stuff_things)}, args.overwrite)
     per_image = []
     for path, rel, instance_path in tqdm(list(zip(files, relative, instance_files)), desc="panoptic", unit="img"):
-        semantic = cs.read_label_png(path)
+        semantic = read_label_png(path)
         instances = None
         if instance_path is not None and instance_path.is_file():
             instances = original_panoptic.masks_from_npz(read_npz(instance_path), str(instance_path))
@@ -268,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = run_shard(list(semantic_files), args)
     if not keys:
         raise InputError(f"shard {args.shard_index} of {args.num_shards} has no images.")
-    units = export.decide_units(int(cs.read_label_png(semantic_files[keys[0]]).max()), args.centroids_path, None,
+    units = export.decide_units(int(read_label_png(semantic_files[keys[0]]).max()), args.centroids_path, None,
                                 str(semantic_files[keys[0]]))
     out = root / args.output_subdir / args.split
     target = (args.target_h, args.target_w)

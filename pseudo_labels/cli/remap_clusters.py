@@ -30,7 +30,7 @@ import numpy as np
 from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.export.relabel import cluster_table, remap_folder
-from pseudo_labels.evaluation.sweep import load_cluster_to_class
+from pseudo_labels.formats.centroids import load_cluster_to_class
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,6 +37,7 @@ from pseudo_labels.core.fileio import remove_stale_temp_files, sha256_optional, 
 from pseudo_labels.core.manifest import RunManifest, record_source, source_fingerprint, split_done
 from pseudo_labels.core.parallel import shard
 from refs.cause.model import CHECKPOINT_FILES, CheckpointError, load_cause
+from pseudo_labels.formats.centroids import load_centroid_file
 
 log = logging.getLogger("semantics")
 
@@ -82,9 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _check(args: argparse.Namespace) -> None:
     if not args.skip_crf:
         crf.require()
-    if not 2 <= args.k <= semantics.MAX_CLUSTERS:
-        raise InputError(f"--k must be in 2..{semantics.MAX_CLUSTERS} (16-bit cluster PNGs above k = "
-                         f"{semantics.MAX_CLUSTERS_8BIT}), "
+    if not 2 <= args.k <= cs.MAX_CLUSTERS:
+        raise InputError(f"--k must be in 2..{cs.MAX_CLUSTERS} (16-bit cluster PNGs above k = "
+                         f"{cs.MAX_CLUSTERS_8BIT}), "
                          f"got {args.k}.")
     if args.label_free and not args.raw_clusters:
         raise InputError("--label_free gives no cluster-to-class map: add --raw_clusters.")
@@ -103,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     images = cs.image_paths(root, args.split)
     keys = list(images)[: args.limit] if args.limit else list(images)
     if args.load_centroids:
-        centroids, table = semantics.load_centroid_file(args.load_centroids, need_classes=not args.raw_clusters)
+        centroids, table = load_centroid_file(args.load_centroids, need_classes=not args.raw_clusters)
         if len(centroids) != args.k:
             raise InputError(f"{args.load_centroids}: {len(centroids)} centroids, but --k is {args.k} (the output "
                              f"folder would be named for k={args.k}). Pass --k {len(centroids)}.")
@@ -131,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fitted_path = output_dir / "kmeans_centroids.npz"
     if resuming and not args.load_centroids and fitted_path.is_file():  # an interrupted run already fitted
         log.info("resuming: reusing %s", fitted_path)
-        centroids, table = semantics.load_centroid_file(fitted_path, need_classes=not args.raw_clusters)
+        centroids, table = load_centroid_file(fitted_path, need_classes=not args.raw_clusters)
     kept: dict = {}
     if not args.load_centroids and not (resuming and fitted_path.is_file()):
         fit_images = cs.image_paths(root, FIT_SPLIT)

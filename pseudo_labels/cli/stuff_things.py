@@ -42,8 +42,10 @@ from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.fileio import prepare_output_file, write_json, write_text
 from pseudo_labels.core.manifest import RunManifest
-from pseudo_labels.evaluation.sweep import load_cluster_to_class, load_depth
+from pseudo_labels.formats.centroids import load_cluster_to_class
+from pseudo_labels.formats.depth import load_depth
 from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, PUBLISHED_MIN_AREA, PUBLISHED_TAU, SplitSettings
+from pseudo_labels.formats.semantic import read_label_png
 
 log = logging.getLogger("stuff_things")
 
@@ -123,7 +125,7 @@ def measure_split_ratio(pairs: list[tuple[Path, Path]], num_classes: int, tau: f
     statistics = split_ratio.SplitStatistics(num_classes)
     warned = False
     for semantic_path, depth_path in tqdm(pairs, desc="split statistics", unit="img"):
-        semantic = cs.read_label_png(semantic_path)
+        semantic = read_label_png(semantic_path)
         beyond = semantic[(semantic >= num_classes) & (semantic != cs.IGNORE_ID)]
         if beyond.size and not warned:  # the original ignores them silently
             log.warning("%s: ids up to %d are >= --num_classes %d and are not counted (pass --num_classes k)",
@@ -165,11 +167,11 @@ def run_original(args: argparse.Namespace) -> int:
 def measure(files: dict[str, Path], depth_dir: Path, split: str, tau: float, num_clusters: int | None,
             sigma: float = inst.DEFAULT_SIGMA) -> stuff_things.ClusterStatistics:
     """Cluster statistics over the images (working size 512x1024)."""
-    first = cs.read_label_png(next(iter(files.values())))
+    first = read_label_png(next(iter(files.values())))
     k = num_clusters or int(first.max()) + 1
     statistics = stuff_things.ClusterStatistics(k)
     for key, path in tqdm(files.items(), desc="cluster statistics", unit="img"):
-        clusters = cs.resize_nearest(cs.read_label_png(path, k), export.WORKING_SIZE)
+        clusters = cs.resize_nearest(read_label_png(path, k), export.WORKING_SIZE)
         depth = load_depth(cs.output_path(depth_dir, split, key, ".npy"), export.WORKING_SIZE)
         statistics.add(clusters, inst.depth_gradient(depth, sigma) > tau)
     return statistics
@@ -193,7 +195,7 @@ def compare_thing_sets(root: Path, split: str, files: dict[str, Path], depth_dir
     merged = export.label_free_units(tuple(label_free_things), "label-free thing clusters")
     gt_merged = export.label_free_units(tuple(int(c) for c in np.flatnonzero(cs.IS_THING[table])), "GT thing clusters")
     for key, path in tqdm(files.items(), desc="compare thing sets", unit="img"):
-        clusters = cs.resize_nearest(cs.read_label_png(path, len(table)), export.WORKING_SIZE)
+        clusters = cs.resize_nearest(read_label_png(path, len(table)), export.WORKING_SIZE)
         semantic = table[clusters]
         depth = load_depth(cs.output_path(depth_dir, split, key, ".npy"), export.WORKING_SIZE)
         found = {"gt_things": inst.split(semantic, cs.THING_TRAIN_IDS, depth, settings)}

@@ -30,7 +30,8 @@ from pseudo_labels.core.fileio import prepare_output_file, read_npz, sha256_file
 from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, SplitSettings
 from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.core.parallel import (add_shard_arguments, add_workers_argument, check_all_shards, default_workers,
-                                    run_shard, unsharded_path)
+                                         run_shard, unsharded_path)
+from pseudo_labels.formats.centroids import load_cluster_to_class
 
 log = logging.getLogger("sweep")
 
@@ -244,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dilation_iters < 0 or args.depth_blur_sigma < 0:
         raise InputError("--dilation_iters and --depth_blur_sigma must be >= 0.")
     centroids = args.centroids_path or root / args.semantic_subdir / "kmeans_centroids.npz"
-    cluster_to_class = sweep.load_cluster_to_class(centroids)
+    cluster_to_class = load_cluster_to_class(centroids)
     k = len(cluster_to_class)
     grid = sweep.build_grid(args.grad_thresholds, args.min_areas, not args.no_cc_baseline, args.depth_blur_sigma,
                             args.dilation_iters)

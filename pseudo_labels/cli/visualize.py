@@ -44,8 +44,9 @@ from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.fileio import write_json, write_png
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import panoptic as pan
-from pseudo_labels.evaluation.sweep import load_depth
+from pseudo_labels.formats.depth import load_depth
 from pseudo_labels.export import training as export
+from pseudo_labels.formats.semantic import read_label_png
 from pseudo_labels.report.pictures import (INDEX_NAME, SELECTIONS, Analysis, Settings, analyse, index_entry, picture,
                                            select_keys)
 
@@ -108,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(files) != len(wanted):
             raise InputError(f"stems not found under {root / args.semantic_subdir / args.split}: "
                              f"{sorted(wanted - {k.split('/')[1] for k in files})}")
-    first = cs.read_label_png(next(iter(files.values())))
+    first = read_label_png(next(iter(files.values())))
     if args.stuff_things is not None and first.dtype != np.uint8:
         raise InputError(f"{next(iter(files.values()))}: a 16-bit cluster map (k > 255). Label-free drawing merges "
                          f"the thing clusters into id {export.MERGED_THINGS}, so it needs 8-bit maps (k <= 255); "
@@ -123,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def load(key: str) -> tuple[np.ndarray, Analysis]:
         path = files[key]
-        raw = cs.resize_nearest(cs.read_label_png(path, units.max_id + 1), export.WORKING_SIZE)
+        raw = cs.resize_nearest(read_label_png(path, units.max_id + 1), export.WORKING_SIZE)
         settings.units.unit_map(raw, path)  # ids checked, naming the file
         depth = load_depth(cs.output_path(root / args.depth_subdir, args.split, key, ".npy"), export.WORKING_SIZE)
         has_gt = key in labels and key in instances

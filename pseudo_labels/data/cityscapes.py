@@ -129,6 +129,8 @@ DEPTH_SUBDIR = "depth_spidepth"
 
 MAX_CLUSTERS_8BIT = 255
 """Up to this k, raw cluster maps are 8-bit PNGs (ids 0..254; 255 stays free, void in trainId maps)."""
+MAX_CLUSTERS = 65535
+"""The largest k: above 255 clusters, raw cluster maps are 16-bit PNGs."""
 
 
 def cluster_map_dtype(k: int) -> np.dtype:
@@ -139,22 +141,6 @@ def cluster_map_dtype(k: int) -> np.dtype:
 _STEM_TAIL = re.compile(r"_\d{6}_\d{6}$")
 
 
-def checked_cluster_to_class(table: np.ndarray, source: str | Path) -> np.ndarray:
-    """A cluster -> trainId table as uint8 (k,), checked: 1-D, integer, 1..65536 entries, trainIds 0..18 or 255.
-
-    ``source`` names the file in the message (a table of strings or floats
-    would otherwise index arrays wrongly or fail deep inside a stage).
-    """
-    table = np.asarray(table)
-    if not np.issubdtype(table.dtype, np.integer) and table.dtype != np.bool_:
-        raise InputError(f"{source}: cluster_to_class must hold integer trainIds, got dtype {table.dtype}. "
-                         f"Rebuild the cluster-to-class map (mapping stage).")
-    if table.ndim != 1 or len(table) == 0 or len(table) > 65536:
-        raise InputError(f"{source}: cluster_to_class must be a 1-D array of 1..65536 entries (one per cluster of "
-                         f"an 8- or 16-bit cluster map), got shape {table.shape}.")
-    if not np.all(((table >= 0) & (table < NUM_CLASSES)) | (table == IGNORE_ID)):
-        raise InputError(f"{source}: cluster_to_class holds values outside the trainIds 0..18 (and 255).")
-    return table.astype(np.uint8)
 
 
 def stem_key(city: str, stem: str) -> str:
@@ -211,13 +197,6 @@ def output_path(folder: str | Path, split: str, key: str, suffix: str) -> Path:
     return Path(folder) / split / f"{key}{suffix}"
 
 
-def instance_npz(folder: str | Path, split: str, key: str) -> Path | None:
-    """The instance ``.npz`` of image ``key`` as the original looks for it (``_leftImg8bit.npz``, then ``.npz``)."""
-    for suffix in ("_leftImg8bit.npz", ".npz"):
-        path = output_path(folder, split, key, suffix)
-        if path.is_file():
-            return path
-    return None
 
 
 # --------------------------------------------------------------------------- loaders
@@ -235,23 +214,6 @@ def read_png(path: str | Path) -> np.ndarray:
         raise InputError(f"{path}: cannot be read as an image ({exc}). Re-create or remove the file.") from None
 
 
-def read_label_png(path: str | Path, num_ids: int | None = None, allow_ignore: bool = False) -> np.ndarray:
-    """A semantic map (cluster ids or trainIds): HxW uint8 (mode L) or uint16 (I;16), checked at full resolution.
-
-    ``num_ids`` (k for cluster maps): every id must be below it, except 255
-    (ignore) with ``allow_ignore``. An RGB colour picture or a map from
-    another run stops here, naming the file, before anything is written.
-    """
-    array = read_png(path)
-    if array.ndim != 2 or array.dtype not in (np.uint8, np.uint16):
-        raise InputError(f"{path}: expected a single-channel 8- or 16-bit map of ids, got shape {array.shape} "
-                         f"dtype {array.dtype} (a colour picture?). Pass the raw id PNGs, not visualisations.")
-    if num_ids is not None and array.size:
-        top = int(np.where(array == IGNORE_ID, 0, array).max()) if allow_ignore else int(array.max())
-        if top >= num_ids:
-            raise InputError(f"{path}: id {top} >= {num_ids} ids of the centroid file. The semantic maps and the "
-                             f"centroid file come from different runs (or k differs).")
-    return array
 
 
 def read_png_fast(path: str | Path) -> np.ndarray:

@@ -7,12 +7,9 @@ mode adds the connected components of thing pixels no mask covers.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
-from pseudo_labels.core.errors import InputError
-from pseudo_labels.core.fileio import read_npz
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.instances import splitting as inst
@@ -21,23 +18,6 @@ from pseudo_labels.instances import splitting as inst
 THING_MODES = ("connected_components", "maskcut", "hybrid")
 
 
-def masks_from_npz(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """(N, H, W) bool masks at ``size`` (Pillow NEAREST) and their scores (default: areas at ``size``)."""
-    npz = read_npz(path, "Re-run the instance stage for this image.")
-    if "masks" not in npz:
-        raise InputError(f"{path}: not an instance .npz with 'masks' (keys: {sorted(npz)}).")
-    masks, scores = npz["masks"], npz.get("scores")
-    count = int(npz["num_valid"]) if "num_valid" in npz else len(masks)
-    grid = (int(npz["h_patches"]), int(npz["w_patches"])) if "h_patches" in npz and "w_patches" in npz else None
-    masks = masks[:count]
-    if masks.ndim == 2:
-        if grid is None or grid[0] * grid[1] != masks.shape[1]:
-            raise InputError(f"{path}: flat masks need h_patches x w_patches = {masks.shape[1]}.")
-        masks = masks.reshape(count, *grid)
-    resized = np.stack([cs.resize_nearest(m.astype(np.uint8), size).astype(bool) for m in masks]) if count else \
-        np.zeros((0, *size), bool)
-    scores = resized.sum(axis=(1, 2)).astype(np.float32) if scores is None else scores[:count]
-    return resized, scores
 
 
 def segments_from_masks(semantic: np.ndarray, masks: np.ndarray, scores: np.ndarray, min_stuff_area: int,

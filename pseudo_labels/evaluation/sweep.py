@@ -26,9 +26,9 @@ from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.instances import splitting as inst
 from pseudo_labels.instances.settings import CC_MIN_AREA, DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, SplitSettings
 from pseudo_labels.evaluation import panoptic as pan
-from pseudo_labels.core.errors import InputError
-from pseudo_labels.core.fileio import read_npy, read_npz
 from pseudo_labels.core.parallel import ordered_map
+from pseudo_labels.formats.depth import load_depth
+from pseudo_labels.formats.semantic import load_semantic
 
 REFERENCE_GRID: tuple[tuple[float, int], ...] = (
     (0.05, 100), (0.08, 200), (0.08, 500), (0.12, 200), (0.12, 500), (0.20, 200), (0.20, 500),
@@ -264,40 +264,10 @@ class ImageFiles:
     instance_ids: Path
 
 
-def load_cluster_to_class(path: str | Path) -> np.ndarray:
-    """``cluster_to_class`` (k,) uint8 of a ``kmeans_centroids.npz``; errors name the file and the fix."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: centroid file not found. Pass --centroids_path, or write it with "
-                         f"generate_overclustered_semantics.py.")
-    arrays = read_npz(path, "Pass a kmeans_centroids.npz written by generate_overclustered_semantics.py.")
-    if "cluster_to_class" not in arrays:
-        raise InputError(f"{path}: has no 'cluster_to_class' array (keys: {sorted(arrays)}). "
-                         f"Build the cluster-to-class map first (mapping stage).")
-    return cs.checked_cluster_to_class(arrays["cluster_to_class"], path)
 
 
-def load_semantic(path: Path, cluster_to_class: np.ndarray, eval_size: tuple[int, int]) -> np.ndarray:
-    """Raw cluster PNG (8-bit, or 16-bit for k > 255) -> trainIds through ``cluster_to_class``, at the eval size."""
-    clusters = cs.read_png(path)
-    if clusters.ndim != 2 or clusters.dtype not in (np.uint8, np.uint16):
-        raise InputError(f"{path}: expected a single-channel 8- or 16-bit cluster PNG, got shape {clusters.shape} "
-                         f"dtype {clusters.dtype}.")
-    if int(clusters.max()) >= len(cluster_to_class):
-        raise InputError(f"{path}: cluster id {int(clusters.max())} >= k = {len(cluster_to_class)} of the centroid "
-                         f"file. The semantics and --centroids_path come from different runs.")
-    semantic = cluster_to_class[clusters]
-    return semantic if semantic.shape == tuple(eval_size) else cs.resize_nearest(semantic, eval_size)
 
 
-def load_depth(path: Path, eval_size: tuple[int, int]) -> np.ndarray:
-    """Depth ``.npy`` (HxW float) at the eval size (Pillow BILINEAR on float32 when resized)."""
-    depth = read_npy(path, "Re-run the depth stage for this image.")
-    if depth.ndim != 2 or depth.size == 0 or not np.issubdtype(depth.dtype, np.floating):
-        raise InputError(f"{path}: depth must be an HxW float array, got shape {depth.shape} dtype {depth.dtype}.")
-    if not np.isfinite(depth).all():
-        raise InputError(f"{path}: depth holds NaN or inf values. Re-run the depth stage for this image.")
-    return depth if depth.shape == tuple(eval_size) else cs.resize_bilinear(depth, eval_size)
 
 
 def _evaluate_files(job: tuple[ImageFiles, np.ndarray, SweepParams, bool]) -> ImageResult:

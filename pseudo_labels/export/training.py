@@ -20,7 +20,6 @@ What the split runs on (the "units"):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +30,8 @@ from pseudo_labels.instances import splitting as inst
 from pseudo_labels.instances.settings import SplitSettings
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.evaluation.panoptic import THING_MIN_AREA, paint_instances
-from pseudo_labels.evaluation.sweep import load_cluster_to_class
+from pseudo_labels.formats.centroids import cluster_to_class
+from pseudo_labels.formats.stuff_things import read_stuff_things
 
 WORKING_SIZE = (512, 1024)
 """Resolution of the sweep, and so of the split for training labels."""
@@ -111,20 +111,6 @@ def semantic_and_depth(root: Path, semantic_subdir: str, depth_subdir: str, spli
     return semantic, depth, [str(p) for p in depth.values() if not p.is_file()]
 
 
-def read_stuff_things(path: Path, num_ids: int | None = None) -> tuple[int, ...]:
-    """``thing_ids`` of a ``stuff_things.json``; ids outside 0..num_ids-1 are an error naming the file."""
-    try:
-        data = json.loads(Path(path).read_text())
-        things = tuple(sorted(int(i) for i in data["thing_ids"]))
-    except FileNotFoundError:
-        raise InputError(f"{path}: stuff_things file not found.") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not a stuff_things.json with a 'thing_ids' list ({exc}).") from None
-    limit = 256 if num_ids is None else num_ids
-    bad = [i for i in things if not 0 <= i < limit]
-    if bad:
-        raise InputError(f"{path}: thing_ids {bad[:10]} are outside 0..{limit - 1} (the ids of the semantic maps).")
-    return things
 
 
 def train_id_units(allows_ignore: bool = False) -> Units:
@@ -155,12 +141,6 @@ def decide_units(max_id: int, centroids_path: Path | None = None, stuff_things_p
     return train_id_units()
 
 
-def cluster_to_class(path: Path, require_classes: bool) -> np.ndarray:
-    """``cluster_to_class`` of a centroid file (all trainIds 0..18 when ``require_classes``); errors name the file."""
-    table = load_cluster_to_class(path)
-    if require_classes and not np.all(table < cs.NUM_CLASSES):
-        raise InputError(f"{path}: cluster_to_class holds 255 (a label-free file?); pass --stuff_things instead.")
-    return table
 
 
 def instance_id_map(found: inst.Instances, min_new_pixels: int = THING_MIN_AREA) -> tuple[np.ndarray, np.ndarray]:

@@ -23,21 +23,19 @@ from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.semantics import clustering, crf, features
 from pseudo_labels.core import distributed
 from pseudo_labels.core.errors import InputError
-from pseudo_labels.core.fileio import read_npy, read_npz, write_npy
+from pseudo_labels.core.fileio import read_npy, write_npy
 from pseudo_labels.core.manifest import made_from, record_source, source_fingerprint
 from pseudo_labels.core.parallel import shard
+from pseudo_labels.formats.centroids import FEATURE_DIM
 
 log = logging.getLogger(__name__)
 
-FEATURE_WIDTH = features.FEATURE_DIM
-MAX_CLUSTERS_8BIT = cs.MAX_CLUSTERS_8BIT
-MAX_CLUSTERS = 65535
-"""Above :data:`MAX_CLUSTERS_8BIT`, cluster maps are 16-bit PNGs (ids 0..k-1); every stage reads both."""
+"""Above :data:`cs.MAX_CLUSTERS_8BIT`, cluster maps are 16-bit PNGs (ids 0..k-1); every stage reads both."""
 
 
 def raw_cluster_map(full: torch.Tensor, centroids: np.ndarray) -> np.ndarray:
     """(H', W') cluster ids by cosine argmax (first index on ties), uint8 or uint16 by k."""
-    if len(centroids) <= MAX_CLUSTERS_8BIT:
+    if len(centroids) <= cs.MAX_CLUSTERS_8BIT:
         return features.assign_clusters(full, centroids)[0]
     return features.cluster_logits(full, centroids).argmax(dim=0).numpy().astype(cs.cluster_map_dtype(len(centroids)))
 
@@ -94,7 +92,7 @@ def load_cached(path: Path, size: tuple[int, int], fingerprint: str) -> features
         return None
     maps = read_npy(path)
     offsets = features.window_grid(size)
-    if maps.shape != (len(offsets), FEATURE_WIDTH, features.GRID, features.GRID) or maps.dtype != np.float32:
+    if maps.shape != (len(offsets), FEATURE_DIM, features.GRID, features.GRID) or maps.dtype != np.float32:
         log.warning("%s: cached features have shape %s, expected %d windows; recomputing", path, maps.shape, len(offsets))
         return None
     return features.Windows(maps, tuple(y for y, _ in offsets), tuple(x for _, x in offsets), size)
@@ -207,27 +205,3 @@ def run_label_job(job: LabelJob) -> tuple[str, np.ndarray]:
     return job.key, label_map(job.windows, job.original, job.centroids, job.cluster_to_class, image)
 
 
-def load_centroid_file(path: Path, need_classes: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """(centroids, cluster_to_class) of a centroid file, checked: width 90, k <= 65535, a valid map when needed."""
-    if not path.is_file():
-        raise InputError(f"{path}: centroid file not found (--load_centroids).")
-    arrays = read_npz(path, "Pass a kmeans_centroids.npz written by generate_overclustered_semantics.py.")
-    centroids, table = arrays.get("centroids"), arrays.get("cluster_to_class")
-    if centroids is None or centroids.ndim != 2 or centroids.shape[1] != FEATURE_WIDTH:
-        shape = None if centroids is None else centroids.shape
-        raise InputError(f"{path}: 'centroids' must be (k, {FEATURE_WIDTH}) for CAUSE features, got {shape}.")
-    if len(centroids) > MAX_CLUSTERS:
-        raise InputError(f"{path}: k = {len(centroids)} clusters do not fit the 16-bit cluster PNGs "
-                         f"(k <= {MAX_CLUSTERS}).")
-    if not np.all(np.isfinite(centroids)) or not np.all(np.linalg.norm(centroids, axis=1) > 0):
-        bad = np.flatnonzero(~np.isfinite(centroids).all(axis=1) | ~(np.linalg.norm(centroids, axis=1) > 0))
-        raise InputError(f"{path}: centroid rows {bad[:5].tolist()} are NaN, inf or zero; every pixel would go to "
-                         f"one cluster. Refit, or pass another centroid file.")
-    if need_classes:
-        if table is not None:
-            table = cs.checked_cluster_to_class(table, path)
-        if table is None or table.shape != (len(centroids),) or not np.all(table < cs.NUM_CLASSES):
-            raise InputError(f"{path}: mapped output needs a 'cluster_to_class' of {len(centroids)} trainIds 0..18; "
-                             f"pass --raw_clusters for cluster ids.")
-        return centroids, table.astype(np.uint8)
-    return centroids, None

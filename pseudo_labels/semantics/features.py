@@ -36,7 +36,6 @@ CROP = 322
 STRIDE = 161
 PATCH = 14
 GRID = CROP // PATCH  # 23
-FEATURE_DIM = 90
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 

@@ -49,7 +49,8 @@ def test_maps_are_16_bit_and_hold_ids_above_255(root: Path) -> None:
 
 def test_sweep_and_cluster_to_class_read_k300(root: Path) -> None:
     from pseudo_labels.cli import sweep as sweep_cli
-    from pseudo_labels.evaluation.sweep import load_cluster_to_class, load_semantic
+    from pseudo_labels.formats.centroids import load_cluster_to_class
+    from pseudo_labels.formats.semantic import load_semantic
 
     table = load_cluster_to_class(_centroids(root))
     assert table.shape == (K,)
@@ -66,7 +67,7 @@ def test_sweep_and_cluster_to_class_read_k300(root: Path) -> None:
 
 def test_remap_writes_8_bit_trainids(root: Path, tmp_path: Path) -> None:
     from pseudo_labels.cli import remap_clusters as remap
-    from pseudo_labels.evaluation.sweep import load_cluster_to_class
+    from pseudo_labels.formats.centroids import load_cluster_to_class
 
     with contextlib.redirect_stdout(io.StringIO()):
         assert remap.main(["--input_dir", str(root / SEMANTIC / "val"), "--output_dir", str(tmp_path),

@@ -16,7 +16,9 @@ from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.export.cityscapes_panoptic import id_to_rgb, write_predictions
 from pseudo_labels.cli import evaluate_panoptic
 from pseudo_labels.core.fileio import write_png
-from pseudo_labels.evaluation.sweep import load_cluster_to_class, load_depth, load_semantic
+from pseudo_labels.formats.centroids import load_cluster_to_class
+from pseudo_labels.formats.depth import load_depth
+from pseudo_labels.formats.semantic import load_semantic
 
 
 @pytest.fixture(scope="module")

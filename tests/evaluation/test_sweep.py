@@ -17,6 +17,9 @@ from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import sweep
 from pseudo_labels.cli import sweep as cli
 from pseudo_labels.core.fileio import write_npz
+from pseudo_labels.formats.semantic import load_semantic
+from pseudo_labels.formats.depth import load_depth
+from pseudo_labels.formats.centroids import load_cluster_to_class
 
 SEMANTIC = "pseudo_semantic_raw_k24"
 
@@ -34,9 +37,9 @@ def test_default_grid_holds_reference_grid_and_published_best() -> None:
 
 
 def _load(root: Path, key: str, eval_size: tuple[int, int]) -> tuple[np.ndarray, ...]:
-    table = sweep.load_cluster_to_class(root / SEMANTIC / "kmeans_centroids.npz")
-    semantic = sweep.load_semantic(root / SEMANTIC / "val" / f"{key}.png", table, eval_size)
-    depth = sweep.load_depth(root / cs.DEPTH_SUBDIR / "val" / f"{key}.npy", eval_size)
+    table = load_cluster_to_class(root / SEMANTIC / "kmeans_centroids.npz")
+    semantic = load_semantic(root / SEMANTIC / "val" / f"{key}.png", table, eval_size)
+    depth = load_depth(root / cs.DEPTH_SUBDIR / "val" / f"{key}.npy", eval_size)
     gt = cs.load_ground_truth(cs.label_ids_paths(root, "val")[key], cs.instance_ids_paths(root, "val")[key])
     return semantic, depth, gt.train_ids, gt.instance_ids
 
@@ -68,7 +71,7 @@ def test_sweep_equals_oracle_and_is_independent_of_workers(synthetic_val: Path) 
     files = [sweep.ImageFiles(k, synthetic_val / SEMANTIC / "val" / f"{k}.png",
                               synthetic_val / cs.DEPTH_SUBDIR / "val" / f"{k}.npy", p,
                               cs.instance_ids_paths(synthetic_val, "val")[k]) for k, p in labels.items()]
-    table = sweep.load_cluster_to_class(synthetic_val / SEMANTIC / "kmeans_centroids.npz")
+    table = load_cluster_to_class(synthetic_val / SEMANTIC / "kmeans_centroids.npz")
     one = sweep.run_sweep(files, table, params, workers=1, show_progress=False)
     two = sweep.run_sweep(files, table, params, workers=2, show_progress=False)
     for protocol in pan.PROTOCOLS:

@@ -85,7 +85,7 @@ def test_evaluate_compares_thing_sets(synthetic_val: Path, tmp_path: Path, capsy
 def test_stuff_things_ids_out_of_range(tmp_path: Path) -> None:
     (tmp_path / "s.json").write_text(json.dumps({"thing_ids": [2, 99]}))
     from pseudo_labels.core.errors import InputError
-    from pseudo_labels.export.training import read_stuff_things
+    from pseudo_labels.formats.stuff_things import read_stuff_things
 
     with pytest.raises(InputError, match=r"thing_ids \[99\] are outside 0..79"):
         read_stuff_things(tmp_path / "s.json", 80)

@@ -165,7 +165,7 @@ def test_bad_centroids_and_missing_checkpoint_exit_2(dataset: Path, release: Pat
 
 
 def test_original_centroid_file_loads(shared_dir: Path) -> None:
-    from pseudo_labels.semantics.cluster_maps import load_centroid_file
+    from pseudo_labels.formats.centroids import load_centroid_file
 
     centroids, table = load_centroid_file(shared_dir / "golden" / "kmeans_centroids_k80.npz", need_classes=True)
     assert centroids.shape == (80, 90) and table.shape == (80,) and table.max() <= 18
