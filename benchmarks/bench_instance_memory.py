@@ -70,7 +70,7 @@ from pseudo_labels.formats.semantic import read_label_png
 start = time.perf_counter()
 path = next(Path(sys.argv[1]).rglob("*.png"))
 semantic = read_label_png(path)
-depth = load_depth(next(Path(sys.argv[2]).rglob("*.npy")), export.WORKING_SIZE)
+depth = load_depth(next(Path(sys.argv[2]).rglob("*.npy")), cs.WORKING_SIZE)
 found = split(semantic, cs.THING_TRAIN_IDS, depth, SplitSettings(0.05, 10))
 masks = np.stack([m.ravel() for m in found.masks()])
 Path(sys.argv[3]).mkdir(parents=True, exist_ok=True)

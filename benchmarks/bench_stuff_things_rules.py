@@ -29,13 +29,12 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.cli import stuff_things as classify
 from pseudo_labels.export import training as export
 from pseudo_labels.cli import instances as gen
-from pseudo_labels.formats.centroids import load_cluster_to_class
+from pseudo_labels.formats.centroids import load_cluster_to_class, thing_clusters
 from pseudo_labels.instances.settings import SplitSettings
 
 
@@ -79,7 +78,7 @@ def main() -> None:
     args = parser.parse_args()
     semantic_subdir = f"pseudo_semantic_raw_k{args.k}"
     table = load_cluster_to_class(args.root / semantic_subdir / "kmeans_centroids.npz")
-    gt_thing_clusters = {int(c) for c in np.flatnonzero(cs.IS_THING[table])}
+    gt_thing_clusters = set(thing_clusters(table))
     files, _, _ = export.semantic_and_depth(args.root, semantic_subdir, cs.DEPTH_SUBDIR, args.split)
     depth_dir = args.root / cs.DEPTH_SUBDIR
     rows = []

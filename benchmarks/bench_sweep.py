@@ -41,7 +41,7 @@ from pseudo_labels.formats.centroids import load_cluster_to_class
 
 K = 80
 SEMANTIC = f"pseudo_semantic_raw_k{K}"
-EVAL_SIZE = (512, 1024)
+EVAL_SIZE = cs.WORKING_SIZE
 
 
 def dataset(root: Path, num_images: int) -> list[sweep.ImageFiles]:

@@ -8,6 +8,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+CHECKPOINT_DIR = Path("checkpoints")
+"""Where the README tells users to put the official weights (relative to the folder a command runs in)."""
+
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing or does not fit the network; the message names the file and the problem."""

@@ -47,10 +47,10 @@ from pseudo_labels.core.parallel import default_workers
 from refs.cause import dinov3
 from refs.cause.model import (CHECKPOINT_FILES, CLUSTER_FILE, CODEBOOK_FILE, SEGMENT_TR_FILE, CheckpointError,
                               load_cause, load_cause_dinov3, load_cluster_probe)
+from refs.checkpoints import CHECKPOINT_DIR
 
 log = logging.getLogger("cause27")
 MAPPING_FILE = "hungarian_mapping.json"
-DEFAULT_CHECKPOINT_DIR = Path("checkpoints")
 DINOV3_SUBDIR = "dinov3_vitl16"
 BACKBONES = ("dinov2_vitb14", "dinov3_vitl16")
 DEVICES = ("auto", "cuda", "mps", "cpu")
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output_dir", type=Path, default=None, help="default: {root}/pseudo_semantic_cause")
     parser.add_argument("--checkpoint_dir", type=Path, default=None,
                         help="flat folder with " + ", ".join((*CHECKPOINT_FILES, CLUSTER_FILE))
-                             + f" (default: {DEFAULT_CHECKPOINT_DIR})")
+                             + f" (default: {CHECKPOINT_DIR})")
     parser.add_argument("--split", choices=("train", "val", "both"), default="both", help="split(s) to generate")
     parser.add_argument("--batch_size", type=int, default=1, help="images per network pass")
     parser.add_argument("--num_workers", type=int, default=4,
@@ -113,7 +113,7 @@ def pick_cause27_device(device: str, gpu: int) -> torch.device:
 
 def load_networks(args: argparse.Namespace) -> tuple[torch.nn.Module, torch.nn.Module, features.Geometry, dict]:
     """(network, cluster probe, window geometry, checkpoint files for the manifest) for ``--backbone``."""
-    checkpoint_dir = args.checkpoint_dir or DEFAULT_CHECKPOINT_DIR
+    checkpoint_dir = args.checkpoint_dir or CHECKPOINT_DIR
     try:
         if args.backbone == "dinov3_vitl16":
             if args.sinder_checkpoint is not None:

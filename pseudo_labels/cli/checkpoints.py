@@ -28,10 +28,10 @@ from pathlib import Path
 from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.fileio import sha256_file
+from refs.checkpoints import CHECKPOINT_DIR
 
 log = logging.getLogger("checkpoints")
 
-DEFAULT_DIR = Path("checkpoints")
 
 
 @dataclass(frozen=True)
@@ -214,12 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("verify", help="check the files of a checkpoint folder", formatter_class=HelpFormatter)
-    check.add_argument("--checkpoint_dir", type=Path, default=DEFAULT_DIR, help="the folder to check")
+    check.add_argument("--checkpoint_dir", type=Path, default=CHECKPOINT_DIR, help="the folder to check")
     check.add_argument("--spidepth_backbone", default=None,
                        help="timm backbone the SPIdepth files were trained with (default: the official ConvNeXtV2-H)")
     fetch = commands.add_parser("download", help="fetch the files that have a Hugging Face source",
                                 formatter_class=HelpFormatter)
-    fetch.add_argument("--checkpoint_dir", type=Path, default=DEFAULT_DIR, help="where the files go")
+    fetch.add_argument("--checkpoint_dir", type=Path, default=CHECKPOINT_DIR, help="where the files go")
     fetch.add_argument("--overwrite", action="store_true", help="fetch files that are already there again")
     return parser
 

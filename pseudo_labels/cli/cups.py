@@ -37,9 +37,9 @@ from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.export import cups, training as export
 from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.core.errors import InputError, exit_on_input_error
-from pseudo_labels.core.fileio import read_npz, sha256_optional, write_json, write_png, write_pt
+from pseudo_labels.core.fileio import sha256_optional, write_json, write_png, write_pt
 from pseudo_labels.cli.options import SplitFlags, add_from_sweep_arguments, split_settings
-from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, SplitSettings
+from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, PUBLISHED_TAU, SplitSettings
 from pseudo_labels.instances.splitting import split
 from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.core.parallel import (add_shard_arguments, add_workers_argument, default_workers, ordered_map,
@@ -48,10 +48,11 @@ from pseudo_labels.formats.depth import load_depth
 from pseudo_labels.formats.semantic import read_label_png
 from pseudo_labels.formats.stuff_things import read_stuff_things
 from pseudo_labels.formats.instance_npz import instance_npz
+from pseudo_labels.formats.centroids import thing_clusters
+from pseudo_labels.formats.instance_npz import read_instance_masks
 
 log = logging.getLogger("cups")
 
-CAUSE27_CLASSES = 27
 """Pseudo-classes of the original's default input (CAUSE's 27 classes) and its --num_classes default."""
 
 
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min_instance_area", type=int, default=100,
                         help="A_min in pixels at 512x1024 (the published best is 1000)")
     parser.add_argument("--depth_subdir", default=cs.DEPTH_SUBDIR, help="depth .npy maps under the root")
-    parser.add_argument("--grad_threshold", type=float, default=0.20, help="tau (the evaluated best)")
+    parser.add_argument("--grad_threshold", type=float, default=PUBLISHED_TAU, help="tau (the evaluated best)")
     parser.add_argument("--depth_blur_sigma", type=float, default=DEFAULT_SIGMA, help="Gaussian blur before Sobel")
     parser.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS, help="reclaim dilation steps")
     add_from_sweep_arguments(parser)
@@ -161,13 +162,9 @@ def npz_instances(path: Path, semantic: np.ndarray, things: tuple[int, ...]) -> 
     pixels no earlier mask took. Returns the uint16 map (ids 1..N) at the masks'
     size and the (N+1,) class of each id.
     """
-    data = read_npz(path, "Re-run generate_depth_guided_instances.py for this image.")
-    try:
-        count, height, width = int(data["num_valid"]), int(data["h_patches"]), int(data["w_patches"])
-        masks, scores = data["masks"][:count].reshape(count, height, width).astype(bool), data["scores"][:count]
-    except (KeyError, ValueError) as exc:
-        raise InputError(f"{path}: not an instance file of generate_depth_guided_instances.py (masks, scores, "
-                         f"num_valid, h_patches, w_patches): {exc}.") from None
+    found = read_instance_masks(path, require=("scores", "num_valid", "h_patches", "w_patches"))
+    masks, scores = found.masks, found.scores
+    height, width = masks.shape[1:]
     labels = cs.resize_nearest(semantic, (height, width))
     instance_map = np.zeros((height, width), np.uint16)
     classes = [0]
@@ -195,8 +192,8 @@ def split_instances(settings: ExportSettings, semantic: np.ndarray, path: Path, 
         depth = load_depth(depth_path, settings.target) if settings.split.uses_depth else None
         instance_map = export.legacy_instance_map(labels, settings.read_things, depth, settings.split)
     else:
-        labels = cs.resize_nearest(semantic, export.WORKING_SIZE)
-        depth = load_depth(depth_path, export.WORKING_SIZE) if settings.split.uses_depth else None
+        labels = cs.resize_nearest(semantic, cs.WORKING_SIZE)
+        depth = load_depth(depth_path, cs.WORKING_SIZE) if settings.split.uses_depth else None
         found = split(settings.units.unit_map(labels, path), settings.units.things, depth, settings.split)
         instance_map, _ = export.instance_id_map(found)
     return instance_map, export.instance_classes(instance_map, labels, settings.units.max_id + 1)
@@ -275,7 +272,7 @@ def thing_classes(args: argparse.Namespace, units: export.Units | None) -> tuple
     if units.merged:
         read = units.thing_clusters
     elif units.source.startswith("cluster_to_class"):
-        read = tuple(int(c) for c in np.flatnonzero(cs.IS_THING[units.lookup[: units.max_id + 1]]))
+        read = thing_clusters(units.lookup[: units.max_id + 1])
     else:
         read = cs.THING_TRAIN_IDS
     return read, (_as_cause27(read) if args.trainid_input else read)
@@ -317,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_ids = args.use_trainid_things or args.trainid_input
     if mode == "npz":
         units = None
-        num_ids = cs.NUM_CLASSES if args.trainid_input else (args.num_classes or CAUSE27_CLASSES)
+        num_ids = cs.NUM_CLASSES if args.trainid_input else (args.num_classes or cs.NUM_CAUSE27)
         if args.use_trainid_things and not args.trainid_input:
             num_ids = args.num_classes or cs.NUM_CLASSES
     else:
@@ -334,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.num_classes:
         num_classes = args.num_classes
     elif args.trainid_input:
-        num_classes = CAUSE27_CLASSES
+        num_classes = cs.NUM_CAUSE27
     elif units is None:
         num_classes = num_ids
     elif units.max_id < 255:
@@ -386,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "units": "instance files" if units is None else units.source, "thing_classes": list(things),
         "mode": mode if mode != "legacy" else "legacy_" + ("depth" if use_depth else "cc"),
         "grad_threshold": args.grad_threshold if use_depth else None,
-        "min_instance_area": args.min_instance_area, "working_size": list(export.WORKING_SIZE),
+        "min_instance_area": args.min_instance_area, "working_size": list(cs.WORKING_SIZE),
         "target_size": list(target), "cups_data_scale": scale, "num_classes": num_classes,
         "pt_files_in_folder": pt_files, "cups_thing_stuff_threshold": interval.as_json(),
     })

@@ -32,12 +32,13 @@ from pseudo_labels.core.parallel import shard
 import refs  # the original's default checkpoint folder lives beside its SPIdepth code
 from refs.spidepth.model import DEPTH_FILE, ENCODER_FILE, RELEASE, CheckpointError, load_spidepth
 from refs.spidepth.unet import DEFAULT_BACKBONE
+from refs.checkpoints import CHECKPOINT_DIR
 
 log = logging.getLogger("depth")
 
 # Searched in this order when --checkpoint_dir is not given: the original repository's folder, then ours.
 DEFAULT_CHECKPOINT_DIRS = (Path(refs.__file__).parent / "spidepth" / "checkpoints" / "cityscapes",
-                           Path("checkpoints/spidepth"))
+                           CHECKPOINT_DIR / "spidepth")
 
 
 def default_checkpoint_dir() -> Path:
@@ -107,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"folder with SPIdepth's {ENCODER_FILE} and {DEPTH_FILE} (default: the first of "
                              f"{', '.join(map(str, DEFAULT_CHECKPOINT_DIRS))} that holds them)")
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
-    parser.add_argument("--target_size", type=int, nargs=2, default=depth.DEFAULT_TARGET_SIZE, metavar=("H", "W"),
+    parser.add_argument("--target_size", type=int, nargs=2, default=cs.WORKING_SIZE, metavar=("H", "W"),
                         help="size of the written depth maps")
     parser.add_argument("--flip_augment", action="store_true", default=True,
                         help="average with the horizontal flip (on by default, as in the original)")

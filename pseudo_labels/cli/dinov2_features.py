@@ -36,7 +36,7 @@ from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.core.parallel import shard
 from pseudo_labels.semantics.dinov2_tokens import GRID_H, GRID_W, INPUT_SIZE, REGISTER_FILE, load_backbone, run_split
 from refs.cause.dinov2 import EMBED_DIM, PATCH_SIZE, DinoVisionTransformer
-from refs.checkpoints import CheckpointError
+from refs.checkpoints import CHECKPOINT_DIR, CheckpointError
 
 log = logging.getLogger("dinov2")
 
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", default=None, help="one split folder of leftImg8bit (default: train and val)")
     parser.add_argument("--batch_size", type=int, default=4, help="images per forward pass")
     parser.add_argument("--device", default="auto", help="auto, cuda, cuda:N, mps or cpu")
-    parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints") / REGISTER_FILE,
+    parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT_DIR / REGISTER_FILE,
                         help="DINOv2 ViT-B/14 weights (register or plain variant)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images of each split")
     parser.add_argument("--overwrite", action="store_true",

@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path)
     parser.add_argument("--split", default="train", choices=("train", "val"), help="split to evaluate")
-    parser.add_argument("--eval_size", type=int, nargs=2, default=[512, 1024], metavar=("H", "W"))
+    parser.add_argument("--eval_size", type=int, nargs=2, default=list(cs.WORKING_SIZE), metavar=("H", "W"))
     parser.add_argument("--semantic_subdir", default="pseudo_semantic_dinov3",
                         help="trainId (or --cause27) PNGs under the root")
     parser.add_argument("--instance_subdir", default="pseudo_instance",
@@ -132,11 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         if args.thing_mode == "connected_components":
             found = inst.cc_instances(semantic, args.cc_min_area, things)
-            predictions = {pan.REFERENCE: pan.predicted_segments(semantic, found, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA),
-                           pan.OFFICIAL: pan.predicted_segments(semantic, found, 1, 1)}
+            predictions = {p: pan.protocol_prediction(semantic, found, p) for p in pan.PROTOCOLS}
         else:
-            predictions = {pan.REFERENCE: segments_from_masks(semantic, masks, scores, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA),
-                           pan.OFFICIAL: segments_from_masks(semantic, masks, scores, 1, 1)}
+            predictions = {p: segments_from_masks(semantic, masks, scores, *pan.area_rule(p)) for p in pan.PROTOCOLS}
             if args.thing_mode == "hybrid":
                 predictions = {p: add_leftover_components(segments, semantic, things, args.cc_min_area)
                                for p, segments in predictions.items()}

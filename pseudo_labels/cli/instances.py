@@ -160,8 +160,8 @@ class ImageJob:
 
 def write_instances(job: ImageJob) -> np.ndarray:
     """Split one image, write its ``.npz`` and ``_instance.png``; returns the unit id of each instance."""
-    semantic = cs.resize_nearest(read_label_png(job.semantic, job.units.max_id + 1), export.WORKING_SIZE)
-    depth = load_depth(job.depth, export.WORKING_SIZE)
+    semantic = cs.resize_nearest(read_label_png(job.semantic, job.units.max_id + 1), cs.WORKING_SIZE)
+    depth = load_depth(job.depth, cs.WORKING_SIZE)
     found = split(job.units.unit_map(semantic, job.semantic), job.units.things, depth, job.split)
     found = job.units.named(found, semantic)
     if job.instance_png == "original":

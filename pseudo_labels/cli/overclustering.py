@@ -45,11 +45,11 @@ from pseudo_labels.evaluation.semantic import confusion, semantic_scores
 from pseudo_labels.core.fileio import prepare_output_file, read_npy, write_json, write_text
 from pseudo_labels.core.manifest import source_fingerprint
 from refs.cause.model import CHECKPOINT_FILES, CauseFeatures, CheckpointError, load_cause
+from refs.checkpoints import CHECKPOINT_DIR
 
 log = logging.getLogger("overclustering")
 
 CAUSE_SOURCE, DINOV2_SOURCE = "CAUSE (90-d)", "DINOv2 (768-d)"
-DEFAULT_CHECKPOINT_DIR = Path("checkpoints")
 
 Loader = Callable[[str], np.ndarray]  # key -> (C, h, w) patch features
 
@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cityscapes_root", required=True, type=Path)
     parser.add_argument("--split", default="val")
     parser.add_argument("--checkpoint_dir", type=Path, default=None,
-                        help=f"flat folder with {', '.join(CHECKPOINT_FILES)} (default: {DEFAULT_CHECKPOINT_DIR}); "
+                        help=f"flat folder with {', '.join(CHECKPOINT_FILES)} (default: {CHECKPOINT_DIR}); "
                              f"used unless --cause_cache is given")
     parser.add_argument("--device", default="auto", help="auto, cuda, cuda:N, mps or cpu")
     parser.add_argument("--k_values", default="27,50,100", help="comma-separated k values")
@@ -194,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sources[CAUSE_SOURCE] = cause_loader(args.cause_cache, args.split, images)
         origins[CAUSE_SOURCE] = f"cache {args.cause_cache}"
     else:
-        checkpoint_dir = args.checkpoint_dir or DEFAULT_CHECKPOINT_DIR
+        checkpoint_dir = args.checkpoint_dir or CHECKPOINT_DIR
         sources[CAUSE_SOURCE], tokens = network_sources(checkpoint_dir, args.device, images, keys)
         origins[CAUSE_SOURCE] = f"network {checkpoint_dir}"
         if not args.dinov2_subdir:

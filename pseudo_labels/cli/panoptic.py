@@ -60,15 +60,18 @@ from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.export.cityscapes_panoptic import write_prediction_json, write_prediction_png
 from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.core.errors import InputError, exit_on_input_error
-from pseudo_labels.core.fileio import read_npz, sha256_optional, write_json, write_npy, write_png
+from pseudo_labels.core.fileio import sha256_optional, write_json, write_npy, write_png
 from pseudo_labels.cli.options import add_from_sweep_arguments, split_settings
-from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, SplitSettings
+from pseudo_labels.instances.settings import (DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, PUBLISHED_MIN_AREA, PUBLISHED_TAU,
+                                              SplitSettings)
 from pseudo_labels.instances.splitting import split
 from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.core.parallel import (add_shard_arguments, add_workers_argument, check_all_shards, default_workers,
                                     ordered_map, run_shard, shard_suffix, unsharded_path)
 from pseudo_labels.formats.depth import load_depth
 from pseudo_labels.formats.semantic import read_label_png
+from pseudo_labels.formats.instance_npz import read_instance_masks
+from pseudo_labels.formats.stuff_things import read_stuff_and_things
 
 log = logging.getLogger("panoptic")
 
@@ -113,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--centroids_path", type=Path, default=None, help="kmeans_centroids.npz for raw cluster PNGs")
     parser.add_argument("--depth_subdir", default=cs.DEPTH_SUBDIR, help="depth .npy maps under the root")
     parser.add_argument("--cc_instances", action="store_true", help="connected components instead of depth cuts")
-    parser.add_argument("--grad_threshold", type=float, default=0.20, help="tau (the evaluated best)")
-    parser.add_argument("--min_area", type=int, default=1000, help="A_min in pixels at 512x1024")
+    parser.add_argument("--grad_threshold", type=float, default=PUBLISHED_TAU, help="tau (the evaluated best)")
+    parser.add_argument("--min_area", type=int, default=PUBLISHED_MIN_AREA, help="A_min in pixels at 512x1024")
     parser.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS, help="reclaim dilation steps")
     parser.add_argument("--depth_blur_sigma", type=float, default=DEFAULT_SIGMA, help="Gaussian blur before Sobel")
     add_from_sweep_arguments(parser)
@@ -149,9 +152,9 @@ class LabelSettings:
 def label_image(settings: LabelSettings, key: str, semantic_path: Path, depth_path: Path) -> dict:
     """Write one image's panoptic PNG and class*1000+instance array; returns its JSON annotation."""
     semantic = settings.units.unit_map(cs.resize_nearest(read_label_png(semantic_path, settings.units.max_id + 1),
-                                                         export.WORKING_SIZE),
+                                                         cs.WORKING_SIZE),
                                        semantic_path)
-    depth = load_depth(depth_path, export.WORKING_SIZE) if settings.split.uses_depth else None
+    depth = load_depth(depth_path, cs.WORKING_SIZE) if settings.split.uses_depth else None
     found = split(semantic, settings.units.things, depth, settings.split)
     segments = pan.predicted_segments(semantic, found, settings.min_stuff_area,
                                      settings.min_new_pixels).resized(settings.target)
@@ -164,18 +167,6 @@ def _label_job(job: tuple[LabelSettings, str, Path, Path]) -> dict:
     return label_image(*job)
 
 
-def read_stuff_and_things(path: Path) -> tuple[list[int], list[int]]:
-    """``stuff_ids`` and ``thing_ids`` of a stuff_things.json; errors name the file."""
-    try:
-        data = json.loads(Path(path).read_text())
-        stuff, things = sorted({int(i) for i in data["stuff_ids"]}), sorted({int(i) for i in data["thing_ids"]})
-    except FileNotFoundError:
-        raise InputError(f"{path}: stuff_things file not found.") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not a stuff_things.json with 'stuff_ids' and 'thing_ids' lists ({exc}).") from None
-    if min(stuff + things, default=0) < 0 or max(stuff + things, default=0) > 255:
-        raise InputError(f"{path}: ids must lie in 0..255 (the _panoptic.png encodes id*256 + n).")
-    return stuff, things
 
 
 def run_original(args: argparse.Namespace) -> int:
@@ -205,7 +196,7 @@ def run_original(args: argparse.Namespace) -> int:
         semantic = read_label_png(path)
         instances = None
         if instance_path is not None and instance_path.is_file():
-            instances = original_panoptic.masks_from_npz(read_npz(instance_path), str(instance_path))
+            instances = read_instance_masks(instance_path, no_grid_is_empty=True)
         panoptic, segments = original_panoptic.panoptic_map(semantic, instances, stuff, things)
         write_npy(out / rel.parent / f"{rel.stem}.npy", panoptic)
         write_png(out / rel.parent / f"{rel.stem}_panoptic.png", original_panoptic.visualisation(panoptic, segments))

@@ -37,6 +37,7 @@ from pseudo_labels.core.fileio import remove_stale_temp_files, sha256_optional, 
 from pseudo_labels.core.manifest import RunManifest, record_source, source_fingerprint, split_done
 from pseudo_labels.core.parallel import shard
 from refs.cause.model import CHECKPOINT_FILES, CheckpointError, load_cause
+from refs.checkpoints import CHECKPOINT_DIR
 from pseudo_labels.formats.centroids import load_centroid_file
 
 log = logging.getLogger("semantics")
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="default: pseudo_semantic_raw_k{k} (raw) or pseudo_semantic_overclustered_k{k}")
     parser.add_argument("--load_centroids", type=published.centroid_file_argument, default=None,
                         help="reuse a kmeans_centroids.npz; 'published': the packaged k=80 centroids (PQ 26.74)")
-    parser.add_argument("--checkpoint_dir", type=Path, default=Path("checkpoints"),
+    parser.add_argument("--checkpoint_dir", type=Path, default=CHECKPOINT_DIR,
                         help="flat folder with " + ", ".join(CHECKPOINT_FILES))
     parser.add_argument("--device", default="auto", help="cuda, cuda:1, cpu, or auto (cuda when available)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N images (fitting and output); 0: all")

@@ -42,7 +42,7 @@ from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.fileio import prepare_output_file, write_json, write_text
 from pseudo_labels.core.manifest import RunManifest
-from pseudo_labels.formats.centroids import load_cluster_to_class
+from pseudo_labels.formats.centroids import load_cluster_to_class, thing_clusters
 from pseudo_labels.formats.depth import load_depth
 from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, PUBLISHED_MIN_AREA, PUBLISHED_TAU, SplitSettings
 from pseudo_labels.formats.semantic import read_label_png
@@ -171,8 +171,8 @@ def measure(files: dict[str, Path], depth_dir: Path, split: str, tau: float, num
     k = num_clusters or int(first.max()) + 1
     statistics = stuff_things.ClusterStatistics(k)
     for key, path in tqdm(files.items(), desc="cluster statistics", unit="img"):
-        clusters = cs.resize_nearest(read_label_png(path, k), export.WORKING_SIZE)
-        depth = load_depth(cs.output_path(depth_dir, split, key, ".npy"), export.WORKING_SIZE)
+        clusters = cs.resize_nearest(read_label_png(path, k), cs.WORKING_SIZE)
+        depth = load_depth(cs.output_path(depth_dir, split, key, ".npy"), cs.WORKING_SIZE)
         statistics.add(clusters, inst.depth_gradient(depth, sigma) > tau)
     return statistics
 
@@ -193,11 +193,11 @@ def compare_thing_sets(root: Path, split: str, files: dict[str, Path], depth_dir
     names = ("gt_things", "label_free", "label_free_per_cluster", "gt_thing_clusters_merged")
     totals = {(name, p): pan.PanopticStats() for name in names for p in pan.PROTOCOLS}
     merged = export.label_free_units(tuple(label_free_things), "label-free thing clusters")
-    gt_merged = export.label_free_units(tuple(int(c) for c in np.flatnonzero(cs.IS_THING[table])), "GT thing clusters")
+    gt_merged = export.label_free_units(thing_clusters(table), "GT thing clusters")
     for key, path in tqdm(files.items(), desc="compare thing sets", unit="img"):
-        clusters = cs.resize_nearest(read_label_png(path, len(table)), export.WORKING_SIZE)
+        clusters = cs.resize_nearest(read_label_png(path, len(table)), cs.WORKING_SIZE)
         semantic = table[clusters]
-        depth = load_depth(cs.output_path(depth_dir, split, key, ".npy"), export.WORKING_SIZE)
+        depth = load_depth(cs.output_path(depth_dir, split, key, ".npy"), cs.WORKING_SIZE)
         found = {"gt_things": inst.split(semantic, cs.THING_TRAIN_IDS, depth, settings)}
         per_cluster = inst.split(clusters, label_free_things, depth, settings)
         candidates = [("label_free_per_cluster", per_cluster)]
@@ -210,14 +210,8 @@ def compare_thing_sets(root: Path, split: str, files: dict[str, Path], depth_dir
         gt = cs.load_ground_truth(labels[key], instance_files[key])
         for name in names:
             for protocol in pan.PROTOCOLS:
-                if protocol == pan.REFERENCE:
-                    gt_segments = pan.reference_gt_segments(cs.resize_nearest(gt.train_ids, export.WORKING_SIZE),
-                                                            cs.resize_nearest(gt.instance_ids, export.WORKING_SIZE))
-                    pred = pan.predicted_segments(semantic, found[name], pan.STUFF_MIN_AREA, pan.THING_MIN_AREA)
-                else:
-                    gt_segments = pan.official_gt_segments(gt.instance_ids)
-                    pred = pan.predicted_segments(semantic, found[name], 1, 1)
-                    pred = pred.resized(gt_segments.ids.shape)
+                gt_segments = pan.protocol_ground_truth(gt.train_ids, gt.instance_ids, protocol, cs.WORKING_SIZE)
+                pred = pan.protocol_prediction(semantic, found[name], protocol).resized(gt_segments.ids.shape)
                 totals[(name, protocol)] += pan.match(gt_segments, pred, protocol)
     return {f"{name}/{protocol}": {k: v for k, v in pan.summary(stats, protocol).items() if k != "per_class"}
             for (name, protocol), stats in totals.items()}
@@ -252,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         record["evaluation"] = compare_thing_sets(root, args.split, files, depth_dir, table, record["thing_ids"],
                                                   settings)
         record["evaluation_settings"] = settings.to_dict()
-        gt_thing_clusters = sorted(int(c) for c in np.flatnonzero(cs.IS_THING[table]))
+        gt_thing_clusters = list(thing_clusters(table))
         record["evaluation"]["gt_thing_clusters"] = gt_thing_clusters
         agree = len(set(gt_thing_clusters) & set(record["thing_ids"]))
         print(f"label-free things: {len(record['thing_ids'])} clusters, {agree} of the "

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root (leftImg8bit/, gtFine/)")
     parser.add_argument("--split", default="val", choices=("train", "val"), help="split to evaluate")
-    parser.add_argument("--eval_size", type=int, nargs=2, default=sweep.DEFAULT_EVAL_SIZE, metavar=("H", "W"),
+    parser.add_argument("--eval_size", type=int, nargs=2, default=cs.WORKING_SIZE, metavar=("H", "W"),
                         help="resolution of the reference protocol and of instance splitting")
     parser.add_argument("--semantic_subdir", default="pseudo_semantic_raw_k50", help="raw cluster PNGs under the root")
     parser.add_argument("--depth_subdir", default=cs.DEPTH_SUBDIR, help="depth .npy maps under the root")

@@ -124,9 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def load(key: str) -> tuple[np.ndarray, Analysis]:
         path = files[key]
-        raw = cs.resize_nearest(read_label_png(path, units.max_id + 1), export.WORKING_SIZE)
+        raw = cs.resize_nearest(read_label_png(path, units.max_id + 1), cs.WORKING_SIZE)
         settings.units.unit_map(raw, path)  # ids checked, naming the file
-        depth = load_depth(cs.output_path(root / args.depth_subdir, args.split, key, ".npy"), export.WORKING_SIZE)
+        depth = load_depth(cs.output_path(root / args.depth_subdir, args.split, key, ".npy"), cs.WORKING_SIZE)
         has_gt = key in labels and key in instances
         gt = cs.load_ground_truth(labels[key], instances[key]) if has_gt else None
         return depth, analyse(raw, depth, settings, gt.train_ids if gt else None, gt.instance_ids if gt else None)

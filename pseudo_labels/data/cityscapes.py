@@ -34,6 +34,8 @@ IGNORE_ID = 255
 """trainId (and cluster id) meaning "void / not evaluated"."""
 
 NUM_CLASSES = 19
+WORKING_SIZE = (512, 1024)
+"""(H, W) the pipeline works at: depth maps, instance splitting, the reference protocol, training labels' split."""
 """Number of Cityscapes trainIds (0..18)."""
 
 _TRAIN_LABELS = sorted((lab for lab in _CS_LABELS if 0 <= lab.trainId < IGNORE_ID), key=lambda lab: lab.trainId)
@@ -84,6 +86,7 @@ THING_LABEL_IDS: tuple[int, ...] = tuple(lab.id for lab in _CS_LABELS if lab.has
 
 # The 27 classes CAUSE predicts are the labelIds 7..33 in order (road .. bicycle).
 CAUSE27_LABEL_IDS: tuple[int, ...] = tuple(range(7, 34))
+NUM_CAUSE27 = len(CAUSE27_LABEL_IDS)
 """labelId of each CAUSE class id 0..26."""
 
 CAUSE27_NAMES: tuple[str, ...] = tuple(

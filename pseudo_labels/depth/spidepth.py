@@ -24,9 +24,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from pseudo_labels.data.cityscapes import WORKING_SIZE
+
 NETWORK_SIZE = (320, 1024)
 """(H, W) the network sees."""
-DEFAULT_TARGET_SIZE = (512, 1024)
 FLAT_RANGE = 1e-6
 
 
@@ -57,7 +58,7 @@ def predict(model: torch.nn.Module, batch: torch.Tensor, flip: bool = True) -> t
     return out[:, 0].float()
 
 
-def normalised_depth(raw: torch.Tensor, target_size: Sequence[int] = DEFAULT_TARGET_SIZE,
+def normalised_depth(raw: torch.Tensor, target_size: Sequence[int] = WORKING_SIZE,
                      crop_bottom: float = 0.0) -> np.ndarray:
     """(h, w) raw depth -> (H, W) float32 in [0, 1]: bilinear resize, bottom fill, per-image min-max."""
     height, width = int(target_size[0]), int(target_size[1])

@@ -44,6 +44,20 @@ REFERENCE, OFFICIAL = "reference", "official"
 PROTOCOLS = (REFERENCE, OFFICIAL)
 
 
+def area_rule(protocol: str) -> tuple[int, int]:
+    """(smallest stuff segment, smallest newly painted instance) of a protocol's prediction, in pixels.
+
+    Reference: (64, 10), the published protocol's filters; official: (1, 1),
+    every stuff class and every instance that adds a pixel (cityscapesscripts
+    has no area filter).
+    """
+    if protocol == REFERENCE:
+        return STUFF_MIN_AREA, THING_MIN_AREA
+    if protocol == OFFICIAL:
+        return 1, 1
+    raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
+
+
 @dataclass(frozen=True)
 class Segments:
     """A panoptic segmentation with compact ids.
@@ -133,6 +147,21 @@ def predicted_segments(semantic: np.ndarray, instances: Instances, min_stuff_are
 
 
 # --------------------------------------------------------------------------- ground truth
+
+
+def protocol_prediction(semantic: np.ndarray, instances: Instances, protocol: str) -> Segments:
+    """The protocol's panoptic prediction at the semantic map's size (its :func:`area_rule`)."""
+    return predicted_segments(semantic, instances, *area_rule(protocol))
+
+
+def protocol_ground_truth(train_ids: np.ndarray, instance_ids: np.ndarray, protocol: str,
+                          eval_size: tuple[int, int]) -> Segments:
+    """GT segments of a protocol: reference at ``eval_size`` (Pillow nearest), official at the GT's own resolution."""
+    if protocol == REFERENCE:
+        return reference_gt_segments(cs.resize_nearest(train_ids, eval_size), cs.resize_nearest(instance_ids, eval_size))
+    if protocol == OFFICIAL:
+        return official_gt_segments(instance_ids)
+    raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
 
 
 def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

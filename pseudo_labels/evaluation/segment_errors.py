@@ -122,22 +122,13 @@ def prediction(semantic: np.ndarray, instances: Instances, protocol: str) -> pan
     official: every stuff class and every instance with a new pixel (as the
     sweep and the panoptic export build them).
     """
-    if protocol == pan.REFERENCE:
-        return pan.predicted_segments(semantic, instances, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA)
-    if protocol == pan.OFFICIAL:
-        return pan.predicted_segments(semantic, instances, 1, 1)
-    raise ValueError(f"unknown protocol {protocol!r}; use one of {pan.PROTOCOLS}")
+    return pan.protocol_prediction(semantic, instances, protocol)
 
 
 def ground_truth(gt_train_ids: np.ndarray, gt_instance_ids: np.ndarray, protocol: str,
                  eval_size: tuple[int, int]) -> pan.Segments:
     """GT segments of a protocol: reference at ``eval_size`` (nearest), official at the GT's own resolution."""
-    if protocol == pan.REFERENCE:
-        return pan.reference_gt_segments(cs.resize_nearest(gt_train_ids, eval_size),
-                                         cs.resize_nearest(gt_instance_ids, eval_size))
-    if protocol == pan.OFFICIAL:
-        return pan.official_gt_segments(gt_instance_ids)
-    raise ValueError(f"unknown protocol {protocol!r}; use one of {pan.PROTOCOLS}")
+    return pan.protocol_ground_truth(gt_train_ids, gt_instance_ids, protocol, eval_size)
 
 
 def class_agnostic(segments: pan.Segments) -> pan.Segments:

@@ -47,7 +47,6 @@ FALLBACK_TAUS = (0.05, 0.08, 0.12, 0.20, 0.30, 0.50, 0.60, 0.70, 0.80, 0.90, 1.0
 FALLBACK_MIN_AREAS = (100, 200, 500, 800, 1000, 2000)
 """Lists the original uses for the missing axis when only one of the two is given."""
 
-DEFAULT_EVAL_SIZE = (512, 1024)
 
 
 CC_BASELINE = SplitSettings(None, CC_MIN_AREA)
@@ -132,10 +131,7 @@ class ImageEvaluator:
             raise ValueError(f"unknown protocol {protocol!r}")
         self.protocol = protocol
         self.gt = gt
-        if protocol == pan.REFERENCE:
-            self.min_stuff_area, self.min_new_pixels = pan.STUFF_MIN_AREA, pan.THING_MIN_AREA
-        else:
-            self.min_stuff_area, self.min_new_pixels = 1, 1
+        self.min_stuff_area, self.min_new_pixels = pan.area_rule(protocol)
         stuff = pan.predicted_segments(semantic, inst.Instances.empty(semantic.shape), self.min_stuff_area, 1)
         self.stuff_classes = stuff.classes
         # Stuff part, fixed for every configuration: counted once at the GT's resolution.
@@ -183,7 +179,7 @@ class SweepParams:
 
     configs: tuple[SplitSettings, ...]
     protocols: tuple[str, ...]
-    eval_size: tuple[int, int] = DEFAULT_EVAL_SIZE
+    eval_size: tuple[int, int] = cs.WORKING_SIZE
 
     def __post_init__(self) -> None:
         shared = {(c.sigma, c.dilation_iters) for c in self.configs if c.uses_depth}
@@ -213,11 +209,7 @@ def evaluate_image(semantic: np.ndarray, depth: np.ndarray | None, gt_train_ids:
     things = inst.thing_pixels(semantic)
     evaluators = {}
     for protocol in params.protocols:
-        if protocol == pan.REFERENCE:
-            gt = pan.reference_gt_segments(cs.resize_nearest(gt_train_ids, params.eval_size),
-                                           cs.resize_nearest(gt_instance_ids, params.eval_size))
-        else:
-            gt = pan.official_gt_segments(gt_instance_ids)
+        gt = pan.protocol_ground_truth(gt_train_ids, gt_instance_ids, protocol, params.eval_size)
         evaluators[protocol] = ImageEvaluator(semantic, things, gt, protocol)
     result = ImageResult({p: [pan.PanopticStats() for _ in params.configs] for p in params.protocols},
                          [0] * len(params.configs))

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.core.errors import InputError
+from pseudo_labels.formats.instance_npz import InstanceMasks
 
 MIN_MASK_PIXELS = 10
 MIN_STUFF_PIXELS = 64
@@ -36,44 +36,6 @@ VOTING_IDS = 19
 """Only semantic ids below this vote for a mask's name (the original assumed trainIds)."""
 FALLBACK_SCORE = 0.1
 """Score the original gives the connected-component instances of step 3."""
-
-
-@dataclass(frozen=True)
-class InstanceMasks:
-    """Masks of one image as the instance ``.npz`` stores them: (M, h, w) bool and (M,) scores or None."""
-
-    masks: np.ndarray
-    scores: np.ndarray | None
-
-    def at(self, index: int, shape: tuple[int, int]) -> np.ndarray:
-        """Mask ``index`` at ``shape`` (Pillow NEAREST when the sizes differ)."""
-        mask = self.masks[index]
-        return mask if mask.shape == tuple(shape) else cs.resize_nearest(mask, shape)
-
-    def __len__(self) -> int:
-        return len(self.masks)
-
-
-def masks_from_npz(arrays: dict[str, np.ndarray], source: str) -> InstanceMasks | None:
-    """The masks of an instance ``.npz`` as the original reads them (None when it finds none).
-
-    ``masks`` (M, h*w) with ``num_valid`` (default M), ``h_patches`` and
-    ``w_patches`` (without them the original uses no mask), optional ``scores``.
-    """
-    if "masks" not in arrays:
-        raise InputError(f"{source}: no 'masks' array (keys: {sorted(arrays)}); pass the .npz files that "
-                         f"generate_depth_guided_instances.py writes.")
-    flat = arrays["masks"]
-    valid = int(arrays["num_valid"]) if "num_valid" in arrays else flat.shape[0]
-    height = int(arrays["h_patches"]) if "h_patches" in arrays else 0
-    width = int(arrays["w_patches"]) if "w_patches" in arrays else 0
-    if valid <= 0 or not (height and width):
-        return None
-    if flat.ndim != 2 or flat.shape[0] < valid or flat.shape[1] != height * width:
-        raise InputError(f"{source}: masks of shape {flat.shape} do not hold {valid} masks of "
-                         f"{height}x{width}. Re-run generate_depth_guided_instances.py for this image.")
-    scores = arrays["scores"][:valid] if "scores" in arrays else None
-    return InstanceMasks(flat[:valid].reshape(valid, height, width).astype(bool, copy=False), scores)
 
 
 def panoptic_map(semantic: np.ndarray, instances: InstanceMasks | None, stuff_ids: Iterable[int],

@@ -33,8 +33,6 @@ from pseudo_labels.evaluation.panoptic import THING_MIN_AREA, paint_instances
 from pseudo_labels.formats.centroids import cluster_to_class
 from pseudo_labels.formats.stuff_things import read_stuff_things
 
-WORKING_SIZE = (512, 1024)
-"""Resolution of the sweep, and so of the split for training labels."""
 MAX_INSTANCES = 65535
 MERGED_THINGS = 255
 """Label-free units: the one unit id every thing cluster maps to (cluster ids are <= 254)."""

@@ -82,3 +82,8 @@ def cluster_to_class(path: Path, require_classes: bool) -> np.ndarray:
     if require_classes and not np.all(table < cs.NUM_CLASSES):
         raise InputError(f"{path}: cluster_to_class holds 255 (a label-free file?); pass --stuff_things instead.")
     return table
+
+
+def thing_clusters(cluster_to_class: np.ndarray) -> tuple[int, ...]:
+    """The clusters whose class is a thing trainId (11..18), ascending: the GT-voted thing set of a centroid file."""
+    return tuple(int(c) for c in np.flatnonzero(cs.IS_THING[np.asarray(cluster_to_class)]))

@@ -1,11 +1,15 @@
 """Instance files (``{stem}.npz`` or ``{stem}_leftImg8bit.npz``): masks and scores, the original tools' layout.
 
-``masks`` (N, H, W) bool or (N, H*W) flat with ``h_patches``/``w_patches``,
-``scores`` (N,) (default: areas), ``num_valid`` (masks past it are padding).
+``masks`` is (N, H*W) flat with ``h_patches`` x ``w_patches`` giving the grid,
+or (N, H, W); ``num_valid`` (default N) says how many rows are masks (the
+rest is padding); ``scores`` (N,) is optional. :func:`read_instance_masks` is
+the one reader; callers differ only in what a file without masks or without a
+grid means to the original tool they reproduce.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +17,30 @@ import numpy as np
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import read_npz
 from pseudo_labels.data import cityscapes as cs
+
+RERUN = "Re-run generate_depth_guided_instances.py for this image."
+
+
+@dataclass(frozen=True)
+class InstanceMasks:
+    """Masks of one image as the instance ``.npz`` stores them: (M, h, w) bool and (M,) scores or None."""
+
+    masks: np.ndarray
+    scores: np.ndarray | None
+
+    def at(self, index: int, shape: tuple[int, int]) -> np.ndarray:
+        """Mask ``index`` at ``shape`` (Pillow NEAREST when the sizes differ)."""
+        mask = self.masks[index]
+        return mask if mask.shape == tuple(shape) else cs.resize_nearest(mask, shape)
+
+    def resized(self, size: tuple[int, int]) -> np.ndarray:
+        """(M, H, W) bool: every mask at ``size`` (Pillow NEAREST)."""
+        if not len(self):
+            return np.zeros((0, *size), bool)
+        return np.stack([cs.resize_nearest(m.astype(np.uint8), size).astype(bool) for m in self.masks])
+
+    def __len__(self) -> int:
+        return len(self.masks)
 
 
 def instance_npz(folder: str | Path, split: str, key: str) -> Path | None:
@@ -24,20 +52,44 @@ def instance_npz(folder: str | Path, split: str, key: str) -> Path | None:
     return None
 
 
-def masks_from_npz(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """(N, H, W) bool masks at ``size`` (Pillow NEAREST) and their scores (default: areas at ``size``)."""
-    npz = read_npz(path, "Re-run the instance stage for this image.")
-    if "masks" not in npz:
-        raise InputError(f"{path}: not an instance .npz with 'masks' (keys: {sorted(npz)}).")
-    masks, scores = npz["masks"], npz.get("scores")
-    count = int(npz["num_valid"]) if "num_valid" in npz else len(masks)
-    grid = (int(npz["h_patches"]), int(npz["w_patches"])) if "h_patches" in npz and "w_patches" in npz else None
-    masks = masks[:count]
+def read_instance_masks(path: Path, require: tuple[str, ...] = (), no_grid_is_empty: bool = False
+                        ) -> InstanceMasks | None:
+    """The masks of an instance file, checked; errors name the file and the fix.
+
+    ``require``: keys the caller's original tool needs beyond ``masks`` (for
+    example ``scores``). Flat masks without ``h_patches``/``w_patches`` are an
+    error, or, with ``no_grid_is_empty`` (the original panoptic assembly), mean
+    no masks: None, as a file with ``num_valid`` 0 does then.
+    """
+    arrays = read_npz(path, RERUN)
+    missing = [key for key in ("masks", *require) if key not in arrays]
+    if missing:
+        raise InputError(f"{path}: not an instance file of generate_depth_guided_instances.py: no "
+                         f"{', '.join(repr(k) for k in missing)} (keys: {sorted(arrays)}). {RERUN}")
+    masks = arrays["masks"]
+    count = int(arrays["num_valid"]) if "num_valid" in arrays else len(masks)
+    grid = (int(arrays["h_patches"]), int(arrays["w_patches"])) if "h_patches" in arrays and "w_patches" in arrays \
+        else None
+    if no_grid_is_empty and (count <= 0 or (masks.ndim == 2 and not (grid and grid[0] and grid[1]))):
+        return None
     if masks.ndim == 2:
         if grid is None or grid[0] * grid[1] != masks.shape[1]:
-            raise InputError(f"{path}: flat masks need h_patches x w_patches = {masks.shape[1]}.")
-        masks = masks.reshape(count, *grid)
-    resized = np.stack([cs.resize_nearest(m.astype(np.uint8), size).astype(bool) for m in masks]) if count else \
-        np.zeros((0, *size), bool)
-    scores = resized.sum(axis=(1, 2)).astype(np.float32) if scores is None else scores[:count]
+            raise InputError(f"{path}: flat masks of shape {masks.shape} need h_patches x w_patches = "
+                             f"{masks.shape[1]}. {RERUN}")
+        masks = masks[:count].reshape(-1, *grid)
+    elif masks.ndim == 3:
+        masks = masks[:count]
+    else:
+        raise InputError(f"{path}: masks must be (N, H*W) or (N, H, W), got shape {masks.shape}. {RERUN}")
+    if len(masks) < count:
+        raise InputError(f"{path}: num_valid {count} but only {len(masks)} masks. {RERUN}")
+    scores = arrays["scores"][:count] if "scores" in arrays else None
+    return InstanceMasks(masks.astype(bool, copy=False), scores)
+
+
+def masks_from_npz(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(N, H, W) bool masks at ``size`` (Pillow NEAREST) and their scores (default: areas at ``size``)."""
+    found = read_instance_masks(path)
+    resized = found.resized(size)
+    scores = resized.sum(axis=(1, 2)).astype(np.float32) if found.scores is None else found.scores
     return resized, scores

@@ -184,9 +184,9 @@ def _published_text(entries: Sequence[dict]) -> str:
     published = [e for e in figs.depth_entries(entries)
                  if (round(e["grad_threshold"], 6), e["min_area"]) == figs.PUBLISHED]
     if not published:
-        return "The published setting (0.20, 1000) is not in this grid."
+        return f"The published setting {figs.PUBLISHED_TEXT} is not in this grid."
     e = published[0]
-    return f"Published setting (0.20 / 1000): PQ {e['PQ']:.2f}, PQ_things {e['PQ_things']:.2f}."
+    return f"Published setting ({figs.PUBLISHED[0]:.2f} / {figs.PUBLISHED[1]}): PQ {e['PQ']:.2f}, PQ_things {e['PQ_things']:.2f}."
 
 
 def render(record: dict, figure_prefix: str, origin: Origin | None = None, pictures: dict | None = None,
@@ -217,7 +217,7 @@ def render(record: dict, figure_prefix: str, origin: Origin | None = None, pictu
                          f"PQ_things {best['PQ_things']:.2f}, SQ {best['SQ']:.2f}, RQ {best['RQ']:.2f}. "
                          f"{_published_text(entries)}{cc_text}"),
                    ("figure", heat, f"PQ and PQ_things over (tau, A_min), {protocol} protocol"),
-                   ("p", "Values in the cells; red box: best PQ; white dashed box: the published (0.20, 1000); "
+                   ("p", f"Values in the cells; red box: best PQ; white dashed box: the published {figs.PUBLISHED_TEXT}; "
                          "hatched: not run; CC-only (connected components, no depth) beside each grid."),
                    ("figure", lines, f"PQ_things and instances per image against A_min, {protocol} protocol")]
         if len({e["PQ_stuff"] for e in entries}) == 1:

@@ -106,7 +106,7 @@ def analyse(raw: np.ndarray, depth: np.ndarray, settings: Settings, gt_train: np
     found = settings.units.named(split(units, settings.units.things, depth, settings.split), raw)
     if settings.label_free:
         pred = se.label_free_prediction(raw.shape, found, settings.protocol)
-        _, painted = pan.paint_instances(found, 1 if settings.protocol == pan.OFFICIAL else pan.THING_MIN_AREA)
+        _, painted = pan.paint_instances(found, pan.area_rule(settings.protocol)[1])
         names = [""] + [f"cluster {c}" for c in found.classes[painted]]  # no stuff: ids are the painted instances
     else:
         pred = se.prediction(units, found, settings.protocol)

@@ -34,7 +34,7 @@ from scipy.optimize import linear_sum_assignment
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.semantics import crf, features
 
-NUM = 27
+NUM = cs.NUM_CAUSE27
 
 
 def window_log_probs(windows: features.Windows, probe: torch.nn.Module) -> features.Windows:

@@ -19,6 +19,7 @@ from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.cli import instances as gen
 from pseudo_labels.cli import panoptic as gp
 from pseudo_labels.export import original_panoptic as op
+from pseudo_labels.formats.instance_npz import InstanceMasks
 
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "original"
 SEMANTIC = "pseudo_semantic_raw_k24"
@@ -129,7 +130,7 @@ def test_panoptic_map_on_a_hand_made_scene() -> None:
     masks = np.zeros((2, 20, 20), bool)
     masks[0, 2:8, 2:8] = True
     masks[1, 0:2, 0:2] = True  # majority road: not a thing, skipped
-    panoptic, segments = op.panoptic_map(semantic, op.InstanceMasks(masks, np.array([0.5, 0.9], np.float32)),
+    panoptic, segments = op.panoptic_map(semantic, InstanceMasks(masks, np.array([0.5, 0.9], np.float32)),
                                          [0, 2], [13])
     assert panoptic[4, 4] == 13001 and panoptic[13, 13] == 13002 and panoptic[0, 19] == 0
     assert [(s["id"], s["isthing"], s["area"]) for s in segments] == [(13001, True, 36), (0, False, 344),
