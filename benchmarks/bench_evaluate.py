@@ -23,8 +23,8 @@ from pathlib import Path
 from pseudo_labels.instances import splitting as inst
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import sweep
-from pseudo_labels.export.cityscapes_panoptic import write_predictions
-from pseudo_labels.cli.evaluate_panoptic import evaluate
+from pseudo_labels.export.cityscapes_panoptic import read_prediction, write_predictions
+from pseudo_labels.evaluation.official import evaluate
 from pseudo_labels.formats.semantic import load_semantic
 from pseudo_labels.formats.depth import load_depth
 from pseudo_labels.formats.centroids import load_cluster_to_class
@@ -69,10 +69,11 @@ def main() -> None:
                                   str(pred_json), str(pred_dir), str(work / "results.json"))
     theirs_s = time.perf_counter() - start
     start = time.perf_counter()
-    ours = evaluate(args.root, "val", pred_json, pred_dir, workers=processes, show_progress=False)
+    ours = evaluate(args.root, "val", pred_json, pred_dir, workers=processes, show_progress=False,
+                    read_prediction=read_prediction)
     ours_s = time.perf_counter() - start
     start = time.perf_counter()
-    evaluate(args.root, "val", pred_json, pred_dir, workers=1, show_progress=False)
+    evaluate(args.root, "val", pred_json, pred_dir, workers=1, show_progress=False, read_prediction=read_prediction)
     ours_one_s = time.perf_counter() - start
 
     diff = max(abs(ours[m.upper() + s] / 100 - theirs[n][m]) for n, s in (("All", ""), ("Things", "_things"),

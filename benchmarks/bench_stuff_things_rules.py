@@ -15,7 +15,7 @@ then, for each thing set, ``generate_depth_guided_instances.py --stuff_things``
 split per thing cluster (the original chain) and with
 ``--merge_thing_clusters`` (today's label-free split), and counts the
 instances. PQ (both protocols) comes from the sweep's evaluation of the same
-splits (``classify_stuff_things.compare_thing_sets``: clusters named by the
+splits (``pseudo_labels.evaluation.thing_sets.compare_thing_sets``: clusters named by the
 centroid file's majority-vote map, GT read only here). Prints a Markdown table;
 nothing here is asserted by the test suite.
 """
@@ -32,10 +32,11 @@ from pathlib import Path
 
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.cli import stuff_things as classify
-from pseudo_labels.export import training as export
+from pseudo_labels.evaluation.thing_sets import compare_thing_sets
 from pseudo_labels.cli import instances as gen
 from pseudo_labels.formats.centroids import load_cluster_to_class, thing_clusters
 from pseudo_labels.instances.settings import SplitSettings
+from pseudo_labels.instances.units import semantic_and_depth
 
 
 def thing_sets(root: Path, split: str, k: int, work: Path) -> dict[str, list[int]]:
@@ -79,7 +80,7 @@ def main() -> None:
     semantic_subdir = f"pseudo_semantic_raw_k{args.k}"
     table = load_cluster_to_class(args.root / semantic_subdir / "kmeans_centroids.npz")
     gt_thing_clusters = set(thing_clusters(table))
-    files, _, _ = export.semantic_and_depth(args.root, semantic_subdir, cs.DEPTH_SUBDIR, args.split)
+    files, _, _ = semantic_and_depth(args.root, semantic_subdir, cs.DEPTH_SUBDIR, args.split)
     depth_dir = args.root / cs.DEPTH_SUBDIR
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,8 +88,8 @@ def main() -> None:
         sets = thing_sets(args.root, args.split, args.k, work)
         sets["GT-derived thing clusters (reads GT)"] = sorted(gt_thing_clusters)
         for rule, things in sets.items():
-            scores = classify.compare_thing_sets(args.root, args.split, files, depth_dir, table, things,
-                                                 SplitSettings(args.grad_threshold, args.min_area))
+            scores = compare_thing_sets(args.root, args.split, files, depth_dir, table, things,
+                                        SplitSettings(args.grad_threshold, args.min_area))
             counts = [instance_count(args.root, args.split, args.k, things, merge, args.grad_threshold,
                                      args.min_area, work) for merge in (False, True)]
             rows.append((rule, things, counts, scores))

@@ -77,8 +77,6 @@ def test_command_lines_do_not_import_each_other() -> None:
     """A stage's command line uses the library; across ``cli`` only the shared help and options are imported."""
     wrong = []
     for path in sorted((PACKAGE / "cli").glob("*.py")):
-        if path.name == "demo.py":  # being moved onto library calls
-            continue
         for line, module in _internal_imports(path):
             if module.startswith("pseudo_labels.cli") and module.rsplit(".", 1)[0] not in SHARED_CLI:
                 wrong.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {module}")

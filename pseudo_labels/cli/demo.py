@@ -17,61 +17,37 @@ and where everything is.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-import torch
-from scipy import ndimage
-from tqdm import tqdm
 
 from pseudo_labels.data import cityscapes as cs
-from pseudo_labels.semantics import clustering, features
 from pseudo_labels.report import markdown as report
 from pseudo_labels.data import synthetic
 from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.core.errors import exit_on_input_error
-from pseudo_labels.core.fileio import write_npz, write_png
+from pseudo_labels.depth.maps import DepthOptions, write_depth_maps
+from pseudo_labels.evaluation import panoptic as pan
+from pseudo_labels.evaluation.sweep_record import print_sweep
+from pseudo_labels.evaluation.sweep_run import run_sweep_split
+from pseudo_labels.export.cups_export import export_split, threshold_report, train_command
+from pseudo_labels.formats.semantic import read_label_png
+from pseudo_labels.instances.label_free import run_label_free
+from pseudo_labels.instances.settings import SplitSettings
+from pseudo_labels.report.picture_set import Selection, draw_pictures, picture_units, semantic_files
+from pseudo_labels.report.pictures import Settings
+from pseudo_labels.semantics.overclustered import SemanticsOptions, write_semantic_labels
+from pseudo_labels.semantics.stand_in import stand_in_semantics
 
 log = logging.getLogger("demo")
 
 DEFAULT_OUT = Path("outputs/demo")
 DEFAULT_SIZE = (512, 1024)
-TEXTURE_WINDOW = 7
 
 
-def stand_in_features(rgb: np.ndarray) -> torch.Tensor:
-    """(7, H', W') weight-free features at the CAUSE working size: RGB, local RGB spread, image height.
-
-    A stand-in for the network, documented as such: it lets the clustering,
-    assignment and everything after them run without weights.
-    """
-    height, width = features.working_size(*rgb.shape[:2])
-    image = features.preprocess(rgb)  # the same Pillow resize and normalisation as the network input
-    spread = np.stack([np.sqrt(np.maximum(ndimage.uniform_filter(c * c, TEXTURE_WINDOW)
-                                          - ndimage.uniform_filter(c, TEXTURE_WINDOW) ** 2, 0)) for c in image])
-    rows = np.broadcast_to(np.linspace(-1, 1, height, dtype=np.float32)[:, None], (height, width))[None]
-    return torch.from_numpy(np.concatenate([image, spread, rows]).astype(np.float32))
 
 
-def stand_in_semantics(root: Path, k: int, splits: Sequence[str]) -> Path:
-    """Fit k-means on val stand-in features (majority vote on val GT) and write raw cluster PNGs for ``splits``."""
-    out = root / f"pseudo_semantic_raw_k{k}"
-    images = cs.image_paths(root, "val")
-    labels = cs.label_ids_paths(root, "val")
-    sampler = clustering.FitSampler()
-    for key, path in tqdm(images.items(), desc="stand-in features (fit)", unit="img"):
-        sampler.add(features.patch_features(stand_in_features(cs.read_rgb(path))), cs.load_train_ids(labels[key]))
-    fitted = clustering.fit(sampler, k)
-    write_npz(out / "kmeans_centroids.npz", fitted.to_npz())
-    for split in splits:
-        for key, path in tqdm(cs.image_paths(root, split).items(), desc=f"clusters {split}", unit="img"):
-            rgb = cs.read_rgb(path)
-            clusters, _ = features.assign_clusters(stand_in_features(rgb), fitted.centroids)
-            write_png(cs.output_path(out, split, key, ".png"), cs.resize_nearest(clusters, rgb.shape[:2]))
-    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,43 +64,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
-    from pseudo_labels.cli import stuff_things as classify_stuff_things, cups as convert_to_cups_format, sweep as sweep_k50_spidepth
-    from pseudo_labels.cli import visualize
-
     args = build_parser().parse_args(argv)
     root: Path = args.out
     for index, split in enumerate(("val", "train")):
         synthetic.write_dataset(root, split, args.num_images, args.seed + index, tuple(args.size))
     subdir = f"pseudo_semantic_raw_k{args.k}"
+    centroids = root / subdir / "kmeans_centroids.npz"
     if args.checkpoint_dir:
-        from pseudo_labels.cli import depth as generate_depth_spidepth, semantics as generate_overclustered_semantics
-
-        common = ["--cityscapes_root", str(root), "--k", str(args.k), "--skip_crf", "--raw_clusters",
-                  "--output_subdir", subdir, "--checkpoint_dir", str(args.checkpoint_dir)]
-        generate_overclustered_semantics.main([*common, "--split", "val"])
-        generate_overclustered_semantics.main([*common, "--split", "train", "--load_centroids",
-                                               str(root / subdir / "kmeans_centroids.npz")])
+        for split, load_centroids in (("val", None), ("train", centroids)):
+            write_semantic_labels(SemanticsOptions(cityscapes_root=root, split=split, k=args.k, skip_crf=True,
+                                                   raw_clusters=True, output_subdir=subdir,
+                                                   checkpoint_dir=args.checkpoint_dir, load_centroids=load_centroids))
         for path in (root / cs.DEPTH_SUBDIR).rglob("*.npy"):
             path.unlink()  # replace the synthetic depth by the network's
-        generate_depth_spidepth.main(["--cityscapes_root", str(root), "--split", "both",
-                                      "--checkpoint_dir", str(args.checkpoint_dir / "spidepth")])
+        write_depth_maps(DepthOptions(cityscapes_root=root, split="both", checkpoint_dir=args.checkpoint_dir / "spidepth"))
     else:
         stand_in_semantics(root, args.k, ("val", "train"))
-    centroids = root / subdir / "kmeans_centroids.npz"
-    sweep_json = root / f"sweep_k{args.k}_spidepth_val.json"
-    sweep_k50_spidepth.main(["--cityscapes_root", str(root), "--split", "val", "--semantic_subdir", subdir,
-                             "--output", str(sweep_json)])
-    classify_stuff_things.main(["--cityscapes_root", str(root), "--split", "train", "--semantic_subdir", subdir,
-                                "--num_clusters", str(args.k)])
-    record = json.loads(sweep_json.read_text())
+    sweep = run_sweep_split(root, "val", semantic_subdir=subdir, output=root / f"sweep_k{args.k}_spidepth_val.json")
+    print_sweep(sweep.record, sweep.output)
+    sweep_json, record = sweep.output, sweep.record
+    run_label_free(root, "train", subdir, num_clusters=args.k)
     best = record["best"]["reference"]
-    tau, area = (0.20, 1000) if best["mode"] == "cc_only" else (best["grad_threshold"], best["min_area"])
-    convert_to_cups_format.main(["--cityscapes_root", str(root), "--split", "train", "--semantic_subdir", subdir,
-                                 "--centroids_path", str(centroids), "--grad_threshold", str(tau),
-                                 "--min_instance_area", str(area), "--depth_instances"])
-    visualize.main(["--cityscapes_root", str(root), "--split", "val", "--semantic_subdir", subdir,
-                    "--grad_threshold", str(tau), "--min_area", str(area), "--select", "worst", "--limit", "4",
-                    "--out", str(root / "pictures")])
+    # a CC-only best would export without depth: the demo shows the depth-guided labels at the published setting then
+    settings = SplitSettings() if best["mode"] == "cc_only" else SplitSettings(best["grad_threshold"], best["min_area"])
+    export = export_split(root, "train", subdir, mode="depth", split_settings=settings, centroids_path=centroids)
+    for level, line in threshold_report(export.interval):
+        log.log(level, line)
+    print(train_command(root, export))
+    files = semantic_files(root, subdir, "val")
+    units = picture_units(root, subdir, int(read_label_png(next(iter(files.values()))).max()))
+    draw_pictures(root, "val", subdir, cs.DEPTH_SUBDIR, files, Settings(units, settings, pan.REFERENCE),
+                  Selection(how="worst", limit=4), root / "pictures")
     features_used = "CAUSE + SPIdepth networks" if args.checkpoint_dir else "weight-free stand-in features, synthetic depth"
     note = (f"Made by `python -m pseudo_labels demo` with k = {args.k} clusters (the demo's default is 40; the "
             f"published runs use k = 80), {args.num_images} images per split at {args.size[0]}x{args.size[1]}, "

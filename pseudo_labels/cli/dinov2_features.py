@@ -20,35 +20,13 @@ WORLD_SIZE-th image and rank 0 writes ``metadata.json`` and the manifest.
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
-from pseudo_labels.data import cityscapes as cs
-from pseudo_labels.core import distributed
 from pseudo_labels.cli.help import HelpFormatter
-from pseudo_labels.core.devices import pick_device
-from pseudo_labels.core.errors import InputError, exit_on_input_error
-from pseudo_labels.core.fileio import write_json
-from pseudo_labels.core.manifest import RunManifest
-from pseudo_labels.core.parallel import shard
-from pseudo_labels.semantics.dinov2_tokens import GRID_H, GRID_W, INPUT_SIZE, REGISTER_FILE, load_backbone, run_split
-from refs.cause.dinov2 import EMBED_DIM, PATCH_SIZE, DinoVisionTransformer
-from refs.checkpoints import CHECKPOINT_DIR, CheckpointError
-
-log = logging.getLogger("dinov2")
-
-
-
-
-
-
-
-
-
-DEFAULT_SPLITS = ("train", "val")
+from pseudo_labels.core.errors import exit_on_input_error
+from pseudo_labels.semantics.dinov2_tokens import REGISTER_FILE, TokenOptions, extract_tokens
+from refs.checkpoints import CHECKPOINT_DIR
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,57 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def splits_to_run(root: Path, split: str | None) -> list[str]:
-    """``[split]``, or those of train and val whose image folder exists (warning about a missing one)."""
-    if split is not None:
-        return [split]
-    present = [s for s in DEFAULT_SPLITS if (root / "leftImg8bit" / s).is_dir()]
-    if not present:
-        raise InputError(f"{root / 'leftImg8bit'}: neither train/ nor val/ exists. Point --cityscapes_root at the "
-                         f"Cityscapes root, or name a split with --split.")
-    for missing in sorted(set(DEFAULT_SPLITS) - set(present)):
-        log.warning("%s: absent, split %r skipped", root / "leftImg8bit" / missing, missing)
-    return present
-
-
-def extract_split(model: DinoVisionTransformer, args: argparse.Namespace, split: str,
-                  process: distributed.Process, device: torch.device) -> None:
-    """One split: claim the output folder, write this rank's share, then (rank 0) metadata and manifest."""
-    images = cs.image_paths(args.cityscapes_root, split)
-    keys = list(images)[: args.limit] if args.limit else list(images)
-    out = args.cityscapes_root / args.output_subdir / split
-    manifest = RunManifest("dinov2_features", args)
-    manifest.add_checkpoints({"dinov2": args.checkpoint})
-    if process.leader:
-        manifest.claim(out, {"checkpoint": manifest.record["checkpoints"]["dinov2"]["sha256"],
-                             "input_size": list(INPUT_SIZE), "dtype": "float16"}, args.overwrite)
-    distributed.wait_for_all(process)
-    written = run_split(model, images, shard(keys, process.world, process.rank), out, args.batch_size, device,
-                        args.overwrite)
-    distributed.wait_for_all(process)
-    if process.leader:
-        write_json(out / "metadata.json", {
-            "checkpoint": args.checkpoint.name, "register_tokens": model.num_register_tokens,
-            "input_size": list(INPUT_SIZE), "patch_size": PATCH_SIZE, "h_patches": GRID_H, "w_patches": GRID_W,
-            "n_patches": GRID_H * GRID_W, "embed_dim": EMBED_DIM, "dtype": "float16", "split": split,
-            "num_images": len(keys),
-            "layout": "row-major patch tokens after the final LayerNorm, CLS and registers removed"})
-        manifest.write(out, extra={"written_by_rank_0": written, "ranks": process.world, "device": str(device)})
-        log.info("%d images -> %s", len(keys), out)
-
-
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    splits = splits_to_run(args.cityscapes_root, args.split)
-    for split in splits:  # every split's images are listed (and checked) before the network loads
-        cs.image_paths(args.cityscapes_root, split)
-    process, device = distributed.start(pick_device(args.device, mps=True))
-    try:
-        model = load_backbone(args.checkpoint).to(device)
-    except (FileNotFoundError, CheckpointError) as exc:
-        raise InputError(str(exc)) from None
-    for split in splits:
-        extract_split(model, args, split, process, device)
-    distributed.finish(process)
+    extract_tokens(TokenOptions(**vars(args)))
     return 0

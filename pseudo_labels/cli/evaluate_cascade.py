@@ -30,36 +30,15 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-from tqdm import tqdm
-
-from pseudo_labels.data import cityscapes as cs
-from pseudo_labels.instances import splitting as inst
-from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.cli.help import HelpFormatter
-from pseudo_labels.core.errors import InputError, exit_on_input_error
-from pseudo_labels.formats.stuff_things import read_stuff_things
+from pseudo_labels.core.errors import exit_on_input_error
 from pseudo_labels.core.fileio import prepare_output_file, write_json
-from pseudo_labels.evaluation.instance_metrics import InstanceTotals, gt_thing_instances
+from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.evaluation.cascade import THING_MODES, evaluate_folders, format_cascade
 from pseudo_labels.export.relabel import cause27_table
-from pseudo_labels.evaluation.cascade import THING_MODES, add_leftover_components, segments_from_masks
-from pseudo_labels.formats.instance_npz import masks_from_npz
-from pseudo_labels.evaluation.semantic import confusion, semantic_scores
-from pseudo_labels.formats.semantic import read_label_png
-from pseudo_labels.formats.instance_npz import instance_npz
+from pseudo_labels.instances import splitting as inst
 
 log = logging.getLogger("cascade")
-
-
-
-
-
-
-
-
-
-
-
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,75 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     root: Path = args.cityscapes_root
-    semantic_files = cs.output_paths(root / args.semantic_subdir, args.split, ".png", "semantic PNG")
-    labels, instance_ids = cs.label_ids_paths(root, args.split), cs.instance_ids_paths(root, args.split)
-    keys = [k for k in semantic_files if k in labels][: args.max_images or None]
-    if not keys:
-        raise InputError(f"no semantic PNG under {root / args.semantic_subdir / args.split} has gtFine labels.")
-    things = read_stuff_things(args.stuff_things, cs.NUM_CLASSES) if args.stuff_things else cs.THING_TRAIN_IDS
-    size = tuple(args.eval_size)
-    matrix = np.zeros((cs.NUM_CLASSES, cs.NUM_CLASSES), np.int64)
-    totals = {p: pan.PanopticStats() for p in pan.PROTOCOLS}
-    instance_totals = InstanceTotals()
-    instance_paths = {key: instance_npz(root / args.instance_subdir, args.split, key) for key in keys}
-    needs_masks = args.thing_mode != "connected_components" and not args.skip_panoptic
-    missing = [str(cs.output_path(root / args.instance_subdir, args.split, k, ".npz"))
-               for k, p in instance_paths.items() if p is None]
-    if needs_masks and missing:
-        raise InputError(f"{len(missing)} instance file(s) missing for --thing_mode {args.thing_mode}, e.g. "
-                         f"{missing[:3]}. Pass --instance_subdir (the folder generate_depth_guided_instances.py "
-                         f"wrote under the root).")
-    score_instances = not args.skip_instance and any(p is not None for p in instance_paths.values())
-    if not args.skip_instance and not score_instances:
-        log.info("no instance files under %s: instance scores skipped", root / args.instance_subdir / args.split)
-    for key in tqdm(keys, desc="evaluate", unit="img"):
-        semantic = read_label_png(semantic_files[key])
-        if args.cause27:
-            semantic = cause27_table()[semantic]
-        elif int(semantic.max()) >= cs.NUM_CLASSES and int(semantic.max()) != cs.IGNORE_ID:
-            raise InputError(f"{semantic_files[key]}: id {int(semantic.max())} is not a trainId "
-                             f"(raw clusters? remap them first, or pass --cause27 for CAUSE-27 ids).")
-        semantic = cs.resize_nearest(semantic, size)
-        gt = cs.load_ground_truth(labels[key], instance_ids[key])
-        gt_train_ids, gt_instance_ids = cs.resize_nearest(gt.train_ids, size), cs.resize_nearest(gt.instance_ids, size)
-        if not args.skip_semantic:
-            matrix += confusion(semantic, gt_train_ids)
-        masks = scores = None
-        if instance_paths[key] is not None and (score_instances or needs_masks):
-            masks, scores = masks_from_npz(instance_paths[key], size)
-            if score_instances:
-                instance_totals.add(masks, scores, *gt_thing_instances(gt_instance_ids))
-        if args.skip_panoptic:
-            continue
-        if args.thing_mode == "connected_components":
-            found = inst.cc_instances(semantic, args.cc_min_area, things)
-            predictions = {p: pan.protocol_prediction(semantic, found, p) for p in pan.PROTOCOLS}
-        else:
-            predictions = {p: segments_from_masks(semantic, masks, scores, *pan.area_rule(p)) for p in pan.PROTOCOLS}
-            if args.thing_mode == "hybrid":
-                predictions = {p: add_leftover_components(segments, semantic, things, args.cc_min_area)
-                               for p, segments in predictions.items()}
-        reference_gt = pan.reference_gt_segments(gt_train_ids, gt_instance_ids)
-        totals[pan.REFERENCE] += pan.match(reference_gt, predictions[pan.REFERENCE], pan.REFERENCE)
-        official_gt = pan.official_gt_segments(gt.instance_ids)
-        totals[pan.OFFICIAL] += pan.match(official_gt, predictions[pan.OFFICIAL].resized(official_gt.ids.shape), pan.OFFICIAL)
-    result: dict = {"n_images": len(keys), "eval_size": list(size), "thing_mode": args.thing_mode}
-    if not args.skip_semantic:
-        result["semantic"] = semantic_scores(matrix)
-        print(f"mIoU {result['semantic']['mIoU']:.2f}  pixel accuracy {result['semantic']['pixel_accuracy']:.2f}")
-    if not args.skip_panoptic:
-        result.update({f"panoptic_{p}": pan.summary(totals[p], p) for p in pan.PROTOCOLS})
-    if score_instances:  # the instance folder's masks, as masks
-        result["instance"] = instance_totals.summary()
-    for protocol in pan.PROTOCOLS if not args.skip_panoptic else ():
-        r = result[f"panoptic_{protocol}"]
-        print(f"{protocol:9s} PQ {r['PQ']:.2f}  PQ_stuff {r['PQ_stuff']:.2f}  PQ_things {r['PQ_things']:.2f}  "
-              f"SQ {r['SQ']:.2f}  RQ {r['RQ']:.2f}")
-    if "instance" in result:
-        r = result["instance"]
-        print(f"instances (class-agnostic, {r['num_images']} images with GT things): recall@0.5 {r['ar_100']:.2f}  "
-              f"AP50 {r['ap_50']:.2f}  AP75 {r['ap_75']:.2f}  masks/image {r['avg_pred_instances']:.1f} "
-              f"(GT {r['avg_gt_instances']:.1f})")
+    result = evaluate_folders(root, args.split, args.semantic_subdir, args.instance_subdir,
+                              thing_mode=args.thing_mode, cc_min_area=args.cc_min_area,
+                              stuff_things=args.stuff_things, id_table=cause27_table() if args.cause27 else None,
+                              max_images=args.max_images, eval_size=tuple(args.eval_size),
+                              skip_semantic=args.skip_semantic, skip_instance=args.skip_instance,
+                              skip_panoptic=args.skip_panoptic)
+    summary = format_cascade(result)
+    if summary:
+        print(summary)
     output = args.output or root / f"eval_cascade_{args.split}.json"
     write_json(prepare_output_file(output), result)
     log.info("saved %s", output)

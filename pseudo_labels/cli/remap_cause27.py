@@ -15,18 +15,12 @@ missing, or an input with no PNG, stops with exit status 2.
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from pseudo_labels.data.cityscapes import CAUSE27_NAMES
 from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.core.errors import exit_on_input_error
-from pseudo_labels.export.relabel import cause27_table, remap_folder
-
-log = logging.getLogger("remap_cause27")
-
-SPLIT_CHOICES = ("train", "val", "both")
+from pseudo_labels.export.relabel import SPLIT_CHOICES, remap_cause27
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,23 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def split_folders(input_dir: Path, output_dir: Path, split: str) -> list[tuple[Path, Path]]:
-    """The (input, output) folder pairs to remap: each split present, or the whole folder (see the module doc)."""
-    if split != "both":
-        return [(input_dir / split, output_dir / split)]  # remap_folder names a missing one
-    present = [name for name in ("train", "val") if (input_dir / name).is_dir()]
-    if not present:
-        return [(input_dir, output_dir)]
-    for name in ("train", "val"):
-        if name not in present:
-            log.info("skipping %s: %s not found", name, input_dir / name)
-    return [(input_dir / name, output_dir / name) for name in present]
-
-
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for source, target in split_folders(args.input_dir, args.output_dir, args.split):
-        count = remap_folder(source, target, cause27_table(), len(CAUSE27_NAMES), "CAUSE-27 class")
+    for target, count in remap_cause27(args.input_dir, args.output_dir, args.split):
         print(f"remapped {count} PNGs to {target}")
     return 0

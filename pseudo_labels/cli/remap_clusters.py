@@ -25,12 +25,9 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from pseudo_labels.cli.help import HelpFormatter
-from pseudo_labels.core.errors import InputError, exit_on_input_error
-from pseudo_labels.export.relabel import cluster_table, remap_folder
-from pseudo_labels.formats.centroids import load_cluster_to_class
+from pseudo_labels.core.errors import exit_on_input_error
+from pseudo_labels.export.relabel import remap_cluster_folder, remap_cluster_split
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,21 +64,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def folders(args: argparse.Namespace, k: int) -> tuple[Path, Path]:
-    """(input folder, output folder) of either interface; ``k`` names the default output subdir."""
-    if args.cityscapes_root is None:
-        return args.input_dir, args.output_dir
-    subdir = args.output_subdir or f"pseudo_semantic_mapped_k{k}"
-    return args.cityscapes_root / args.semantic_subdir / args.split, args.cityscapes_root / subdir / args.split
-
-
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    table = load_cluster_to_class(args.centroids_path)
-    if np.any(table == 255):
-        raise InputError(f"{args.centroids_path}: cluster_to_class has unmapped (255) clusters (a label-free file).")
-    input_dir, output_dir = folders(args, len(table))
-    count = remap_folder(input_dir, output_dir, cluster_table(table), len(table), "cluster")
+    if args.cityscapes_root is None:
+        output_dir = args.output_dir
+        count = remap_cluster_folder(args.centroids_path, args.input_dir, output_dir)
+    else:
+        output_dir, count = remap_cluster_split(args.centroids_path, args.cityscapes_root, args.semantic_subdir,
+                                                args.split, args.output_subdir)
     print(f"remapped {count} PNGs to {output_dir}")
     return 0

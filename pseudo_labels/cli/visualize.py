@@ -41,14 +41,12 @@ from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.cli.options import add_from_sweep_arguments, split_settings
 from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, PUBLISHED_MIN_AREA, PUBLISHED_TAU
 from pseudo_labels.core.errors import InputError, exit_on_input_error
-from pseudo_labels.core.fileio import write_json, write_png
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import panoptic as pan
-from pseudo_labels.formats.depth import load_depth
-from pseudo_labels.export import training as export
+from pseudo_labels.instances.units import MERGED_THINGS
 from pseudo_labels.formats.semantic import read_label_png
-from pseudo_labels.report.pictures import (INDEX_NAME, SELECTIONS, Analysis, Settings, analyse, index_entry, picture,
-                                           select_keys)
+from pseudo_labels.report.picture_set import Selection, draw_pictures, picture_units, semantic_files
+from pseudo_labels.report.pictures import SELECTIONS, Settings
 
 log = logging.getLogger("visualize")
 
@@ -80,20 +78,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _units(args: argparse.Namespace, root: Path, first_max: int) -> export.Units:
-    """The units the export would use: label-free with --stuff_things (no cluster_to_class), else the centroid file."""
-    default = root / args.semantic_subdir / "kmeans_centroids.npz"
-    if args.stuff_things is not None:
-        return export.decide_units(first_max, args.centroids_path, args.stuff_things, "semantic maps")
-    centroids = args.centroids_path or (default if default.is_file() else None)
-    units = export.decide_units(first_max, centroids, None, "semantic maps")
-    beside = root / args.semantic_subdir / "stuff_things.json"
-    if centroids is not None and beside.is_file():
-        log.warning("drawing through the GT-voted cluster_to_class of %s; to draw the label-free labels "
-                    "(convert_to_cups_format.py --stuff_things), pass --stuff_things %s", centroids, beside)
-    return units
-
-
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
@@ -102,61 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     root: Path = args.cityscapes_root
     if args.limit < 1:
         raise InputError(f"--limit must be at least 1, got {args.limit}.")
-    files = cs.output_paths(root / args.semantic_subdir, args.split, ".png", "semantic PNG")
-    if args.stems:
-        wanted = set(args.stems)
-        files = {k: v for k, v in files.items() if k.split("/")[1] in wanted}
-        if len(files) != len(wanted):
-            raise InputError(f"stems not found under {root / args.semantic_subdir / args.split}: "
-                             f"{sorted(wanted - {k.split('/')[1] for k in files})}")
+    files = semantic_files(root, args.semantic_subdir, args.split, args.stems or ())
     first = read_label_png(next(iter(files.values())))
     if args.stuff_things is not None and first.dtype != np.uint8:
         raise InputError(f"{next(iter(files.values()))}: a 16-bit cluster map (k > 255). Label-free drawing merges "
-                         f"the thing clusters into id {export.MERGED_THINGS}, so it needs 8-bit maps (k <= 255); "
+                         f"the thing clusters into id {MERGED_THINGS}, so it needs 8-bit maps (k <= 255); "
                          f"draw through --centroids_path instead.")
-    units = _units(args, root, int(first.max()))
+    units = picture_units(root, args.semantic_subdir, int(first.max()), args.centroids_path, args.stuff_things)
     settings = Settings(units, split, args.protocol)
-    images = cs.image_paths(root, args.split)
-    labels: dict[str, Path] = {}
-    instances: dict[str, Path] = {}
-    if (root / "gtFine" / args.split).is_dir():
-        labels, instances = cs.label_ids_paths(root, args.split), cs.instance_ids_paths(root, args.split)
-
-    def load(key: str) -> tuple[np.ndarray, Analysis]:
-        path = files[key]
-        raw = cs.resize_nearest(read_label_png(path, units.max_id + 1), cs.WORKING_SIZE)
-        settings.units.unit_map(raw, path)  # ids checked, naming the file
-        depth = load_depth(cs.output_path(root / args.depth_subdir, args.split, key, ".npy"), cs.WORKING_SIZE)
-        has_gt = key in labels and key in instances
-        gt = cs.load_ground_truth(labels[key], instances[key]) if has_gt else None
-        return depth, analyse(raw, depth, settings, gt.train_ids if gt else None, gt.instance_ids if gt else None)
-
-    keys = list(files)
-    scored: dict[str, Analysis] = {}
-    if args.stems:
-        chosen = keys
-    elif args.select == "worst":
-        with_gt = [k for k in keys if k in labels and k in instances]
-        if not with_gt:
-            raise InputError(f"--select worst needs ground truth: {root / 'gtFine' / args.split} has none for "
-                             f"{args.semantic_subdir}. Use --select first or random.")
-        log.info("scoring %d images (PQ_things, %s protocol) to find the worst", len(with_gt), args.protocol)
-        scored = {k: load(k)[1] for k in with_gt}
-        chosen = select_keys(with_gt, "worst", args.limit, {k: a.scores["PQ_things"] for k, a in scored.items()})
-    else:
-        chosen = select_keys(keys, args.select, args.limit, seed=args.seed)
-    entries: dict[str, dict] = {k: index_entry(k, a, None) for k, a in scored.items()}
-    for key in chosen:
-        depth, analysis = load(key)
-        stem = key.split("/")[1]
-        image = picture(cs.read_rgb(images[key]), depth, analysis, settings, stem)
-        out = write_png(args.out / f"{stem}.png", image)
-        entries[key] = index_entry(key, analysis, out.name)
-        print(out)
-    write_json(args.out / INDEX_NAME, {
-        "split": args.split, "semantic_subdir": args.semantic_subdir, "units": units.source,
-        "label_free": settings.label_free, "protocol": args.protocol, "grad_threshold": split.tau,
-        "min_area": split.min_area, "depth_blur_sigma": split.sigma, "dilation_iters": split.dilation_iters, "select": "stems" if args.stems else args.select, "limit": args.limit,
-        "images": [entries[k] for k in keys if k in entries],
-    })
+    selection = Selection(tuple(args.stems or ()), args.select, args.limit, args.seed)
+    draw_pictures(root, args.split, args.semantic_subdir, args.depth_subdir, files, settings, selection, args.out)
     return 0

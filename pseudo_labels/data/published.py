@@ -6,18 +6,22 @@ repository ships base64-encoded (``kmeans_centroids_k80.b64``): ``centroids``
 trainIds, stored as ``np.savez`` stores them (an uncompressed zip). It is the
 one tracked ``.npz`` outside ``tests/``. Every use checks its sha256 first, so
 a damaged or edited installation stops with a message instead of silently
-giving other clusters.
+giving other clusters. :func:`restore` writes it under a Cityscapes root
+(``pseudo-labels restore-centroids``, ``restore_centroids_k80.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from pseudo_labels.core.errors import InputError
+from pseudo_labels.core.fileio import prepare_output_file, read_npz, write_bytes_atomic
+from pseudo_labels.data import cityscapes as cs
 
 PUBLISHED = "published"
 """The ``--load_centroids`` value that names the packaged file."""
@@ -30,6 +34,10 @@ CENTROIDS_K80_SHA256 = "6690f7456b5c6835729cb08e48a190fd736930d84c92525ec3eda4f3
 
 CENTROIDS_K80_KEYS = ("centroids", "cluster_to_class")
 """The members of the file, in order (those the original's restore script writes)."""
+
+RESTORE_SUBDIR = "pseudo_semantic_raw_k80"
+RESTORE_NAME = "kmeans_centroids.npz"
+"""Where :func:`restore` writes the file under a Cityscapes root (where the original restore script writes it)."""
 
 _REINSTALL = "Reinstall the package (pip install -e . in a checkout, or git checkout -- pseudo_labels/data/)."
 
@@ -75,3 +83,50 @@ def centroid_file_argument(text: str) -> Path:
     (the comparison is on the text as typed).
     """
     return verified_centroids_k80_path() if text == PUBLISHED else Path(text)
+
+
+def same_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> bool:
+    """True when the ``.npz`` at ``path`` holds exactly these members, equal in dtype, shape and values."""
+    try:
+        found = read_npz(path)
+    except InputError:
+        return False  # unreadable or not an archive: certainly not the published arrays
+    return sorted(found) == sorted(arrays) and all(
+        found[k].dtype == v.dtype and np.array_equal(found[k], v) for k, v in arrays.items())
+
+
+def restore(root: Path, overwrite: bool = False) -> tuple[Path, bool, dict[str, np.ndarray]]:
+    """Write the packaged file, byte for byte, as ``{root}/pseudo_semantic_raw_k80/kmeans_centroids.npz``.
+
+    A file already there with the same arrays is left alone (in whatever
+    bytes: compressed, say); one with other arrays (centroids fitted by the
+    user) stops the run unless ``overwrite``. ``root`` must be a folder (the
+    original created any missing folder, a mistyped root too). Returns (path,
+    whether it was written, the published arrays).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: --cityscapes_root is not a folder. Pass the Cityscapes root.")
+    data = centroids_k80_bytes()
+    arrays = arrays_of(data)
+    target = root / RESTORE_SUBDIR / RESTORE_NAME
+    if target.is_file():
+        if target.read_bytes() == data or same_arrays(target, arrays):
+            return target, False, arrays
+        if not overwrite:
+            raise InputError(f"{target}: holds other centroids than the published k=80 ones and was left as is. "
+                             f"Move it away, or pass --overwrite to replace it.")
+    write_bytes_atomic(prepare_output_file(target), data)
+    return target, True, arrays
+
+
+def describe(arrays: Mapping[str, np.ndarray]) -> list[str]:
+    """Summary lines: the centroid shape and how many clusters each thing class gets."""
+    table = arrays["cluster_to_class"]
+    lines = [f"  centroids: {arrays['centroids'].shape} {arrays['centroids'].dtype}",
+             f"  cluster_to_class: {table.tolist()}", "  thing class clusters:"]
+    for train_id in cs.THING_TRAIN_IDS:
+        members = np.flatnonzero(table == train_id).tolist()
+        lines.append(f"    {cs.CLASS_NAMES[train_id]:15s}: "
+                     + (f"{len(members)} clusters -> {members}" if members else "0 clusters (MISSING)"))
+    return lines

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from pseudo_labels.cli import checkpoints
+from refs.official_files import SPIDEPTH_HF_REPO
 from refs.random_release import write_spidepth_release
 
 SMALL_BACKBONE = "convnextv2_atto"
@@ -96,7 +97,7 @@ class _HubLayout(BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def hub(folder: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, bytes]]:
-    files = {f"/{checkpoints.SPIDEPTH_HF_REPO}/resolve/main/cityscapes/{name}": (folder / "spidepth" / name).read_bytes()
+    files = {f"/{SPIDEPTH_HF_REPO}/resolve/main/cityscapes/{name}": (folder / "spidepth" / name).read_bytes()
              for name in ("encoder.pth", "depth.pth")}
     _HubLayout.files = files
     server = ThreadingHTTPServer(("127.0.0.1", 0), _HubLayout)

@@ -93,6 +93,7 @@ def test_trainid_maps_without_flags_split_trainids_11_to_18(tmp_path: Path) -> N
 
 
 def test_original_instance_png_draws_later_masks_over_earlier_ones() -> None:
+    from pseudo_labels.export.instance_files import original_instance_map
     from pseudo_labels.instances.splitting import Instances
 
     first = np.full((2, 3), -1, np.int64)
@@ -101,7 +102,7 @@ def test_original_instance_png_draws_later_masks_over_earlier_ones() -> None:
     second[0, 2] = 1  # mask 1 reclaimed a pixel of mask 0
     first[1, 2] = 1
     found = Instances.from_maps(np.array([13, 13]), np.array([3, 2]), first, second)
-    assert gen.original_instance_map(found).tolist() == [[1, 1, 2], [0, 0, 2]]
+    assert original_instance_map(found).tolist() == [[1, 1, 2], [0, 0, 2]]
 
 
 # --------------------------------------------------------------------------- panoptic maps

@@ -14,6 +14,8 @@ from PIL import Image
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.depth import spidepth as depth
 from pseudo_labels.cli import depth as cli
+from pseudo_labels.core.errors import InputError
+from pseudo_labels.depth import maps
 from refs.random_release import save_spidepth_release, write_spidepth_release
 from refs.spidepth.model import CheckpointError, SPIdepth, guess_backbone, load_spidepth
 from refs.spidepth.unet import DEFAULT_BACKBONE
@@ -206,8 +208,8 @@ def test_original_flags_parse_with_the_original_defaults() -> None:
     assert args.checkpoint_dir is None and args.split == "both" and list(args.target_size) == [512, 1024]
     args = cli.build_parser().parse_args(["--cityscapes_root", "R", "--flip_augment", "--log_file", "x.log"])
     assert args.flip_augment is True and args.log_file == Path("x.log")
-    assert cli.DEFAULT_CHECKPOINT_DIRS[0].parts[-4:] == ("refs", "spidepth", "checkpoints", "cityscapes")
-    assert cli.DEFAULT_CHECKPOINT_DIRS[1] == Path("checkpoints/spidepth")
+    assert maps.DEFAULT_CHECKPOINT_DIRS[0].parts[-4:] == ("refs", "spidepth", "checkpoints", "cityscapes")
+    assert maps.DEFAULT_CHECKPOINT_DIRS[1] == Path("checkpoints/spidepth")
 
 
 def test_default_checkpoint_folders_searched_in_order_and_both_named(tiny_checkpoint: Path, tmp_path: Path,
@@ -216,7 +218,7 @@ def test_default_checkpoint_folders_searched_in_order_and_both_named(tiny_checkp
     from pseudo_labels.data.synthetic import write_dataset
 
     original, ours = tmp_path / "refs_ckpt", tmp_path / "our_ckpt"
-    monkeypatch.setattr(cli, "DEFAULT_CHECKPOINT_DIRS", (original, ours))
+    monkeypatch.setattr(maps, "DEFAULT_CHECKPOINT_DIRS", (original, ours))
     write_dataset(tmp_path, "val", num_images=1, seed=1, size=(64, 128), show_progress=False)
     with pytest.raises(SystemExit) as info:
         cli.main(["--cityscapes_root", str(tmp_path), "--split", "val", "--device", "cpu"])
@@ -224,14 +226,14 @@ def test_default_checkpoint_folders_searched_in_order_and_both_named(tiny_checkp
     assert info.value.code == 2 and str(original) in err and str(ours) in err and "Traceback" not in err
     ours.mkdir()
     (ours / "encoder.pth").write_bytes((tiny_checkpoint / "encoder.pth").read_bytes())
-    with pytest.raises(cli.InputError):  # one file is not enough
-        cli.default_checkpoint_dir()
+    with pytest.raises(InputError):  # one file is not enough
+        maps.default_checkpoint_dir()
     (ours / "depth.pth").write_bytes((tiny_checkpoint / "depth.pth").read_bytes())
-    assert cli.default_checkpoint_dir() == ours
+    assert maps.default_checkpoint_dir() == ours
     original.mkdir()
     for name in ("encoder.pth", "depth.pth"):
         (original / name).write_bytes((tiny_checkpoint / name).read_bytes())
-    assert cli.default_checkpoint_dir() == original
+    assert maps.default_checkpoint_dir() == original
 
 
 def test_too_small_input_is_a_clear_error(tiny_checkpoint: Path) -> None:

@@ -166,6 +166,32 @@ def test_a_bad_id_anywhere_stops_before_anything_is_written(train: Path, tmp_pat
     assert not (root / "cups_pseudo_labels").exists()
 
 
+def test_label_free_ids_at_or_above_num_classes_stop_before_anything_is_written(
+        train: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without a centroid file any 8-bit id is read, so --num_classes is what bounds the ids the maps may hold:
+    one larger id would be written to ``_semantic.png`` and silently left out of the ``.pt`` counts."""
+    root = tmp_path / "copy"
+    shutil.copytree(train, root, ignore=shutil.ignore_patterns("cups_pseudo_labels"))
+    with np.load(root / SEMANTIC / "kmeans_centroids.npz") as npz:
+        thing_clusters = np.flatnonzero(cs.IS_THING[npz["cluster_to_class"]]).tolist()
+    (root / "things.json").write_text(json.dumps({"thing_ids": thing_clusters}))
+    argv = ["--cityscapes_root", str(root), "--semantic_subdir", SEMANTIC, "--stuff_things", str(root / "things.json"),
+            "--num_classes", str(K), "--depth_instances", "--min_instance_area", "200", "--workers", "1"]
+    last = sorted((root / SEMANTIC / "train").rglob("*.png"))[-1]
+    clusters = cs.read_png(last)
+    clusters[-1, -1] = 100  # one pixel, at full resolution only; a valid 8-bit cluster id, but not below K
+    write_png(last, clusters)
+    with pytest.raises(SystemExit) as info:
+        convert.main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and str(last) in err and "id 100" in err and f"--num_classes {K}" in err
+    assert not (root / "cups_pseudo_labels").exists()
+    clusters[-1, -1] = K - 1  # the largest id below --num_classes is fine
+    write_png(last, clusters)
+    assert convert.main(argv) == 0
+    assert json.loads((root / "cups_pseudo_labels" / "stats.json").read_text())["num_classes"] == K
+
+
 def _crowded(root: Path, count_side: int = 17) -> None:
     """A trainId map with count_side**2 separate cars (4x4 px at 256x512) on road."""
     semantic = np.zeros((256, 512), np.uint8)

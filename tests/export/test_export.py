@@ -350,7 +350,7 @@ def test_panoptic_shards_merge_into_the_single_run(synthetic_val: Path, tmp_path
 def test_a_thousand_instances_of_a_class_do_not_fit_the_panoptic_ids() -> None:
     from pseudo_labels.evaluation import panoptic as pan
     from pseudo_labels.core.errors import InputError
-    from pseudo_labels.cli.panoptic import class_instance_array
+    from pseudo_labels.export.panoptic_export import class_instance_array
 
     def cars(count: int) -> pan.Segments:
         ids = np.arange(1, count + 1, dtype=np.int32).reshape(1, count)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pseudo_labels.semantics import cause27, features
+from pseudo_labels.semantics import cause27, cause27_labels, features
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.cli import cause27 as cli
 from pseudo_labels.data.synthetic import write_dataset
@@ -210,7 +210,8 @@ def test_sinder_checkpoint_in_the_official_layout_loads_strictly(cause_release: 
     torch.save(repaired, tmp_path / "sinder.pth")
     args = cli.build_parser().parse_args(["--cityscapes_root", "R", "--checkpoint_dir", str(folder),
                                           "--sinder_checkpoint", str(tmp_path / "sinder.pth")])
-    model, _, geometry, files = cli.load_networks(args)
+    model, _, geometry, files = cause27_labels.load_networks(args.backbone, args.checkpoint_dir,
+                                                             args.sinder_checkpoint, args.dinov3_checkpoint_dir)
     assert torch.equal(model.vit.cls_token, repaired["cls_token"]) and geometry == features.DINOV2_GEOMETRY
     assert files["dinov2_vitb14_pretrain.pth"] == tmp_path / "sinder.pth"
     del repaired["norm.bias"]
@@ -290,9 +291,9 @@ def test_dinov3_refuses_a_sinder_checkpoint(tmp_path: Path, capsys: pytest.Captu
 
 def test_device_choice_follows_the_original(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert cli.pick_cause27_device("auto", 1) == torch.device("cuda:1")
-    assert cli.pick_cause27_device("cuda", 2) == torch.device("cuda:2")
+    assert cause27_labels.pick_cause27_device("auto", 1) == torch.device("cuda:1")
+    assert cause27_labels.pick_cause27_device("cuda", 2) == torch.device("cuda:2")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    assert cli.pick_cause27_device("auto", 0) == torch.device("cpu")
-    assert cli.pick_cause27_device("mps", 0) == torch.device("mps")
+    assert cause27_labels.pick_cause27_device("auto", 0) == torch.device("cpu")
+    assert cause27_labels.pick_cause27_device("mps", 0) == torch.device("mps")

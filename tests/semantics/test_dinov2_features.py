@@ -11,6 +11,7 @@ import torch
 
 from pseudo_labels.cli import dinov2_features as extract
 from pseudo_labels.data.synthetic import write_dataset
+from pseudo_labels.semantics import dinov2_tokens
 from refs.cause.dinov2 import DinoVisionTransformer
 
 
@@ -58,8 +59,8 @@ def test_without_split_both_train_and_val_are_written(tmp_path: Path) -> None:
 
 def test_splits_default_to_the_present_ones(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "leftImg8bit" / "val").mkdir(parents=True)
-    assert extract.splits_to_run(tmp_path, None) == ["val"]
-    assert extract.splits_to_run(tmp_path, "test") == ["test"]
+    assert dinov2_tokens.splits_to_run(tmp_path, None) == ["val"]
+    assert dinov2_tokens.splits_to_run(tmp_path, "test") == ["test"]
     with pytest.raises(SystemExit) as info:
         extract.main(["--cityscapes_root", str(tmp_path / "nowhere"), "--device", "cpu"])
     assert info.value.code == 2 and "neither train/ nor val/" in capsys.readouterr().err

@@ -1,0 +1,173 @@
+"""The sweep's result JSON, its summary tables, and the shard files a split run over several jobs leaves.
+
+:func:`build_record` turns summed statistics (:class:`~pseudo_labels.evaluation.sweep.SweepTotals`)
+into the JSON the original sweep writes (its keys first, unrounded numbers),
+plus mode, protocol and per-class rows; :func:`print_sweep` prints the
+original's tables and the best configuration per protocol. A sharded run
+keeps per-image statistics (:func:`write_shard`) so that :func:`merge_shards`
+sums them in the same image order as one run, giving the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from pseudo_labels.core.errors import InputError
+from pseudo_labels.core.fileio import prepare_output_file, read_npz, sha256_of_lines, write_json, write_npz
+from pseudo_labels.core.parallel import check_all_shards, unsharded_path
+from pseudo_labels.evaluation import panoptic as pan
+from pseudo_labels.evaluation import sweep
+from pseudo_labels.instances.settings import SplitSettings
+
+
+def result_entries(grid: Sequence[SplitSettings], totals: sweep.SweepTotals, protocol: str) -> list[dict]:
+    """One JSON entry per configuration: the reference's keys (unrounded) plus mode, protocol, per-class."""
+    entries = []
+    for index, config in enumerate(grid):
+        numbers = pan.summary(totals.stats[protocol][index], protocol)
+        entries.append({
+            "grad_threshold": config.tau,
+            "min_area": config.min_area,
+            **{k: v for k, v in numbers.items() if k != "per_class"},
+            "avg_instances": totals.instances[index] / max(totals.n_images, 1),
+            "n_images": totals.n_images,
+            "mode": "depth" if config.uses_depth else "cc_only",
+            "protocol": protocol,
+            "per_class": numbers["per_class"],
+        })
+    return entries
+
+
+def best_entry(entries: Sequence[dict]) -> dict:
+    """Highest PQ; ties go to the earlier entry (CC-only first), as in the reference."""
+    return max(entries, key=lambda e: e["PQ"])  # max keeps the first of equal keys
+
+
+def build_record(meta: dict, grid: Sequence[SplitSettings], totals: sweep.SweepTotals, inputs: dict) -> dict:
+    """The result JSON (the original's keys first), from the run's settings ``meta`` and summed statistics.
+
+    ``meta`` holds split, k, eval_resolution, the subfolders, protocols, blur
+    and dilation (as :func:`pseudo_labels.evaluation.sweep_run.run_sweep_split`
+    keeps it); ``inputs`` the hashes of the files read.
+    """
+    protocols = meta["protocols"]
+    results = [entry for protocol in protocols for entry in result_entries(grid, totals, protocol)]
+    best = {p: best_entry([e for e in results if e["protocol"] == p]) for p in protocols}
+    return {
+        "split": meta["split"], "k": meta["k"], "eval_resolution": meta["eval_resolution"],
+        "depth_subdir": meta["depth_subdir"], "semantic_subdir": meta["semantic_subdir"],
+        "protocols": list(protocols), "grid": [[c.tau, c.min_area] for c in grid],
+        "depth_blur_sigma": meta["depth_blur_sigma"], "dilation_iters": meta["dilation_iters"],
+        "n_images": totals.n_images, "results": results, "best": best, "inputs": inputs,
+    }
+
+
+def grid_from(meta: dict) -> list[SplitSettings]:
+    """The configurations a run's ``meta`` names (its grid, blur and dilation)."""
+    return [SplitSettings(tau, area, meta["depth_blur_sigma"], meta["dilation_iters"]) for tau, area in meta["grid"]]
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def format_table(entries: Sequence[dict], k: int, protocol: str) -> str:
+    """The reference's markdown summary table (one row per configuration)."""
+    rule = "=" * 70
+    lines = [rule, f"RESULTS: Parameter Sweep (k={k} overclustered + SPIdepth depth), {protocol} protocol", rule,
+             "| grad_thresh | min_area | inst/img | PQ | PQ_stuff | PQ_things | SQ | RQ |",
+             "|------------|----------|----------|-----|----------|-----------|------|------|"]
+    for e in entries:
+        tau = "CC-only" if e["mode"] == "cc_only" else f"{e['grad_threshold']:.2f}"
+        lines.append(f"| {tau:>10} | {e['min_area']:>8} | {e['avg_instances']:8.1f} | {e['PQ']:4.1f} | "
+                     f"{e['PQ_stuff']:8.1f} | {e['PQ_things']:9.1f} | {e['SQ']:4.1f} | {e['RQ']:4.1f} |")
+    return "\n".join(lines)
+
+
+def format_best(entry: dict) -> str:
+    """One line naming the best configuration of a protocol, then its per-class PQ."""
+    where = "CC-only" if entry["mode"] == "cc_only" else f"grad_thresh={entry['grad_threshold']:.2f}, min_area={entry['min_area']}"
+    lines = [f"Best ({entry['protocol']}): {where}: PQ={entry['PQ']:.2f} PQ_st={entry['PQ_stuff']:.2f} "
+             f"PQ_th={entry['PQ_things']:.2f} SQ={entry['SQ']:.2f} RQ={entry['RQ']:.2f}"]
+    rows = sorted(((v["PQ"], name, v) for name, v in entry["per_class"].items() if v["evaluated"]), reverse=True)
+    for pq, name, v in rows:
+        kind = "T" if v["thing"] else "S"
+        lines.append(f"  [{kind}] {name:15s}: PQ={pq:5.1f} SQ={v['SQ']:5.1f} RQ={v['RQ']:5.1f} "
+                     f"(TP={v['TP']} FP={v['FP']} FN={v['FN']})")
+    return "\n".join(lines)
+
+
+def print_sweep(record: dict, output: Path) -> None:
+    """What the sweep prints when its JSON is written: a table per protocol, the best of each, where it went."""
+    results = record["results"]
+    for protocol in record["protocols"]:
+        print(format_table([e for e in results if e["protocol"] == protocol], record["k"], protocol))
+    for protocol in record["protocols"]:
+        print(format_best(record["best"][protocol]))
+    print(f"Saved to: {output}")
+
+
+# --------------------------------------------------------------------------- shards
+
+
+def shard_path(output: Path, index: int, count: int) -> Path:
+    """Where shard ``index`` of ``count`` keeps its per-image statistics."""
+    return output.with_name(f"{output.stem}.shard-{index}-of-{count}.npz")
+
+
+def shard_note(output: Path, shard: Path, count: int) -> str:
+    """What a shard run prints: where its file went and the merge command that gives ``output``."""
+    pattern = shard_path(output, 0, count).name.replace("-0-of-", "-*-of-")
+    return (f"Shard saved to: {shard}\nWhen every shard is done: python pseudo_labels/sweep_k50_spidepth.py merge "
+            f"{pattern} --output {output}")
+
+
+def write_shard(path: Path, meta: dict, index: int, totals: sweep.SweepTotals, semantic_lines: list[str],
+                depth_lines: list[str]) -> Path:
+    """Per-image statistics of a shard, so that merging sums images in the same order as one run."""
+    protocols = meta["protocols"]
+    return write_npz(path, {
+        "meta": np.str_(json.dumps(meta, sort_keys=True)),
+        "shard_index": np.int64(index),
+        "keys": np.array(totals.per_image, dtype=np.str_),
+        "stats": sweep.image_stats_array(totals.images, protocols),
+        "instances": np.array([r.instances for r in totals.images], np.int64).reshape(len(totals.images), -1),
+        "semantic_lines": np.array(semantic_lines, dtype=np.str_),
+        "depth_lines": np.array(depth_lines, dtype=np.str_),
+    })
+
+
+def merge_shards(shards: Sequence[Path], output: Path | None = None) -> tuple[dict, Path]:
+    """Write the JSON a single run over all shards' images writes; returns (record, path).
+
+    Every shard 0..n-1 of one sweep's settings is needed once. ``output``
+    None: the shards' name without the shard suffix.
+    """
+    parts = [read_npz(path, "Re-run that shard of the sweep.") for path in shards]
+    metas = [json.loads(str(part["meta"])) for part in parts]
+    if any(m != metas[0] for m in metas):
+        raise InputError(f"the shards {[str(p) for p in shards]} come from different sweep settings.")
+    meta = metas[0]
+    check_all_shards([int(part["shard_index"]) for part in parts], meta["num_shards"])
+    keys = np.concatenate([part["keys"] for part in parts])
+    order = np.argsort(keys, kind="stable")
+    stats = np.concatenate([part["stats"] for part in parts])[order]
+    instances = np.concatenate([part["instances"] for part in parts])[order]
+    grid = grid_from(meta)
+    params = sweep.SweepParams(tuple(grid), tuple(meta["protocols"]))
+    totals = sweep.SweepTotals.empty(params)
+    for key, result in zip(keys[order], sweep.results_from_array(stats, instances, meta["protocols"])):
+        totals.add(str(key), result)
+    semantic_lines = np.concatenate([part["semantic_lines"] for part in parts])[order]
+    inputs = {"semantic": {"count": len(keys), "sha256": sha256_of_lines(str(x) for x in semantic_lines)},
+              "centroids": meta["centroids"]}
+    if meta["needs_depth"]:
+        depth_lines = np.concatenate([part["depth_lines"] for part in parts])[order]
+        inputs["depth"] = {"count": len(keys), "sha256": sha256_of_lines(str(x) for x in depth_lines)}
+    path = prepare_output_file(output or unsharded_path(shards[0], ".json"))
+    record = build_record(meta, grid, totals, inputs)
+    write_json(path, record)
+    return record, path

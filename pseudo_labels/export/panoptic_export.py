@@ -1,0 +1,240 @@
+"""Panoptic pseudo-labels of a split, in Cityscapes panoptic format or in the original's class*1000+instance maps.
+
+Three runs, one per interface of ``pseudo-labels panoptic``
+(``generate_panoptic_pseudolabels.py``):
+
+* :func:`write_panoptic_split` (``--cityscapes_root``): per image, the
+  semantics (trainIds, or raw clusters through ``cluster_to_class``) and the
+  depth-guided instances at 512x1024 are assembled as the sweep's official
+  protocol assembles its prediction, upsampled to the target size and written
+  as ``{out}/{split}/{stem}_panoptic.png`` + ``{out}/{split}.json`` (COCO
+  panoptic) and ``{out}/{split}/{stem}_panoptic.npy`` (int32 ``trainId * 1000
+  + n``, -1 void). A shard writes ``{out}/{split}.shard-i-of-N.json``;
+* :func:`merge_shards`: the shards' JSON files -> the ``{split}.json`` one run
+  writes, byte for byte;
+* :func:`write_original_panoptic` (``--semantic_dir``): the original's
+  ``{city}/{stem}.npy``, ``_panoptic.png`` and ``stats.json``, assembled by
+  :mod:`pseudo_labels.export.original_panoptic`.
+
+Reads no ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pseudo_labels.core.errors import InputError
+from pseudo_labels.core.fileio import sha256_optional, write_json, write_npy, write_png
+from pseudo_labels.core.manifest import RunManifest
+from pseudo_labels.core.parallel import (check_all_shards, default_workers, ordered_map, shard, shard_suffix,
+                                         unsharded_path)
+from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.evaluation import panoptic as pan
+from pseudo_labels.export import original_panoptic
+from pseudo_labels.export.cityscapes_panoptic import write_prediction_json, write_prediction_png
+from pseudo_labels.formats.depth import load_depth
+from pseudo_labels.formats.instance_npz import read_instance_masks
+from pseudo_labels.formats.semantic import read_label_png
+from pseudo_labels.formats.stuff_things import read_stuff_and_things
+from pseudo_labels.instances.settings import SplitSettings
+from pseudo_labels.instances.splitting import split
+from pseudo_labels.instances.units import Units, decide_units, semantic_and_depth
+
+log = logging.getLogger("panoptic")  # the command's name: log lines read as they did when this lived in the command
+
+VOID_VALUE = -1
+DEFAULT_OUTPUT_SUBDIR = "panoptic_pseudolabels"
+
+
+def class_instance_array(segments: pan.Segments, source: str = "image") -> np.ndarray:
+    """int32 ``trainId * 1000 + n`` (n = 0 for stuff, 1.. per class for instances), -1 for void.
+
+    n must stay below 1000, or the ids of one class run into the next
+    class's: more instances of a class stop with an InputError naming ``source``.
+    """
+    number = np.zeros(segments.count + 1, np.int64)
+    for class_id in cs.THING_TRAIN_IDS:
+        members = np.flatnonzero(segments.classes == class_id)
+        if len(members) >= cs.INSTANCE_OFFSET:
+            raise InputError(f"{source}: {len(members)} instances of {cs.CLASS_NAMES[class_id]} do not fit the "
+                             f"class*{cs.INSTANCE_OFFSET}+instance ids (at most {cs.INSTANCE_OFFSET - 1}). "
+                             f"Raise --min_area.")
+        number[members] = np.arange(1, len(members) + 1)
+    values = segments.classes.astype(np.int64) * cs.INSTANCE_OFFSET + number
+    values[0] = VOID_VALUE
+    return values[segments.ids].astype(np.int32)
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    """What every image of one run shares."""
+
+    out: Path
+    units: Units
+    split: SplitSettings
+    target: tuple[int, int]
+    min_stuff_area: int = 1
+    min_new_pixels: int = 1
+
+
+def label_image(settings: LabelSettings, key: str, semantic_path: Path, depth_path: Path) -> dict:
+    """Write one image's panoptic PNG and class*1000+instance array; returns its JSON annotation."""
+    semantic = settings.units.unit_map(cs.resize_nearest(read_label_png(semantic_path, settings.units.max_id + 1),
+                                                         cs.WORKING_SIZE),
+                                       semantic_path)
+    depth = load_depth(depth_path, cs.WORKING_SIZE) if settings.split.uses_depth else None
+    found = split(semantic, settings.units.things, depth, settings.split)
+    segments = pan.predicted_segments(semantic, found, settings.min_stuff_area,
+                                     settings.min_new_pixels).resized(settings.target)
+    stem = key.split("/")[1]
+    write_npy(settings.out / f"{stem}_panoptic.npy", class_instance_array(segments, str(semantic_path)))
+    return write_prediction_png(settings.out, stem, segments)
+
+
+def label_job(job: tuple[LabelSettings, str, Path, Path]) -> dict:
+    """:func:`label_image` on one ``(settings, key, semantic path, depth path)`` tuple (for worker processes)."""
+    return label_image(*job)
+
+
+def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, split_settings: SplitSettings, *,
+                         centroids_path: Path | None = None, depth_subdir: str = cs.DEPTH_SUBDIR,
+                         output_subdir: str = DEFAULT_OUTPUT_SUBDIR, target: tuple[int, int] = (1024, 2048),
+                         min_stuff_area: int = 1, min_new_pixels: int = 1, limit: int | None = None,
+                         num_shards: int = 1, shard_index: int = 0, workers: int | None = None,
+                         overwrite: bool = False, manifest: RunManifest | None = None,
+                         requested_tau: float | None = None) -> Path:
+    """Label ``{root}/{semantic_subdir}/{split_name}`` in Cityscapes panoptic format (see the module doc).
+
+    ``split_settings`` with tau None reads no depth (connected components).
+    ``min_stuff_area 64, min_new_pixels 10`` give the reference protocol's
+    prediction, 1 and 1 the official one's. ``manifest`` (the command line's,
+    or one made here) is claimed for ``{root}/{output_subdir}/{split_name}``;
+    ``requested_tau`` is the tau it records when the split runs without depth
+    (default ``split_settings.tau``). Returns the JSON written.
+    """
+    root = Path(root)
+    semantic_files, depth_files, missing = semantic_and_depth(root, semantic_subdir, depth_subdir, split_name, limit)
+    if missing and split_settings.uses_depth:
+        raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}; generate them or pass --cc_instances.")
+    try:
+        keys = shard(list(semantic_files), num_shards, shard_index)
+    except ValueError as exc:
+        raise InputError(f"--num_shards/--shard_index: {exc}.") from None
+    if not keys:
+        raise InputError(f"shard {shard_index} of {num_shards} has no images.")
+    units = decide_units(int(read_label_png(semantic_files[keys[0]]).max()), centroids_path, None,
+                         str(semantic_files[keys[0]]))
+    out = root / output_subdir / split_name
+    suffix = shard_suffix(num_shards, shard_index)
+    settings = {"semantic_subdir": semantic_subdir, "centroids": sha256_optional(centroids_path),
+                "cc_instances": not split_settings.uses_depth,
+                "grad_threshold": split_settings.tau if requested_tau is None else requested_tau,
+                "min_area": split_settings.min_area, "dilation_iters": split_settings.dilation_iters,
+                "depth_blur_sigma": split_settings.sigma, "target": list(target), "min_stuff_area": min_stuff_area,
+                "min_new_pixels": min_new_pixels}
+    manifest = manifest or RunManifest("panoptic", {
+        "cityscapes_root": root, "split": split_name, "semantic_subdir": semantic_subdir,
+        "centroids_path": centroids_path, "depth_subdir": depth_subdir, **split_settings.to_dict(),
+        "output_subdir": output_subdir, "target": target, "min_stuff_area": min_stuff_area,
+        "min_new_pixels": min_new_pixels, "limit": limit, "num_shards": num_shards, "shard_index": shard_index,
+        "workers": workers, "overwrite": overwrite})
+    manifest.claim(out, settings, overwrite, name=f"manifest{suffix}.json")
+    shared = LabelSettings(out, units, split_settings, target, min_stuff_area, min_new_pixels)
+    jobs = [(shared, key, semantic_files[key], depth_files[key]) for key in keys]
+    annotations = list(tqdm(ordered_map(label_job, jobs, workers or default_workers()), total=len(jobs),
+                            desc=f"panoptic {split_name}", unit="img"))
+    json_path = root / output_subdir / f"{split_name}{suffix}.json"
+    if suffix:
+        write_prediction_json(json_path, annotations, shard={"index": shard_index, "count": num_shards,
+                                                              "keys": keys, "settings": settings})
+    else:
+        write_prediction_json(json_path, annotations)
+    manifest.write(out, extra={"images": len(keys)}, name=f"manifest{suffix}.json")
+    log.info("wrote %d panoptic labels to %s", len(keys), out)
+    if suffix:
+        log.info("when every shard is done: python pseudo_labels/generate_panoptic_pseudolabels.py merge %s",
+                 root / output_subdir / f"{split_name}.shard-*-of-{num_shards}.json")
+    return json_path
+
+
+def merge_shards(shard_paths: list[Path], output: Path | None = None) -> Path:
+    """Write the JSON a single run over all shards' images writes (default: the shards' name without the suffix).
+
+    Every shard 0..n-1 of one run (same settings and count) must be given once.
+    Returns the path written.
+    """
+    parts = []
+    for path in shard_paths:
+        try:
+            part = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: cannot be read as JSON ({exc}).") from None
+        if not isinstance(part, dict) or not isinstance(part.get("shard"), dict) or "annotations" not in part:
+            raise InputError(f"{path}: not a panoptic-label shard (no 'shard' entry); pass the "
+                             f"{{split}}.shard-i-of-n.json files a sharded run wrote.")
+        parts.append(part)
+    shards = [part.pop("shard") for part in parts]
+    if any(s["count"] != shards[0]["count"] or s["settings"] != shards[0]["settings"] for s in shards):
+        raise InputError(f"the shards {[str(p) for p in shard_paths]} come from different runs (settings or count).")
+    check_all_shards([s["index"] for s in shards], shards[0]["count"])
+    keyed = sorted((key, annotation) for part, s in zip(parts, shards)
+                   for key, annotation in zip(s["keys"], part["annotations"]))
+    output = output or unsharded_path(shard_paths[0], ".json")
+    write_prediction_json(output, [annotation for _, annotation in keyed])
+    log.info("merged %d shards (%d images) into %s", len(parts), len(keyed), output)
+    return output
+
+
+def write_original_panoptic(semantic_dir: Path, stuff_things: Path, output_dir: Path, *,
+                            instance_dir: Path | None = None, limit: int | None = None, skip_missing: bool = False,
+                            overwrite: bool = False, manifest: RunManifest | None = None) -> dict:
+    """The original interface: per-image ``.npy`` and ``_panoptic.png`` under ``output_dir``, and ``stats.json``.
+
+    Every ``*.png`` under ``semantic_dir`` (any subfolders) is assembled with
+    the instance ``.npz`` at the same relative path under ``instance_dir``
+    (connected components without one). A missing instance file stops the
+    run unless ``skip_missing`` (the original then used connected components
+    silently). Returns the stats.
+    """
+    if not semantic_dir.is_dir():
+        raise InputError(f"--semantic_dir {semantic_dir}: folder not found.")
+    stuff, things = read_stuff_and_things(stuff_things)
+    files = sorted(semantic_dir.rglob("*.png"))
+    files = files[:limit] if limit else files
+    if not files:
+        raise InputError(f"no PNG under {semantic_dir}: pass the folder of one split's semantic maps.")
+    relative = [f.relative_to(semantic_dir) for f in files]
+    instance_files = ([instance_dir / r.parent / f"{r.stem}.npz" for r in relative]
+                      if instance_dir is not None else [None] * len(files))
+    missing = [str(p) for p in instance_files if p is not None and not p.is_file()]
+    if missing and not skip_missing:
+        raise InputError(f"{len(missing)} instance file(s) missing, e.g. {missing[:5]}. Run "
+                         f"generate_depth_guided_instances.py for them, or pass --skip_missing (connected components).")
+    manifest = manifest or RunManifest("panoptic", {
+        "semantic_dir": semantic_dir, "instance_dir": instance_dir, "stuff_things": stuff_things,
+        "output_dir": output_dir, "limit": limit, "skip_missing": skip_missing, "overwrite": overwrite})
+    manifest.claim(output_dir, {"semantic_dir": str(semantic_dir), "instance_dir": str(instance_dir),
+                                "stuff_things": sha256_optional(stuff_things)}, overwrite)
+    per_image = []
+    for path, rel, instance_path in tqdm(list(zip(files, relative, instance_files)), desc="panoptic", unit="img"):
+        semantic = read_label_png(path)
+        instances = None
+        if instance_path is not None and instance_path.is_file():
+            instances = read_instance_masks(instance_path, no_grid_is_empty=True)
+        panoptic, segments = original_panoptic.panoptic_map(semantic, instances, stuff, things)
+        write_npy(output_dir / rel.parent / f"{rel.stem}.npy", panoptic)
+        write_png(output_dir / rel.parent / f"{rel.stem}_panoptic.png",
+                  original_panoptic.visualisation(panoptic, segments))
+        per_image.append(segments)
+    stats = original_panoptic.run_statistics(per_image, stuff, things)
+    write_json(output_dir / "stats.json", stats)
+    manifest.write(output_dir, extra={"images": len(files)})
+    log.info("wrote %d panoptic maps to %s: %d segments (%d stuff + %d things)", len(files), output_dir,
+             stats["total_segments"], stats["total_stuff_segments"], stats["total_thing_segments"])
+    return stats

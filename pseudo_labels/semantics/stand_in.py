@@ -1,0 +1,57 @@
+"""Weight-free stand-in features and the overclustering they give: what the demo runs without network weights.
+
+Per pixel of the CAUSE working grid: its RGB (normalised as the network input),
+the local spread of each channel and its height in the image, pooled to patch
+level exactly like the network features. A stand-in, documented as such: it
+lets the clustering, the assignment and every stage after them run without
+weights; its numbers say nothing about CAUSE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import ndimage
+from tqdm import tqdm
+
+from pseudo_labels.core.fileio import write_npz, write_png
+from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.semantics import clustering, features
+
+TEXTURE_WINDOW = 7
+"""Side of the window the local colour spread is measured in (working-grid pixels)."""
+
+
+def stand_in_features(rgb: np.ndarray) -> torch.Tensor:
+    """(7, H', W') weight-free features at the CAUSE working size: RGB, local RGB spread, image height.
+
+    A stand-in for the network, documented as such: it lets the clustering,
+    assignment and everything after them run without weights.
+    """
+    height, width = features.working_size(*rgb.shape[:2])
+    image = features.preprocess(rgb)  # the same Pillow resize and normalisation as the network input
+    spread = np.stack([np.sqrt(np.maximum(ndimage.uniform_filter(c * c, TEXTURE_WINDOW)
+                                          - ndimage.uniform_filter(c, TEXTURE_WINDOW) ** 2, 0)) for c in image])
+    rows = np.broadcast_to(np.linspace(-1, 1, height, dtype=np.float32)[:, None], (height, width))[None]
+    return torch.from_numpy(np.concatenate([image, spread, rows]).astype(np.float32))
+
+
+def stand_in_semantics(root: Path, k: int, splits: Sequence[str]) -> Path:
+    """Fit k-means on val stand-in features (majority vote on val GT) and write raw cluster PNGs for ``splits``."""
+    out = root / f"pseudo_semantic_raw_k{k}"
+    images = cs.image_paths(root, "val")
+    labels = cs.label_ids_paths(root, "val")
+    sampler = clustering.FitSampler()
+    for key, path in tqdm(images.items(), desc="stand-in features (fit)", unit="img"):
+        sampler.add(features.patch_features(stand_in_features(cs.read_rgb(path))), cs.load_train_ids(labels[key]))
+    fitted = clustering.fit(sampler, k)
+    write_npz(out / "kmeans_centroids.npz", fitted.to_npz())
+    for split in splits:
+        for key, path in tqdm(cs.image_paths(root, split).items(), desc=f"clusters {split}", unit="img"):
+            rgb = cs.read_rgb(path)
+            clusters, _ = features.assign_clusters(stand_in_features(rgb), fitted.centroids)
+            write_png(cs.output_path(out, split, key, ".png"), cs.resize_nearest(clusters, rgb.shape[:2]))
+    return out
