@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.evaluation.panoptic import PROTOCOLS, REFERENCE
 from pseudo_labels.instances.settings import SplitSettings, from_sweep
@@ -35,6 +36,15 @@ class SplitFlags:
 
     def dests(self) -> tuple[str, str, str, str]:
         return self.tau, self.min_area, self.sigma, self.dilation_iters
+
+
+def merge_parser(what: str, shard_files: str) -> argparse.ArgumentParser:
+    """The parser of a stage's ``merge`` sub-command: the shard files and an optional ``--output``."""
+    parser = argparse.ArgumentParser(prog=f"{Path(sys.argv[0]).name} merge", formatter_class=HelpFormatter,
+                                     description=f"merge {what}")
+    parser.add_argument("shards", nargs="+", type=Path, help=f"the {shard_files} files")
+    parser.add_argument("--output", type=Path, default=None, help="default: the shards' name without the shard suffix")
+    return parser
 
 
 def add_from_sweep_arguments(parser: argparse.ArgumentParser) -> None:

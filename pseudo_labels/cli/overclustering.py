@@ -32,8 +32,7 @@ from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.core.errors import InputError, exit_on_input_error
-from pseudo_labels.evaluation.semantic import confusion, semantic_scores
-from pseudo_labels.semantics.overclustering import run_overclustering
+from pseudo_labels.evaluation.overclustering import run_overclustering
 from refs.cause.model import CHECKPOINT_FILES
 from refs.checkpoints import CHECKPOINT_DIR
 
@@ -73,8 +72,7 @@ def parse_k_values(text: str) -> list[int]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     k_values = parse_k_values(args.k_values)
-    table = run_overclustering(args.cityscapes_root, args.split, k_values, confusion=confusion,
-                               scores=semantic_scores, limit=args.limit, cause_cache=args.cause_cache,
+    table = run_overclustering(args.cityscapes_root, args.split, k_values, limit=args.limit, cause_cache=args.cause_cache,
                                dinov2_subdir=args.dinov2_subdir, checkpoint_dir=args.checkpoint_dir,
                                device=args.device, output=args.output)
     print(table)

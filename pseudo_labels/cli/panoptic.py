@@ -48,7 +48,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
-from pseudo_labels.cli.options import add_from_sweep_arguments, split_settings
+from pseudo_labels.cli.options import merge_parser, add_from_sweep_arguments, split_settings
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.core.parallel import add_shard_arguments, add_workers_argument
@@ -102,11 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 @exit_on_input_error
 def merge(argv: Sequence[str]) -> int:
     """``merge SHARD.json ... [--output JSON]``: the JSON a single run over all shards' images writes."""
-    parser = argparse.ArgumentParser(prog=f"{Path(sys.argv[0]).name} merge", formatter_class=HelpFormatter,
-                                     description="merge the JSON files of panoptic-label shards")
-    parser.add_argument("shards", nargs="+", type=Path, help="the {split}.shard-i-of-n.json files")
-    parser.add_argument("--output", type=Path, default=None, help="default: the shards' name without the shard suffix")
-    args = parser.parse_args(argv)
+    args = merge_parser("the JSON files of panoptic-label shards", "{split}.shard-i-of-n.json").parse_args(argv)
     merge_shards(args.shards, args.output)
     return 0
 

@@ -3,15 +3,7 @@
     pseudo-labels report --sweep R/sweep_k80_spidepth_val.json --out reports/sweep_k80_val.md \\
         [--pictures PICTURES_DIR] [--html]
 
-The report says first where the data comes from (synthetic or not, read from
-the sweep's manifest and the dataset's ``synthetic_{split}.json`` marker),
-then per protocol: the best configuration, the annotated heat map (values,
-best and published cells marked, untested cells hatched, CC-only beside),
-PQ_things and instances per image against A_min (one line per tau), the
-configurations sorted by PQ and the per-class table of the best; per-class PQ
-bars of both protocols; with ``--pictures`` (a ``visualize`` output folder) a
-gallery of the worst images and a per-image table; the protocol definitions
-and the inputs' hashes. Every number comes from the JSON files.
+What the report holds, section by section: :mod:`pseudo_labels.report.markdown`.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
+from pseudo_labels.cli.options import merge_parser
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.parallel import add_shard_arguments, add_workers_argument
 from pseudo_labels.data import cityscapes as cs
@@ -57,11 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 @exit_on_input_error
 def merge(argv: Sequence[str]) -> int:
     """``merge SHARD.npz ... [--output JSON]``: the JSON a single run over all shards' images writes."""
-    parser = argparse.ArgumentParser(prog=f"{Path(sys.argv[0]).name} merge", description="merge sweep shards",
-                                     formatter_class=HelpFormatter)
-    parser.add_argument("shards", nargs="+", type=Path, help="the .shard-i-of-n.npz files")
-    parser.add_argument("--output", type=Path, default=None, help="default: the shards' name without the shard suffix")
-    args = parser.parse_args(argv)
+    args = merge_parser("sweep shards", ".shard-i-of-n.npz").parse_args(argv)
     record, output = merge_shards(args.shards, args.output)
     print_sweep(record, output)
     return 0

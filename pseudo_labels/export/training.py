@@ -6,8 +6,7 @@ blur, dilation) and are painted onto an instance-id map exactly as the
 reference protocol paints predictions (area order, an instance kept when it
 adds >= 10 new pixels), so the training labels are the evaluated ones.
 
-What the split runs on (the "units") is decided in :mod:`pseudo_labels.instances.units`;
-its names are importable from here too, as they were before they moved there.
+What the split runs on (the "units") is decided in :mod:`pseudo_labels.instances.units`.
 """
 
 from __future__ import annotations
@@ -16,14 +15,8 @@ import numpy as np
 
 from pseudo_labels.instances import splitting as inst
 from pseudo_labels.instances.settings import SplitSettings
-from pseudo_labels.instances.units import (MERGED_THINGS, Units, decide_units, label_free_units, majority_ids,
-                                           semantic_and_depth, train_id_units)
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.evaluation.panoptic import THING_MIN_AREA, paint_instances
-
-__all__ = ["MAX_INSTANCES", "MERGED_THINGS", "Units", "class_distributions", "decide_units", "instance_classes",
-           "instance_id_map", "label_free_units", "legacy_instance_map", "majority_ids", "paint_instance_classes",
-           "semantic_and_depth", "train_id_units"]
 
 MAX_INSTANCES = 65535
 

@@ -379,7 +379,7 @@ def split(units_map: np.ndarray, things: Iterable[int], depth: np.ndarray | None
     """The instances of the thing units of one image under ``settings``: the one split every stage calls.
 
     ``units_map``: HxW ids at the working size (trainIds, or the units of
-    :class:`pseudo_labels.export.training.Units`); ``depth``: HxW float at the
+    :class:`pseudo_labels.instances.units.Units`); ``depth``: HxW float at the
     same size, unused (may be None) when ``settings.tau`` is None, which gives
     the connected components of each unit.
     """

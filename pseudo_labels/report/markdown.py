@@ -1,7 +1,4 @@
-"""Reports rendered from a sweep JSON (Markdown, optionally static HTML), with figures; never typed by hand.
-
-    python -m pseudo_labels report --sweep R/sweep_k80_spidepth_val.json --out reports/sweep_k80_val.md \\
-        [--pictures PICTURES_DIR] [--html]
+"""The report of a sweep as blocks, Markdown and (through :mod:`~pseudo_labels.report.html`) HTML, with its figures.
 
 The report says first where the data comes from (synthetic or not, read from
 the sweep's manifest and the dataset's ``synthetic_{split}.json`` marker),

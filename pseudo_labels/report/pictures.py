@@ -1,31 +1,11 @@
-"""Pictures of the pseudo-labels of chosen images, with their errors against GT, for people to look at.
+"""One image's pictures: the instances as the export makes them, the protocol's errors, and the eight panels.
 
-    python -m pseudo_labels visualize --cityscapes_root R --split val --semantic_subdir pseudo_semantic_raw_k80 \\
-        --select worst --limit 8 --protocol reference --out pictures/
-
-Per image, one PNG of eight panels at 384x768 (two columns), a class legend and
-an error legend below them:
-
-    input                                | depth, its edges at tau (red)
-    semantic pseudo-labels (palette)     | ground truth (palette)
-    predicted instances over the image   | GT instances over the image (class names written on both)
-    errors, things (protocol named)      | errors, stuff
-
-Error panels: every prediction is filled by its status (TP green, FP yellow,
-split piece orange, merge purple, ignored grey) and every GT segment outlined
-by its own (missed, split and merged objects also hatched), so false positives
-and splits stay visible (:mod:`pseudo_labels.evaluation.segment_errors` decides them).
-
-Images: ``--stems``, or ``--select first|worst|random`` with ``--limit``
-(worst = lowest per-image PQ_things under ``--protocol``, computed here for
-every image of the split). Labels: trainId maps; raw clusters through a
-``kmeans_centroids.npz`` (its GT-voted ``cluster_to_class``); or label-free
-raw clusters with ``--stuff_things`` (as ``convert_to_cups_format.py
---stuff_things --depth_instances`` exports them: thing clusters merged, split
-by depth alone, each instance named by its majority cluster; things are then
-matched class-agnostically and no stuff class is known). ``{out}/index.json``
-lists every image scored (PQ, PQ_stuff, PQ_things, error counts, picture),
-which ``report --pictures`` turns into a gallery and a per-image table.
+:func:`analyse` splits and scores one image with the run's :class:`Settings`
+(units, split settings, protocol); :func:`picture` draws input, depth edges,
+semantics, GT, predicted and GT instances and the error panels of things and
+stuff. The panel layout and the colours are described for users in
+:mod:`pseudo_labels.cli.visualize`; :mod:`pseudo_labels.evaluation.segment_errors`
+decides the statuses.
 """
 
 from __future__ import annotations
@@ -41,10 +21,10 @@ from PIL import Image
 
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.report import drawing as dr
-from pseudo_labels.export import training as export
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import segment_errors as se
 from pseudo_labels.instances.settings import SplitSettings
+from pseudo_labels.instances.units import Units
 from pseudo_labels.instances.splitting import Instances, depth_gradient, split
 
 log = logging.getLogger("visualize")
@@ -64,7 +44,7 @@ SELECTIONS = ("first", "worst", "random")
 class Settings:
     """What every picture of a run shares."""
 
-    units: export.Units
+    units: Units
     split: SplitSettings
     protocol: str
 

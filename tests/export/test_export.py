@@ -13,6 +13,7 @@ import torch
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.cli import cups
 from pseudo_labels.export import training as export
+from pseudo_labels.instances.units import MERGED_THINGS, decide_units
 from pseudo_labels.instances.settings import SplitSettings
 from pseudo_labels.instances.splitting import split
 from pseudo_labels.cli import instances as gen
@@ -140,11 +141,11 @@ def test_label_free_units_merge_the_thing_clusters(train: Path) -> None:
     thing_clusters = tuple(int(c) for c in np.flatnonzero(cs.IS_THING[table]))
     things_json = train / "things.json"
     things_json.write_text(json.dumps({"thing_ids": list(thing_clusters)}))
-    units = export.decide_units(int(semantic.max()), None, things_json)
-    assert units.merged and units.thing_clusters == thing_clusters and units.things == (export.MERGED_THINGS,)
+    units = decide_units(int(semantic.max()), None, things_json)
+    assert units.merged and units.thing_clusters == thing_clusters and units.things == (MERGED_THINGS,)
     unit_map = units.unit_map(semantic)
     is_thing = np.isin(semantic, thing_clusters)
-    assert (unit_map[is_thing] == export.MERGED_THINGS).all() and np.array_equal(unit_map[~is_thing], semantic[~is_thing])
+    assert (unit_map[is_thing] == MERGED_THINGS).all() and np.array_equal(unit_map[~is_thing], semantic[~is_thing])
     depth = cs.resize_bilinear(np.load(train / cs.DEPTH_SUBDIR / "train" / f"{key}.npy"), (512, 1024))
     found = units.named(split(unit_map, units.things, depth, SplitSettings(0.2, 200)), semantic)
     assert len(found) > 0 and set(found.classes.tolist()) <= set(thing_clusters)
@@ -156,7 +157,7 @@ def test_an_object_of_two_thing_clusters_stays_one_label_free_instance(tmp_path:
     semantic = np.zeros((20, 20), np.uint8)  # cluster 0: stuff
     semantic[5:15, 2:12], semantic[5:15, 12:18] = 3, 4  # one object, two touching thing clusters
     (tmp_path / "things.json").write_text(json.dumps({"thing_ids": [3, 4]}))
-    units = export.decide_units(int(semantic.max()), None, tmp_path / "things.json")
+    units = decide_units(int(semantic.max()), None, tmp_path / "things.json")
     found = units.named(split(units.unit_map(semantic), units.things, None, SplitSettings(None, 10)), semantic)
     assert len(found) == 1 and found.classes.tolist() == [3] and int(found.areas[0]) == 160
     per_cluster = split(semantic, (3, 4), None, SplitSettings(None, 10))  # the old way cut it at the cluster border

@@ -12,10 +12,7 @@ For each source, patch-level vectors are sampled as the semantics stage fits
 cluster takes the majority GT class of its samples, and every non-void patch of
 every image is assigned (cosine argmax) and scored at the patch grid (GT
 resized with Pillow NEAREST). Reads gtFine: an analysis tool.
-
-The scoring rule (confusion matrix, mIoU) lives in
-:mod:`pseudo_labels.evaluation.semantic`, a layer above this one; callers pass
-it in (``confusion``, ``scores``).
+The scores are :mod:`pseudo_labels.evaluation.semantic`'s (confusion matrix, mIoU).
 """
 
 from __future__ import annotations
@@ -33,6 +30,7 @@ from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import prepare_output_file, read_npy, write_json, write_text
 from pseudo_labels.core.manifest import source_fingerprint
 from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.evaluation.semantic import confusion, semantic_scores
 from pseudo_labels.semantics import cluster_maps, clustering, features
 from refs.cause.model import CauseFeatures, CheckpointError, load_cause
 from refs.checkpoints import CHECKPOINT_DIR
@@ -41,10 +39,6 @@ CAUSE_SOURCE, DINOV2_SOURCE = "CAUSE (90-d)", "DINOv2 (768-d)"
 
 Loader = Callable[[str], np.ndarray]
 """Image key -> (C, h, w) patch features."""
-Confusion = Callable[[np.ndarray, np.ndarray], np.ndarray]
-"""(predicted trainIds, GT trainIds) -> (19, 19) pixel counts: :func:`pseudo_labels.evaluation.semantic.confusion`."""
-Scores = Callable[[np.ndarray], dict]
-"""(19, 19) counts -> mIoU, pixel accuracy, per-class IoU: :func:`pseudo_labels.evaluation.semantic.semantic_scores`."""
 
 
 def cause_loader(cache: Path, split: str, images: dict[str, Path]) -> Loader:
@@ -137,8 +131,8 @@ def rows_and_labels(patches: np.ndarray, train_ids: np.ndarray) -> tuple[np.ndar
 
 
 def analyse(load: Loader, keys: Sequence[str], gt: Callable[[str], np.ndarray], k_values: Sequence[int],
-            confusion: Confusion, scores: Scores, seed: int = clustering.DEFAULT_SEED) -> dict[int, dict]:
-    """Per k: ``scores`` (mIoU / pixel accuracy / per-class IoU, percent) of the majority-vote map at the patch grid."""
+            seed: int = clustering.DEFAULT_SEED) -> dict[int, dict]:
+    """Per k: the semantic scores (mIoU / pixel accuracy / per-class IoU, percent) of the majority-vote map at the patch grid."""
     sampler = clustering.FitSampler(seed=seed)
     for key in tqdm(keys, desc="sample", unit="img"):
         sampler.add(load(key), gt(key))
@@ -156,7 +150,7 @@ def analyse(load: Loader, keys: Sequence[str], gt: Callable[[str], np.ndarray], 
         for k, (centroids, table) in fitted.items():
             predicted = table[(similarity @ centroids.T).argmax(dim=1).numpy()]
             matrices[k] += confusion(predicted, truth)
-    return {k: scores(matrices[k]) for k in k_values}
+    return {k: semantic_scores(matrices[k]) for k in k_values}
 
 
 def markdown(results: dict[str, dict[int, dict]]) -> str:
@@ -168,7 +162,7 @@ def markdown(results: dict[str, dict[int, dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_overclustering(root: Path, split: str, k_values: Sequence[int], *, confusion: Confusion, scores: Scores,
+def run_overclustering(root: Path, split: str, k_values: Sequence[int], *,
                        limit: int = 0, cause_cache: Path | None = None, dinov2_subdir: str | None = None,
                        checkpoint_dir: Path | None = None, device: str = "auto", output: Path | None = None) -> str:
     """The analysis of ``split`` (images with gtFine labelIds, the first ``limit``; 0: all) for every source and k.
@@ -184,7 +178,7 @@ def run_overclustering(root: Path, split: str, k_values: Sequence[int], *, confu
         raise InputError(f"no image of {root}/leftImg8bit/{split} has gtFine labelIds: the analysis needs them.")
     sources, origins = feature_sources(root, split, images, keys, cause_cache=cause_cache,
                                        dinov2_subdir=dinov2_subdir, checkpoint_dir=checkpoint_dir, device=device)
-    results = {name: analyse(load, keys, lambda key: cs.load_train_ids(labels[key]), k_values, confusion, scores)
+    results = {name: analyse(load, keys, lambda key: cs.load_train_ids(labels[key]), k_values)
                for name, load in sources.items()}
     output = prepare_output_file(output or root / f"overclustering_{split}.json")
     write_json(output, {"split": split, "images": len(keys), "k_values": list(k_values), "sources": origins,
