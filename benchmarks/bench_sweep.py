@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 from pseudo_labels.data import cityscapes as cs
-from pseudo_labels.instances import splitting as inst
 from pseudo_labels.instances.settings import SplitSettings
 from pseudo_labels.evaluation import oracle
 from pseudo_labels.evaluation import panoptic as pan
@@ -38,6 +37,7 @@ from pseudo_labels.data.synthetic import write_dataset
 from pseudo_labels.formats.semantic import load_semantic
 from pseudo_labels.formats.depth import load_depth
 from pseudo_labels.formats.centroids import load_cluster_to_class
+from pseudo_labels.instances.reference import split_instances_reference
 
 K = 80
 SEMANTIC = f"pseudo_semantic_raw_k{K}"
@@ -66,7 +66,7 @@ def run_oracle(files: list[sweep.ImageFiles], table: np.ndarray, grid: list[Spli
         gt_train = cs.resize_nearest(gt.train_ids, EVAL_SIZE)
         gt_instance = cs.resize_nearest(gt.instance_ids, EVAL_SIZE)
         for total, config in zip(totals, grid):
-            masks = inst.split_instances_reference(semantic, depth if config.uses_depth else None, config.tau,
+            masks = split_instances_reference(semantic, depth if config.uses_depth else None, config.tau,
                                                    config.min_area)
             total += oracle.evaluate_image(semantic, masks, gt_train, gt_instance)
     return totals

@@ -33,7 +33,7 @@ def evaluate_image(pred_semantic: np.ndarray, pred_instances: Sequence[tuple[np.
     """Reference-protocol TP/FP/FN/IoU of one image; all inputs at the eval size.
 
     ``pred_instances``: ``[(mask, trainId, area), ...]`` in painting order, as
-    :func:`pseudo_labels.instances.splitting.split_instances_reference` returns them.
+    :func:`pseudo_labels.instances.reference.split_instances_reference` returns them.
     """
     pred_map, pred_class = _stuff_segments(pred_semantic)
     next_id = len(pred_class) + 1

@@ -26,7 +26,7 @@ size-sorted list, so the labelling and the filter are computed once per
 
 Each pixel lies in at most two instances (its own component, and the one that
 reclaimed it), so an :class:`Instances` is two index maps, not a mask list.
-:func:`split_instances_reference` is the straightforward per-mask version kept
+:func:`pseudo_labels.instances.reference.split_instances_reference` is the straightforward per-mask version kept
 as the test oracle.
 """
 
@@ -389,42 +389,3 @@ def split(units_map: np.ndarray, things: Iterable[int], depth: np.ndarray | None
         raise ValueError("a depth-guided split needs a depth map")
     return split_instances(units_map, depth_gradient(depth, settings.sigma), settings.tau, settings.min_area,
                            settings.dilation_iters, things)
-
-
-# --------------------------------------------------------------------------- reference (oracle)
-
-
-def split_instances_reference(semantic: np.ndarray, depth: np.ndarray | None, tau: float | None, min_area: int,
-                              dilation_iters: int = DEFAULT_DILATION_ITERS, sigma: float = DEFAULT_SIGMA,
-                              thing_ids: Iterable[int] = THING_TRAIN_IDS) -> list[tuple[np.ndarray, int, int]]:
-    """Straightforward per-mask implementation: ``[(mask, trainId, area), ...]`` in final order.
-
-    ``depth=None`` or ``tau=None`` gives the connected-component baseline (no
-    cut, no dilation). Slow; the test oracle for :func:`split_instances`.
-    """
-    if depth is None or tau is None:
-        edges = np.zeros(semantic.shape, bool)
-        dilation_iters = 0
-    else:
-        edges = depth_gradient(depth, sigma) > tau
-    taken = np.zeros(semantic.shape, bool)
-    found: list[tuple[np.ndarray, int, int]] = []
-    for class_id in sorted(thing_ids):
-        class_mask = semantic == class_id
-        if class_mask.sum() < min_area:
-            continue
-        labels, count = ndimage.label(class_mask & ~edges)
-        components = [labels == i for i in range(1, count + 1)]
-        components = [m for m in components if m.sum() >= min_area]
-        components.sort(key=lambda m: -int(m.sum()))
-        for component in components:
-            mask = component
-            if dilation_iters > 0:
-                grown = ndimage.binary_dilation(component, iterations=dilation_iters)
-                mask = component | (grown & class_mask & ~taken)
-            if mask.sum() < min_area:
-                continue
-            taken |= mask
-            found.append((mask, class_id, int(mask.sum())))
-    found.sort(key=lambda item: -item[2])
-    return found

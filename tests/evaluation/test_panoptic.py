@@ -17,6 +17,7 @@ from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.export.cityscapes_panoptic import id_to_rgb, read_prediction, rgb_to_id, write_predictions
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import write_png
+from pseudo_labels.instances.reference import split_instances_reference
 
 ROAD, BUILDING, PERSON, CAR = 0, 2, 11, 13
 
@@ -135,10 +136,10 @@ def test_fast_reference_protocol_equals_per_mask_oracle(seed: int, height: int, 
     semantic, depth, gt_train, instance_ids = _random_image(seed, height, width)
     if tau is None:
         fast_inst = inst.cc_instances(semantic)
-        slow_inst = inst.split_instances_reference(semantic, None, None, inst.CC_MIN_AREA)
+        slow_inst = split_instances_reference(semantic, None, None, inst.CC_MIN_AREA)
     else:
         fast_inst = inst.split_instances(semantic, inst.depth_gradient(depth), tau, min_area)
-        slow_inst = inst.split_instances_reference(semantic, depth, tau, min_area)
+        slow_inst = split_instances_reference(semantic, depth, tau, min_area)
     pred = pan.predicted_segments(semantic, fast_inst, pan.STUFF_MIN_AREA, pan.THING_MIN_AREA)
     gt = pan.reference_gt_segments(gt_train, instance_ids)
     fast = pan.match(gt, pred, pan.REFERENCE)

@@ -20,6 +20,7 @@ from pseudo_labels.core.fileio import write_npz
 from pseudo_labels.formats.semantic import load_semantic
 from pseudo_labels.formats.depth import load_depth
 from pseudo_labels.formats.centroids import load_cluster_to_class
+from pseudo_labels.instances.reference import split_instances_reference
 
 SEMANTIC = "pseudo_semantic_raw_k24"
 
@@ -81,7 +82,7 @@ def test_sweep_equals_oracle_and_is_independent_of_workers(synthetic_val: Path) 
         expected = pan.PanopticStats()
         for f in files:
             semantic, depth, gt_train, gt_instance = _load(synthetic_val, f.key, (128, 256))
-            masks = inst.split_instances_reference(semantic, depth if config.uses_depth else None, config.tau, config.min_area)
+            masks = split_instances_reference(semantic, depth if config.uses_depth else None, config.tau, config.min_area)
             expected += oracle.evaluate_image(semantic, masks, cs.resize_nearest(gt_train, (128, 256)),
                                               cs.resize_nearest(gt_instance, (128, 256)))
         got = one.stats[pan.REFERENCE][index]

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pseudo_labels.instances import splitting as inst
+from pseudo_labels.instances.reference import split_instances_reference
 
 CAR, PERSON = 13, 11
 
@@ -66,7 +67,7 @@ def test_dilation_reclaims_pixels_of_a_later_component_so_instances_overlap() ->
     assert found.areas.tolist() == [30, 15]
     second = found.second_map()
     assert (second[:, 9] == 1).all() and (second[:, :9] == -1).all()
-    oracle = inst.split_instances_reference(semantic, depth, 0.5, 3, sigma=0)
+    oracle = split_instances_reference(semantic, depth, 0.5, 3, sigma=0)
     assert _as_list(found) == _oracle_list(oracle)
 
 
@@ -89,7 +90,7 @@ def test_fast_split_equals_oracle(seed: int, height: int, width: int, tau: float
                                   dilation: int, sigma: float) -> None:
     semantic, depth = _random_scene(seed, height, width)
     fast = inst.split_instances(semantic, inst.depth_gradient(depth, sigma), tau, min_area, dilation)
-    oracle = inst.split_instances_reference(semantic, depth, tau, min_area, dilation, sigma)
+    oracle = split_instances_reference(semantic, depth, tau, min_area, dilation, sigma)
     assert _as_list(fast) == _oracle_list(oracle)
 
 
@@ -99,7 +100,7 @@ def test_fast_split_equals_oracle(seed: int, height: int, width: int, tau: float
 def test_fast_cc_equals_oracle(seed: int, height: int, width: int, min_area: int) -> None:
     semantic, _ = _random_scene(seed, height, width)
     assert _as_list(inst.cc_instances(semantic, min_area)) == _oracle_list(
-        inst.split_instances_reference(semantic, None, None, min_area))
+        split_instances_reference(semantic, None, None, min_area))
 
 
 def test_components_reused_across_min_areas_match_direct_calls() -> None:
