@@ -103,10 +103,10 @@ def shard(items: Sequence[T], num_shards: int, shard_index: int) -> list[T]:
     return list(items[shard_index::num_shards])
 
 
-def run_shard(items: Sequence[T], args: argparse.Namespace) -> list[T]:
+def run_shard(items: Sequence[T], num_shards: int, shard_index: int) -> list[T]:
     """This run's :func:`shard` of ``items`` (``--num_shards``/``--shard_index``); a bad pair is an InputError."""
     try:
-        return shard(items, args.num_shards, args.shard_index)
+        return shard(items, num_shards, shard_index)
     except ValueError as exc:
         raise InputError(f"--num_shards/--shard_index: {exc}.") from None
 

@@ -20,7 +20,7 @@ from typing import Any
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import prepare_output_file, sha256_file, sha256_lines, sha256_of_lines, write_json
 from pseudo_labels.core.manifest import RunManifest
-from pseudo_labels.core.parallel import default_workers, shard
+from pseudo_labels.core.parallel import default_workers, run_shard
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import sweep
@@ -119,10 +119,7 @@ def run_sweep_split(root: Path, split: str = "val", *, semantic_subdir: str = "p
     files = discover(root, split, semantic_subdir, depth_subdir, needs_depth, skip_missing)
     if max_images:
         files = files[:max_images]
-    try:
-        files = shard(files, num_shards, shard_index)
-    except ValueError as exc:
-        raise InputError(f"--num_shards/--shard_index: {exc}.") from None
+    files = run_shard(files, num_shards, shard_index)
     output = prepare_output_file(output or root / f"sweep_k{k}_spidepth_{split}.json")
     workers = workers or default_workers()
     log.info("%d images, %d configurations, protocols %s, eval size %dx%d, %d workers",

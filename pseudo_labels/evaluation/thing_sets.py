@@ -58,11 +58,12 @@ def compare_thing_sets(root: Path, split: str, files: dict[str, Path], depth_dir
         clusters = cs.resize_nearest(read_label_png(path, len(table)), cs.WORKING_SIZE)
         semantic = table[clusters]
         depth = load_depth(cs.output_path(depth_dir, split, key, ".npy"), cs.WORKING_SIZE)
-        found = {"gt_things": inst.split(semantic, cs.THING_TRAIN_IDS, depth, settings)}
-        per_cluster = inst.split(clusters, label_free_things, depth, settings)
+        gradient = inst.depth_gradient(depth, settings.sigma)  # once per image, for the four splits
+        found = {"gt_things": inst.split(semantic, cs.THING_TRAIN_IDS, depth, settings, gradient)}
+        per_cluster = inst.split(clusters, label_free_things, depth, settings, gradient)
         candidates = [("label_free_per_cluster", per_cluster)]
         for name, units in (("label_free", merged), ("gt_thing_clusters_merged", gt_merged)):
-            union = inst.split(units.unit_map(clusters), units.things, depth, settings)
+            union = inst.split(units.unit_map(clusters), units.things, depth, settings, gradient)
             candidates.append((name, units.named(union, clusters)))
         for name, instances in candidates:
             instances = instances.with_classes(table[instances.classes])

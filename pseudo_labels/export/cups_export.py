@@ -29,7 +29,7 @@ from tqdm import tqdm
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import sha256_optional, write_json
 from pseudo_labels.core.manifest import RunManifest
-from pseudo_labels.core.parallel import default_workers, ordered_map, shard, shard_suffix
+from pseudo_labels.core.parallel import default_workers, ordered_map, run_shard, shard_suffix
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.export import cups
 from pseudo_labels.export.cups_images import ExportSettings, check_semantic_job, export_job
@@ -205,10 +205,7 @@ def export_split(root: Path, split: str = "train", semantic_subdir: str = DEFAUL
     if missing and not skip_missing:
         raise InputError(f"{len(missing)} {what}(s) missing, e.g. {missing[:5]}. {fix}, or --skip_missing to leave "
                          f"those images out.")
-    try:
-        keys = shard([k for k in semantic_files if not missing or aux[k].is_file()], num_shards, shard_index)
-    except ValueError as exc:
-        raise InputError(f"--num_shards/--shard_index: {exc}.") from None
+    keys = run_shard([k for k in semantic_files if not missing or aux[k].is_file()], num_shards, shard_index)
     if not keys:
         raise InputError(f"shard {shard_index} of {num_shards} has no images.")
     first = read_label_png(semantic_files[keys[0]])

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import RowStream, sha256_optional, write_json, write_npz, write_png
 from pseudo_labels.core.manifest import RunManifest
-from pseudo_labels.core.parallel import default_workers, ordered_map, shard, shard_suffix
+from pseudo_labels.core.parallel import default_workers, ordered_map, run_shard, shard_suffix
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.export import training
 from pseudo_labels.formats.centroids import cluster_to_class
@@ -158,10 +158,7 @@ def write_instance_files(semantic_dir: Path, depth_dir: Path, output_dir: Path, 
     if missing and not skip_missing:
         raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}. Generate them or pass "
                          f"--skip_missing (there is no silent fallback to connected components).")
-    try:
-        keys = shard([k for k in keys if depth_files[k].is_file()], num_shards, shard_index)
-    except ValueError as exc:
-        raise InputError(f"--num_shards/--shard_index: {exc}.") from None
+    keys = run_shard([k for k in keys if depth_files[k].is_file()], num_shards, shard_index)
     if not keys:
         raise InputError(f"no semantic map under {semantic_dir} has a depth map under {depth_dir}.")
     units = choose_units(read_label_png(semantic_files[keys[0]]), semantic_files[keys[0]], centroids_path,

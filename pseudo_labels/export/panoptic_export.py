@@ -32,7 +32,7 @@ from tqdm import tqdm
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import sha256_optional, write_json, write_npy, write_png
 from pseudo_labels.core.manifest import RunManifest
-from pseudo_labels.core.parallel import (check_all_shards, default_workers, ordered_map, shard, shard_suffix,
+from pseudo_labels.core.parallel import (check_all_shards, default_workers, ordered_map, run_shard, shard_suffix,
                                          unsharded_path)
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import panoptic as pan
@@ -122,10 +122,7 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
     semantic_files, depth_files, missing = semantic_and_depth(root, semantic_subdir, depth_subdir, split_name, limit)
     if missing and split_settings.uses_depth:
         raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}; generate them or pass --cc_instances.")
-    try:
-        keys = shard(list(semantic_files), num_shards, shard_index)
-    except ValueError as exc:
-        raise InputError(f"--num_shards/--shard_index: {exc}.") from None
+    keys = run_shard(list(semantic_files), num_shards, shard_index)
     if not keys:
         raise InputError(f"shard {shard_index} of {num_shards} has no images.")
     units = decide_units(int(read_label_png(semantic_files[keys[0]]).max()), centroids_path, None,

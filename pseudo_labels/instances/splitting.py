@@ -375,17 +375,20 @@ def cc_instances(semantic: np.ndarray, min_area: int = CC_MIN_AREA,
 
 
 def split(units_map: np.ndarray, things: Iterable[int], depth: np.ndarray | None,
-          settings: SplitSettings) -> Instances:
+          settings: SplitSettings, gradient: np.ndarray | None = None) -> Instances:
     """The instances of the thing units of one image under ``settings``: the one split every stage calls.
 
     ``units_map``: HxW ids at the working size (trainIds, or the units of
     :class:`pseudo_labels.instances.units.Units`); ``depth``: HxW float at the
     same size, unused (may be None) when ``settings.tau`` is None, which gives
-    the connected components of each unit.
+    the connected components of each unit. ``gradient``: :func:`depth_gradient`
+    of ``depth`` at ``settings.sigma`` when the caller already has it (several
+    splits of one image), so it is computed once.
     """
     if not settings.uses_depth:
         return cc_instances(units_map, settings.min_area, things)
-    if depth is None:
-        raise ValueError("a depth-guided split needs a depth map")
-    return split_instances(units_map, depth_gradient(depth, settings.sigma), settings.tau, settings.min_area,
-                           settings.dilation_iters, things)
+    if gradient is None:
+        if depth is None:
+            raise ValueError("a depth-guided split needs a depth map")
+        gradient = depth_gradient(depth, settings.sigma)
+    return split_instances(units_map, gradient, settings.tau, settings.min_area, settings.dilation_iters, things)

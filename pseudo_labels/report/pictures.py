@@ -83,7 +83,7 @@ def analyse(raw: np.ndarray, depth: np.ndarray, settings: Settings, gt_train: np
     """
     units = settings.units.unit_map(raw)
     gradient = depth_gradient(depth, settings.split.sigma)
-    found = settings.units.named(split(units, settings.units.things, depth, settings.split), raw)
+    found = settings.units.named(split(units, settings.units.things, depth, settings.split, gradient), raw)
     if settings.label_free:
         pred = se.label_free_prediction(raw.shape, found, settings.protocol)
         _, painted = pan.paint_instances(found, pan.area_rule(settings.protocol)[1])
