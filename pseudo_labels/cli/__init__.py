@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 STAGES: dict[str, tuple[str, str]] = {
     "demo": ("pseudo_labels.cli.demo", "the whole pipeline on synthetic data (no weights needed)"),
+    "run": ("pseudo_labels.cli.run", "run a config file's stages (a published recipe), here or on SLURM"),
     "report": ("pseudo_labels.cli.report", "Markdown report with figures from a sweep JSON"),
     "visualize": ("pseudo_labels.cli.visualize", "side-by-side pictures of pseudo-labels (and errors vs GT)"),
     "synthetic": ("pseudo_labels.cli.synthetic", "write a synthetic Cityscapes-format dataset (tests, demo)"),
@@ -38,6 +39,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "checkpoints": ("pseudo_labels.cli.checkpoints", "verify a checkpoint folder, or download the SPIdepth files"),
     "evaluate-panoptic": ("pseudo_labels.cli.evaluate_panoptic",
                           "official Cityscapes PQ of predictions in Cityscapes panoptic format"),
+    "evaluate-cups": ("pseudo_labels.cli.evaluate_cups",
+                      "PQ of a CUPS label folder as CUPS scores its 27.8 (27 classes, matched pseudo-classes)"),
 }
 """Stage name -> (module with ``main(argv)``, one-line description)."""
 

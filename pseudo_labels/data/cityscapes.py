@@ -16,6 +16,7 @@ Images and label maps are keyed by ``"{city}/{stem}"`` and returned sorted.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,8 +266,10 @@ def load_instance_ids(path: str | Path) -> np.ndarray:
     are plain labelIds, which for thing classes mark crowd regions.
     """
     array = read_png_fast(path)
-    if array.ndim != 2 or array.dtype not in (np.uint16, np.int32, np.uint8):
-        raise InputError(f"{path}: expected a single-channel 16-bit instanceIds PNG, got shape {array.shape} dtype {array.dtype}.")
+    if array.ndim != 2 or array.dtype != np.uint16:
+        raise InputError(f"{path}: expected a single-channel 16-bit instanceIds PNG, got shape {array.shape} dtype "
+                         f"{array.dtype}. An 8-bit or colour copy loses the instance ids (labelId * 1000 + index); "
+                         f"use the gtFine file as distributed.")
     return array.astype(np.int32)
 
 
@@ -326,6 +329,33 @@ def resize_nearest(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return array.copy()
     rows = _pil_nearest_indices(array.shape[0], height)
     cols = _pil_nearest_indices(array.shape[1], width)
+    return array[rows[:, None], cols[None, :]]
+
+
+def _torch_nearest_indices(size_in: int, scale: float) -> np.ndarray:
+    """Source index of each output index along one axis under ``F.interpolate(mode="nearest", scale_factor=scale)``.
+
+    torch's rule (``aten/src/ATen/native/UpSample.h``): the output has
+    ``floor(size_in * scale)`` entries; it copies when the sizes agree, halves
+    the index when the output is exactly twice as long, and otherwise takes
+    ``floor(i * float32(1 / scale))`` in float32, clamped to the input. For
+    scale 0.5 that is rows 0, 2, 4, ... (Pillow would take 1, 3, 5, ...).
+    """
+    size_out = int(math.floor(size_in * scale))
+    if size_out == size_in:
+        return np.arange(size_out)
+    if size_out == 2 * size_in:
+        return np.arange(size_out) >> 1
+    source = np.floor(np.arange(size_out, dtype=np.float32) * np.float32(1.0 / scale)).astype(np.int64)
+    return np.minimum(source, size_in - 1)
+
+
+def resize_nearest_scaled(array: np.ndarray, scale: float) -> np.ndarray:
+    """Resize an HxW label array by ``scale`` exactly as torch's nearest interpolation (how CUPS resizes labels)."""
+    if scale == 1.0:
+        return array
+    rows = _torch_nearest_indices(array.shape[0], scale)
+    cols = _torch_nearest_indices(array.shape[1], scale)
     return array[rows[:, None], cols[None, :]]
 
 

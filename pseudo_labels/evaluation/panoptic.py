@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.instances.painting import paint_instances
 from pseudo_labels.instances.splitting import Instances
 
 STUFF_MIN_AREA = 64
@@ -101,32 +102,6 @@ def stuff_segment_ids(train_ids: np.ndarray, min_area: int) -> tuple[np.ndarray,
     id_of_class = np.zeros(256, np.int32)
     id_of_class[stuff] = np.arange(1, len(stuff) + 1, dtype=np.int32)
     return id_of_class[train_ids], stuff
-
-
-def paint_instances(instances: Instances, min_new_pixels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Paint instances in order onto pixels no earlier painted instance took.
-
-    An instance is painted when it adds >= ``min_new_pixels`` new pixels; an
-    unpainted instance leaves its pixels free for later ones. Returns the owner
-    index of each pixel of ``instances.pixels`` (-1 for none) and the (n,)
-    painted flags. Vectorised: a pixel lies in at most two instances, so one
-    pair histogram decides every instance.
-    """
-    n = len(instances)
-    painted = np.zeros(n, bool)
-    if n == 0:
-        return np.full(len(instances.pixels), -1, np.int32), painted
-    a = instances.first.astype(np.int64)
-    b = np.where(instances.second >= 0, instances.second, n).astype(np.int64)  # n = "no second instance"
-    held = a >= 0
-    pairs = np.bincount(a[held] * (n + 1) + b[held], minlength=n * (n + 1)).reshape(n, n + 1)
-    for k in range(n):
-        # pixels where k comes first, plus pixels where k comes second after an unpainted instance
-        new = pairs[k].sum() + pairs[:k, k][~painted[:k]].sum()
-        painted[k] = new >= min_new_pixels
-    painted_or_none = np.append(painted, False)  # index n ("none") and -1 are never painted
-    owner = np.where(painted_or_none[a], a, np.where(painted_or_none[b], b, -1))
-    return owner.astype(np.int32), painted
 
 
 def predicted_segments(semantic: np.ndarray, instances: Instances, min_stuff_area: int,

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.instances import splitting as inst
+from pseudo_labels.instances.painting import paint_instances
 from pseudo_labels.instances.settings import CC_MIN_AREA, DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, SplitSettings
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.core.parallel import ordered_map
@@ -152,7 +153,7 @@ class ImageEvaluator:
         """TP/FP/FN/IoU of this image when ``instances`` (built on the same ThingPixels) are the things."""
         if len(instances.pixels) not in (0, self.n_thing_pixels):
             raise ValueError("instances were not built on this image's ThingPixels")
-        owner, painted = pan.paint_instances(instances, self.min_new_pixels)
+        owner, painted = paint_instances(instances, self.min_new_pixels)
         painted_index = np.flatnonzero(painted)
         local = np.zeros(len(instances) + 1, np.int64)  # owner -1 -> 0 (void)
         local[painted_index] = np.arange(1, len(painted_index) + 1)

@@ -34,6 +34,7 @@ from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.export import cups
 from pseudo_labels.export.cups_images import ExportSettings, check_semantic_job, export_job
 from pseudo_labels.formats.centroids import thing_clusters
+from pseudo_labels.formats.cups_labels import ThresholdInterval, read_distributions, threshold_interval
 from pseudo_labels.formats.instance_npz import instance_npz
 from pseudo_labels.formats.semantic import read_label_png
 from pseudo_labels.formats.stuff_things import read_stuff_things
@@ -54,7 +55,7 @@ class ExportResult:
 
     output: Path
     stats: dict[str, Any]
-    interval: cups.ThresholdInterval
+    interval: ThresholdInterval
     scale: float
     """CUPS' ``DATA.SCALE`` for these labels."""
 
@@ -242,8 +243,8 @@ def export_split(root: Path, split: str = "train", semantic_subdir: str = DEFAUL
     jobs = [(settings, key, semantic_files[key], aux[key]) for key in keys]
     counts = list(tqdm(ordered_map(export_job, jobs, workers), total=len(jobs), desc=f"cups {split}", unit="img"))
 
-    inside, everywhere, pt_files = cups.read_distributions(output)
-    interval = cups.threshold_interval(inside, everywhere, ids.things)
+    inside, everywhere, pt_files = read_distributions(output)
+    interval = threshold_interval(inside, everywhere, ids.things)
     stats = {
         "images": len(keys), "skipped_missing": len(missing), "instances": int(sum(counts)),
         "instances_per_image": round(float(np.mean(counts)), 4) if counts else 0.0,
@@ -261,7 +262,7 @@ def export_split(root: Path, split: str = "train", semantic_subdir: str = DEFAUL
     return ExportResult(output, stats, interval, scale)
 
 
-def threshold_report(interval: cups.ThresholdInterval) -> list[tuple[int, str]]:
+def threshold_report(interval: ThresholdInterval) -> list[tuple[int, str]]:
     """(logging level, line) saying which ``DATA.THING_STUFF_THRESHOLD`` values give CUPS the intended things.
 
     The caller logs them and prints :func:`train_command` below them.

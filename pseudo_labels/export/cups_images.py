@@ -21,10 +21,14 @@ import torch
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import write_png, write_pt
 from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.evaluation.panoptic import THING_MIN_AREA
 from pseudo_labels.export import cups, training
+from pseudo_labels.formats.cups_labels import class_distributions
 from pseudo_labels.formats.depth import load_depth
 from pseudo_labels.formats.instance_npz import read_instance_masks
 from pseudo_labels.formats.semantic import read_label_png
+from pseudo_labels.instances.painting import (MAX_INSTANCES, instance_classes, instance_id_map,
+                                              paint_instance_classes)
 from pseudo_labels.instances.settings import SplitSettings
 from pseudo_labels.instances.splitting import split
 from pseudo_labels.instances.units import Units
@@ -113,8 +117,8 @@ def npz_instances(path: Path, semantic: np.ndarray, things: tuple[int, ...]) -> 
         majority = int(np.bincount(values).argmax())
         fresh = masks[index] & (instance_map == 0)
         if majority in thing_set and fresh.any():
-            if len(classes) > training.MAX_INSTANCES:
-                raise InputError(f"{path}: more than {training.MAX_INSTANCES} instances; raise the minimum area.")
+            if len(classes) > MAX_INSTANCES:
+                raise InputError(f"{path}: more than {MAX_INSTANCES} instances; raise the minimum area.")
             instance_map[fresh] = len(classes)
             classes.append(majority)
     return instance_map, np.array(classes, np.uint16)
@@ -132,8 +136,8 @@ def split_instances(settings: ExportSettings, semantic: np.ndarray, path: Path, 
         labels = cs.resize_nearest(semantic, cs.WORKING_SIZE)
         depth = load_depth(depth_path, cs.WORKING_SIZE) if settings.split.uses_depth else None
         found = split(settings.units.unit_map(labels, path), settings.units.things, depth, settings.split)
-        instance_map, _ = training.instance_id_map(found)
-    return instance_map, training.instance_classes(instance_map, labels, settings.units.max_id + 1)
+        instance_map, _ = instance_id_map(found, THING_MIN_AREA)
+    return instance_map, instance_classes(instance_map, labels, settings.units.max_id + 1)
 
 
 def instance_png(instance_map: np.ndarray, bits: int, key: str) -> np.ndarray:
@@ -165,12 +169,12 @@ def export_image(settings: ExportSettings, key: str, semantic_path: Path, aux_pa
         if settings.output_ids is not None:
             semantic_out, classes = settings.output_ids[semantic_out], settings.output_ids[classes]
     instance_out = cs.resize_nearest(instance_map, settings.target)
-    semantic_out = training.paint_instance_classes(semantic_out, instance_out, classes)
+    semantic_out = paint_instance_classes(semantic_out, instance_out, classes)
     instance_out = instance_png(instance_out, settings.png_bits, key)
     stem = f"{key.split('/')[1]}_leftImg8bit"
     write_png(settings.output / f"{stem}_semantic.png", semantic_out)
     write_png(settings.output / f"{stem}_instance.png", instance_out)
-    distributions = training.class_distributions(semantic_out, instance_out, settings.num_classes)
+    distributions = class_distributions(semantic_out, instance_out, settings.num_classes)
     write_pt(settings.output / f"{stem}.pt", {name: torch.from_numpy(v) for name, v in distributions.items()})
     return int(np.count_nonzero(np.bincount(instance_out.ravel())[1:]))
 

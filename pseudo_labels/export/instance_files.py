@@ -32,11 +32,12 @@ from pseudo_labels.core.fileio import RowStream, sha256_optional, write_json, wr
 from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.core.parallel import default_workers, ordered_map, run_shard, shard_suffix
 from pseudo_labels.data import cityscapes as cs
-from pseudo_labels.export import training
+from pseudo_labels.evaluation.panoptic import THING_MIN_AREA
 from pseudo_labels.formats.centroids import cluster_to_class
 from pseudo_labels.formats.depth import load_depth
 from pseudo_labels.formats.semantic import read_label_png
 from pseudo_labels.formats.stuff_things import read_stuff_things
+from pseudo_labels.instances.painting import drawn_instance_map, instance_id_map
 from pseudo_labels.instances.settings import SplitSettings
 from pseudo_labels.instances.splitting import Instances, split
 from pseudo_labels.instances.units import MERGED_THINGS, Units, decide_units
@@ -46,17 +47,6 @@ log = logging.getLogger("instances")  # the command's name: log lines read as th
 INSTANCE_PNG_MODES = ("original", "evaluated")
 """``original``: mask i drawn as id i+1, later (smaller) masks over earlier ones; ``evaluated``: painted as the
 reference protocol scores them (area order, >= 10 new pixels)."""
-
-
-def original_instance_map(found: Instances) -> np.ndarray:
-    """uint16 map as the original draws it: mask i (area order) is id i+1, a later mask wins an overlap."""
-    if len(found) > training.MAX_INSTANCES:
-        raise InputError(f"{len(found)} instances do not fit a uint16 instance map (at most "
-                         f"{training.MAX_INSTANCES}); raise --min_area.")
-    last = np.maximum(found.first, found.second)
-    flat = np.zeros(found.shape[0] * found.shape[1], np.uint16)
-    flat[found.pixels] = np.where(last >= 0, last + 1, 0)
-    return flat.reshape(found.shape)
 
 
 def per_cluster_units(stuff_things: Path, num_ids: int) -> Units:
@@ -128,9 +118,9 @@ def write_instances(job: ImageJob) -> np.ndarray:
     found = split(job.units.unit_map(semantic, job.semantic), job.units.things, depth, job.split)
     found = job.units.named(found, semantic)
     if job.instance_png == "original":
-        instance_map, painted = original_instance_map(found), np.arange(len(found))
+        instance_map, painted = drawn_instance_map(found), np.arange(len(found))
     else:
-        instance_map, painted = training.instance_id_map(found)
+        instance_map, painted = instance_id_map(found, THING_MIN_AREA)
     write_npz(job.output_dir / f"{job.key}.npz", instance_record(found, painted))
     write_png(job.output_dir / f"{job.key}_instance.png", instance_map)
     return found.classes

@@ -23,6 +23,7 @@ from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.report import drawing as dr
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import segment_errors as se
+from pseudo_labels.instances.painting import paint_instances
 from pseudo_labels.instances.settings import SplitSettings
 from pseudo_labels.instances.units import Units
 from pseudo_labels.instances.splitting import Instances, depth_gradient, split
@@ -86,7 +87,7 @@ def analyse(raw: np.ndarray, depth: np.ndarray, settings: Settings, gt_train: np
     found = settings.units.named(split(units, settings.units.things, depth, settings.split, gradient), raw)
     if settings.label_free:
         pred = se.label_free_prediction(raw.shape, found, settings.protocol)
-        _, painted = pan.paint_instances(found, pan.area_rule(settings.protocol)[1])
+        _, painted = paint_instances(found, pan.area_rule(settings.protocol)[1])
         names = [""] + [f"cluster {c}" for c in found.classes[painted]]  # no stuff: ids are the painted instances
     else:
         pred = se.prediction(units, found, settings.protocol)

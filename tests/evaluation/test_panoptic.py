@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.instances import splitting as inst
+from pseudo_labels.instances.painting import paint_instances
 from pseudo_labels.evaluation import oracle
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.export.cityscapes_panoptic import id_to_rgb, read_prediction, rgb_to_id, write_predictions
@@ -69,15 +70,15 @@ def test_paint_instances_keeps_overlap_for_earlier_and_frees_pixels_of_skipped()
     first = np.array([[0, 0, 0, 1, 2]], np.int32)
     second = np.array([[-1, -1, 1, -1, -1]], np.int32)
     found = inst.Instances.from_maps([CAR, CAR, CAR], [3, 2, 1], first, second)
-    owner, painted = pan.paint_instances(found, min_new_pixels=2)
+    owner, painted = paint_instances(found, min_new_pixels=2)
     assert painted.tolist() == [True, False, False]
     assert owner.tolist() == [0, 0, 0, -1, -1]
     # nothing is painted when every instance adds fewer than 4 new pixels
-    owner, painted = pan.paint_instances(found, min_new_pixels=4)
+    owner, painted = paint_instances(found, min_new_pixels=4)
     assert painted.tolist() == [False, False, False] and (owner == -1).all()
     # if instance 0 is not painted, the pixel it shares with instance 1 goes to instance 1
     found = inst.Instances.from_maps([CAR, CAR], [2, 3], np.array([[0, 0, 1, 1]]), np.array([[-1, 1, -1, -1]]))
-    owner, painted = pan.paint_instances(found, min_new_pixels=3)
+    owner, painted = paint_instances(found, min_new_pixels=3)
     assert painted.tolist() == [False, True] and owner.tolist() == [-1, 1, 1, 1]
 
 

@@ -22,7 +22,7 @@ from PIL import Image
 
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.cli import cups as convert
-from pseudo_labels.export import cups
+from pseudo_labels.formats import cups_labels
 from pseudo_labels.cli import instances as gen
 from pseudo_labels.instances import splitting as inst
 from pseudo_labels.evaluation import panoptic as pan
@@ -273,12 +273,12 @@ def test_the_original_default_mode_reads_instance_files_and_trainid_input(train:
 def test_threshold_interval_is_empty_when_a_stuff_class_outranks_a_thing() -> None:
     inside = np.array([0, 50, 10, 0, 40], np.float64)
     everywhere = np.array([1000, 100, 100, 500, 50], np.float64)
-    ok = cups.threshold_interval(inside, everywhere, (1, 4))
+    ok = cups_labels.threshold_interval(inside, everywhere, (1, 4))
     assert ok.things == (1, 4) and ok.low is not None and ok.low < ok.suggested < ok.high
-    assert cups.thing_classes(inside, everywhere, ok.suggested) == (1, 4)
-    bad = cups.threshold_interval(inside, everywhere, (2, 4))  # class 1 (stuff here) ranks above thing 2
+    assert cups_labels.thing_classes(inside, everywhere, ok.suggested) == (1, 4)
+    bad = cups_labels.threshold_interval(inside, everywhere, (2, 4))  # class 1 (stuff here) ranks above thing 2
     assert bad.suggested is None and bad.outranked_by == (1,)
-    unreachable = cups.threshold_interval(inside, everywhere, (1, 3, 4))
+    unreachable = cups_labels.threshold_interval(inside, everywhere, (1, 3, 4))
     assert unreachable.unreachable == (3,) and unreachable.things == (1, 4)
 
 

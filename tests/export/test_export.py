@@ -13,6 +13,7 @@ import torch
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.cli import cups
 from pseudo_labels.export import training as export
+from pseudo_labels.instances import painting
 from pseudo_labels.instances.units import MERGED_THINGS, decide_units
 from pseudo_labels.instances.settings import SplitSettings
 from pseudo_labels.instances.splitting import split
@@ -289,9 +290,9 @@ def test_more_than_65535_instances_is_an_input_error(monkeypatch: pytest.MonkeyP
     semantic = np.zeros((4, 8), np.uint8)
     semantic[:, ::2] = 13  # four 1-px-wide car stripes
     found = inst.cc_instances(semantic, min_area=1)
-    monkeypatch.setattr(export, "MAX_INSTANCES", 3)
+    monkeypatch.setattr(painting, "MAX_INSTANCES", 3)
     with pytest.raises(InputError, match="4 instances do not fit a uint16 instance map"):
-        export.instance_id_map(found, min_new_pixels=1)
+        painting.instance_id_map(found, min_new_pixels=1)
 
 
 def test_cups_shards_and_workers_write_what_one_process_writes(train: Path, tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ import pytest
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import panoptic as pan
-from pseudo_labels.export import training as export
+from pseudo_labels.evaluation.panoptic import THING_MIN_AREA
+from pseudo_labels.instances import painting
 from pseudo_labels.formats.depth import load_depth
 from pseudo_labels.instances.settings import SplitSettings, from_sweep
 from pseudo_labels.instances.splitting import split
@@ -73,7 +74,7 @@ def test_sweep_exports_and_pictures_agree_on_blur_and_dilation(synthetic_val: Pa
     assert from_sweep(sweep_json) == SETTINGS
     truth = _truth(root, SETTINGS)
     default = _truth(root, SplitSettings(0.1, 100))
-    assert any(not np.array_equal(export.instance_id_map(truth[k][1])[0], export.instance_id_map(default[k][1])[0])
+    assert any(not np.array_equal(painting.instance_id_map(truth[k][1], THING_MIN_AREA)[0], painting.instance_id_map(default[k][1], THING_MIN_AREA)[0])
                for k in truth)  # blur and dilation change the instances: the checks below can fail
 
     # the sweep's row: its instance count is the split's
@@ -87,7 +88,7 @@ def test_sweep_exports_and_pictures_agree_on_blur_and_dilation(synthetic_val: Pa
                           "--output_subdir", "cups"]) == 0
     for key, (_, found) in truth.items():
         written = cs.read_png(next((root / "cups").glob(f"{key.split('/')[1]}*_instance.png")))
-        assert np.array_equal(written, cs.resize_nearest(export.instance_id_map(found)[0], written.shape))
+        assert np.array_equal(written, cs.resize_nearest(painting.instance_id_map(found, THING_MIN_AREA)[0], written.shape))
 
     # the pictures draw the same instances: the official prediction's thing segments per image
     assert visualize_cli.main(["--cityscapes_root", str(root), "--split", "val", "--semantic_subdir", RAW,

@@ -1,0 +1,88 @@
+"""Panoptic quality of a CUPS-format label folder as CUPS scores its PQ 27.8 (27 classes, matched pseudo-classes).
+
+    pseudo-labels evaluate-cups --cityscapes_root R --export_dir R/cups_pseudo_labels \\
+        [--split val] [--resolution 1024x2048] [--thing_stuff_threshold 0.08] [--output cups.json]
+
+Reads the export's ``*_semantic.png``, ``*_instance.png`` and ``.pt`` files and
+``gtFine/{split}/*/*_gtFine_instanceIds.png`` (ground truth: evaluation only).
+Prints PQ, SQ, RQ (all, things, stuff), mIoU and accuracy, and the classes
+absent from the GT that the matching still gives pseudo-classes (CUPS' quirk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from pseudo_labels.cli.help import HelpFormatter
+from pseudo_labels.core.errors import InputError, exit_on_input_error
+from pseudo_labels.core.fileio import prepare_output_file, write_json
+from pseudo_labels.core.parallel import add_workers_argument
+from pseudo_labels.evaluation.cups_protocol import RESOLUTIONS
+from pseudo_labels.evaluation.evaluate_cups_protocol import THINGS_FROM, evaluate_export
+from pseudo_labels.formats.cups_labels import CUPS_DEFAULT_THRESHOLD
+
+
+def threshold(text: str) -> float:
+    """A finite ``DATA.THING_STUFF_THRESHOLD``."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
+    parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root holding gtFine/")
+    parser.add_argument("--split", default="val", help="split whose gtFine instanceIds are the ground truth")
+    parser.add_argument("--export_dir", required=True, type=Path,
+                        help="CUPS label folder (pseudo-labels cups / convert_to_cups_format.py output)")
+    parser.add_argument("--resolution", choices=tuple(RESOLUTIONS), default="1024x2048",
+                        help="evaluation size: 1024x2048 is CUPS' val.py (the published numbers), 512x1024 its "
+                             "train.py validation, 640x1280 cups/config.py's default")
+    parser.add_argument("--thing_stuff_threshold", type=threshold, default=CUPS_DEFAULT_THRESHOLD,
+                        help="CUPS' DATA.THING_STUFF_THRESHOLD for the .pt thing/stuff split")
+    parser.add_argument("--things_from", choices=THINGS_FROM, default="pt",
+                        help="thing pseudo-classes from CUPS' .pt rule, or the clusters --centroids_path maps to "
+                             "thing trainIds")
+    parser.add_argument("--centroids_path", type=Path, default=None, help="kmeans_centroids.npz (--things_from centroids)")
+    parser.add_argument("--output", type=Path, default=None, help="write the result JSON here")
+    add_workers_argument(parser)
+    return parser
+
+
+def format_result(record: dict) -> str:
+    """The printed summary: the headline numbers, per-class PQ, and the absent classes CUPS still scores."""
+    def number(value: float | None) -> str:
+        return "  n/a" if value is None else f"{value:5.2f}"
+
+    lines = [f"CUPS protocol, {record['images']} images at {record['resolution'][0]}x{record['resolution'][1]}, "
+             f"{len(record['things'])} thing and {len(record['stuffs'])} stuff pseudo-classes",
+             f"PQ {number(record['pq'])}  SQ {number(record['sq'])}  RQ {number(record['rq'])}  |  "
+             f"PQ_th {number(record['pq_things'])}  PQ_st {number(record['pq_stuff'])}  |  "
+             f"mIoU {number(record['miou'])}  acc {number(record['acc'])}"]
+    for name, row in record["per_class"].items():
+        if row["counted"]:
+            lines.append(f"  [{'T' if row['thing'] else 'S'}] {name:14s} PQ={row['pq']:5.1f} SQ={row['sq']:5.1f} "
+                         f"RQ={row['rq']:5.1f} (TP={row['tp']} FP={row['fp']} FN={row['fn']})")
+    forced = record["forced_onto_absent"]["pq"]
+    if forced:
+        lines.append("Classes absent from the GT that the matching still gives pseudo-classes (they count with PQ 0, "
+                     "as in CUPS): " + ", ".join(f"{name} <- {ids}" for name, ids in forced.items()))
+    return "\n".join(lines)
+
+
+@exit_on_input_error
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.cityscapes_root.is_dir():
+        raise InputError(f"--cityscapes_root {args.cityscapes_root} is not a folder.")
+    record = evaluate_export(args.cityscapes_root, args.export_dir, args.split, RESOLUTIONS[args.resolution],
+                             args.thing_stuff_threshold, args.things_from, args.centroids_path, args.workers)
+    print(format_result(record))
+    if args.output:
+        write_json(prepare_output_file(args.output), record)
+        print(f"Saved to: {args.output}")
+    return 0

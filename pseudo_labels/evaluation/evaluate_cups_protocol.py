@@ -1,0 +1,158 @@
+"""Score a CUPS-format label folder against gtFine the way CUPS scores its PQ 27.8 (``pseudo-labels evaluate-cups``).
+
+Reads ``{export_dir}/{stem}_leftImg8bit_{semantic,instance}.png`` and the
+``.pt`` files, and ``{root}/gtFine/{split}/{city}/*_gtFine_instanceIds.png``
+(ground truth: evaluation only; ``labelIds.png`` is not read, as in CUPS).
+Images go in CUPS' order (cities in directory order, files sorted within a
+city), each is reduced to its :class:`~pseudo_labels.evaluation.cups_protocol.ImageTable`
+in a worker process, and nothing else is kept, so memory does not grow with
+the predictions. The protocol itself is :mod:`pseudo_labels.evaluation.cups_protocol`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pseudo_labels.core.errors import InputError
+from pseudo_labels.core.parallel import default_workers, ordered_map
+from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.evaluation import cups_protocol as cp
+from pseudo_labels.formats import cups_labels
+from pseudo_labels.formats.centroids import load_cluster_to_class, thing_clusters
+
+log = logging.getLogger("evaluate-cups")
+
+THINGS_FROM = ("pt", "centroids")
+MAX_LISTED = 10
+
+
+@dataclass(frozen=True)
+class ExportImage:
+    """One image's GT instanceIds and its two label maps."""
+
+    key: str
+    ground_truth: Path
+    semantic: Path
+    instance: Path
+
+
+def cups_order(root: Path, split: str) -> list[tuple[str, Path]]:
+    """(key, instanceIds path) of a split in CUPS' order: cities as ``os.listdir`` lists them, files sorted within."""
+    paths = cs.instance_ids_paths(root, split)
+    folder = Path(root) / "gtFine" / split
+    rank = {city: i for i, city in enumerate(os.listdir(folder))}
+    return sorted(paths.items(), key=lambda item: (rank[item[0].split("/")[0]], item[0]))
+
+
+def _listed(paths: list[str]) -> str:
+    more = f"\n  ... and {len(paths) - MAX_LISTED} more" if len(paths) > MAX_LISTED else ""
+    return "\n  " + "\n  ".join(paths[:MAX_LISTED]) + more
+
+
+def pair_images(root: Path, split: str, export_dir: Path) -> list[ExportImage]:
+    """Every GT image of the split with its export files; an image on one side only is an error naming it."""
+    stems = set(cups_labels.label_stems(export_dir))
+    order = cups_order(root, split)
+    if not order:
+        raise InputError(f"{root}/gtFine/{split}: no *_gtFine_instanceIds.png; pass the Cityscapes root and split.")
+    gt_stems = {key.split("/")[1] for key, _ in order}
+    missing = [str(export_dir / f"{key.split('/')[1]}{cups_labels.SEMANTIC_SUFFIX}")
+               for key, _ in order if key.split("/")[1] not in stems]
+    if missing:
+        raise InputError(f"{len(missing)} image(s) of gtFine/{split} have no export:{_listed(missing)}\n"
+                         f"Export the whole split (pseudo-labels cups --split {split}), or pass the matching --split.")
+    extra = sorted(stems - gt_stems)
+    if extra:
+        raise InputError(f"{len(extra)} exported image(s) have no GT image in {root}/gtFine/{split}:"
+                         f"{_listed([str(export_dir / (s + cups_labels.SEMANTIC_SUFFIX)) for s in extra])}\n"
+                         f"Score an export of that split only (--split), or remove them.")
+    images = []
+    for key, gt_path in order:
+        stem = key.split("/")[1]
+        instance = export_dir / f"{stem}{cups_labels.INSTANCE_SUFFIX}"
+        if not instance.is_file():
+            raise InputError(f"{instance}: missing beside its semantic map; re-run the export.")
+        images.append(ExportImage(key, gt_path, export_dir / f"{stem}{cups_labels.SEMANTIC_SUFFIX}", instance))
+    return images
+
+
+def scale_to(shape: tuple[int, int], resolution: tuple[int, int], path: Path) -> float:
+    """The one scale factor that takes ``shape`` to ``resolution`` under torch's nearest rule (an error otherwise)."""
+    scale = resolution[0] / shape[0]
+    if (int(np.floor(shape[0] * scale)), int(np.floor(shape[1] * scale))) != tuple(resolution):
+        raise InputError(f"{path}: {shape[0]}x{shape[1]} does not scale to {resolution[0]}x{resolution[1]} by one "
+                         f"factor (another aspect ratio?); CUPS resizes by one factor.")
+    return scale
+
+
+def image_table(image: ExportImage, num_pseudo: int, resolution: tuple[int, int]) -> cp.ImageTable:
+    """Read one image's GT and labels, bring both to ``resolution`` (torch nearest) and count its table."""
+    instance_ids = cs.load_instance_ids(image.ground_truth)
+    gt_class, gt_instance = cp.ground_truth(instance_ids, str(image.ground_truth))
+    scale = scale_to(instance_ids.shape, resolution, image.ground_truth)
+    gt = cp.gt_segments(cs.resize_nearest_scaled(gt_class, scale), cs.resize_nearest_scaled(gt_instance, scale))
+    pseudo = cups_labels.read_semantic_labels(image.semantic, num_pseudo)
+    instance = cups_labels.read_instance_labels(image.instance)
+    if pseudo.shape != instance.shape:
+        raise InputError(f"{image.instance}: {instance.shape[0]}x{instance.shape[1]}, where its semantic map is "
+                         f"{pseudo.shape[0]}x{pseudo.shape[1]}; re-run the export.")
+    scale = scale_to(pseudo.shape, resolution, image.semantic)
+    return cp.image_table(cs.resize_nearest_scaled(pseudo, scale), cs.resize_nearest_scaled(instance, scale), gt)
+
+
+def _table_job(job: tuple[ExportImage, int, tuple[int, int]]) -> cp.ImageTable:
+    return image_table(*job)
+
+
+def split_pseudo_classes(export_dir: Path, threshold: float, things_from: str = "pt",
+                         centroids_path: Path | None = None) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+    """(things, stuffs, K) of an export: CUPS' ``.pt`` rule at ``threshold``, or the centroid file's thing clusters."""
+    inside, everywhere, _ = cups_labels.read_distributions(export_dir)
+    num_pseudo = len(inside)
+    if things_from == "centroids":
+        if centroids_path is None:
+            raise InputError("--things_from centroids needs --centroids_path (the kmeans_centroids.npz of the export).")
+        table = load_cluster_to_class(centroids_path)
+        if len(table) != num_pseudo:
+            raise InputError(f"{centroids_path}: {len(table)} clusters, where the .pt vectors of {export_dir} have "
+                             f"{num_pseudo}; pass the centroid file of this export.")
+        things = thing_clusters(table)
+        return things, tuple(k for k in range(num_pseudo) if k not in things), num_pseudo
+    if things_from != "pt":
+        raise ValueError(f"things_from must be one of {THINGS_FROM}")
+    things, stuffs = cups_labels.pseudo_class_split(inside, everywhere, threshold)
+    if not things:
+        window = cups_labels.threshold_range_for_things(inside, everywhere)
+        fix = (f"a threshold in [{window[0]:.6g}, {window[1]:.6g}) leaves at least one" if window else
+               "no threshold does: no pseudo-class has pixels inside instances")
+        raise InputError(f"--thing_stuff_threshold {threshold:g} leaves no thing pseudo-class in {export_dir} "
+                         f"(CUPS' .pt rule); {fix}.")
+    return things, stuffs, num_pseudo
+
+
+def evaluate_export(root: Path, export_dir: Path, split: str = "val", resolution: tuple[int, int] = (1024, 2048),
+                    threshold: float = cups_labels.CUPS_DEFAULT_THRESHOLD, things_from: str = "pt",
+                    centroids_path: Path | None = None, workers: int | None = None) -> dict:
+    """The CUPS-protocol record of an export folder (see :func:`pseudo_labels.evaluation.cups_protocol.score_tables`)."""
+    root, export_dir = Path(root), Path(export_dir)
+    things, stuffs, num_pseudo = split_pseudo_classes(export_dir, threshold, things_from, centroids_path)
+    images = pair_images(root, split, export_dir)
+    workers = workers or default_workers()
+    log.info("%d images at %dx%d, %d pseudo-classes (%d things from %s), %d workers", len(images), *resolution,
+             num_pseudo, len(things), "the .pt files" if things_from == "pt" else centroids_path, workers)
+    start = time.perf_counter()
+    jobs = [(image, num_pseudo, tuple(resolution)) for image in images]
+    tables = list(tqdm(ordered_map(_table_job, jobs, workers), total=len(jobs), desc="evaluate-cups", unit="img"))
+    record = cp.score_tables(tables, things, stuffs)
+    seconds = time.perf_counter() - start
+    log.info("scored %d images in %.1f s", len(images), seconds)
+    return {"protocol": "cups", **record, "resolution": list(resolution), "thing_stuff_threshold": threshold,
+            "things_from": things_from, "images": len(images), "split": split, "export_dir": str(export_dir),
+            "num_pseudo_classes": num_pseudo}
