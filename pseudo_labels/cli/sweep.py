@@ -22,9 +22,8 @@ from pseudo_labels.cli.options import merge_parser
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.parallel import add_shard_arguments, add_workers_argument
 from pseudo_labels.data import cityscapes as cs
-from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation.sweep_record import merge_shards, print_sweep, shard_note
-from pseudo_labels.evaluation.sweep_run import run_sweep_split
+from pseudo_labels.evaluation.sweep_run import PROTOCOL_CHOICES, run_sweep_split
 from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 
 
@@ -45,7 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no_cc_baseline", action="store_true", help="skip the connected-component baseline")
     parser.add_argument("--depth_blur_sigma", type=float, default=DEFAULT_SIGMA, help="Gaussian blur before Sobel")
     parser.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS, help="reclaim dilation steps")
-    parser.add_argument("--protocol", choices=(*pan.PROTOCOLS, "both"), default="both", help="evaluation protocol")
+    parser.add_argument("--protocol", choices=tuple(PROTOCOL_CHOICES), default="both",
+                        help="evaluation protocol: both = reference + official (the original's), all = those and cups")
+    parser.add_argument("--thing_stuff_threshold", type=float, default=None,
+                        help="cups protocol: CUPS' DATA.THING_STUFF_THRESHOLD (default: per configuration, the midpoint "
+                             "of the interval that gives the centroid file's thing clusters, as the CUPS export suggests)")
     parser.add_argument("--output", type=Path, default=None,
                         help="result JSON (default: {root}/sweep_k{k}_spidepth_{split}.json)")
     add_workers_argument(parser)
@@ -79,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         root, args.split, semantic_subdir=args.semantic_subdir, depth_subdir=args.depth_subdir,
         centroids_path=args.centroids_path, eval_size=args.eval_size, grad_thresholds=args.grad_thresholds,
         min_areas=args.min_areas, cc_baseline=not args.no_cc_baseline, depth_blur_sigma=args.depth_blur_sigma,
-        dilation_iters=args.dilation_iters, protocols=pan.PROTOCOLS if args.protocol == "both" else (args.protocol,),
+        dilation_iters=args.dilation_iters, protocols=PROTOCOL_CHOICES[args.protocol],
+        thing_stuff_threshold=args.thing_stuff_threshold,
         max_images=args.max_images, skip_missing=args.skip_missing, output=args.output, workers=args.workers,
         num_shards=args.num_shards, shard_index=args.shard_index, arguments=vars(args))
     if run.shard is not None:

@@ -109,6 +109,14 @@ class ImageTable:
                            minlength=num_pseudo * NUM_CLASSES)
         return np.rint(flat).astype(np.int64).reshape(num_pseudo, NUM_CLASSES)
 
+    def distributions(self, num_pseudo: int) -> tuple[np.ndarray, np.ndarray]:
+        """(inside instances, everywhere) int64 pixels per pseudo-class: the image's ``.pt`` content."""
+        rows, weights = self.atom_class[self.atom], self.pixels
+        valid = rows < num_pseudo
+        inside = valid & (self.atom_instance[self.atom] > 0)
+        return (np.rint(np.bincount(rows[inside], weights=weights[inside], minlength=num_pseudo)).astype(np.int64),
+                np.rint(np.bincount(rows[valid], weights=weights[valid], minlength=num_pseudo)).astype(np.int64))
+
     def gt_class_pixels(self) -> np.ndarray:
         """(27,) int64 GT pixels of each class."""
         cols = self.gt_class[self.gt]

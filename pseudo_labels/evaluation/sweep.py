@@ -26,10 +26,16 @@ from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.instances import splitting as inst
 from pseudo_labels.instances.painting import paint_instances
 from pseudo_labels.instances.settings import CC_MIN_AREA, DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, SplitSettings
+from pseudo_labels.evaluation import cups_protocol as cp
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.core.parallel import ordered_map
 from pseudo_labels.formats.depth import load_depth
-from pseudo_labels.formats.semantic import load_semantic
+from pseudo_labels.formats.semantic import load_semantic, read_label_png
+from pseudo_labels.instances.painting import instance_classes, instance_id_map, paint_instance_classes
+
+CUPS = "cups"
+PROTOCOLS = (*pan.PROTOCOLS, CUPS)
+"""Every protocol a sweep scores: the reference and official ones of :mod:`panoptic`, and CUPS' (:mod:`cups_protocol`)."""
 
 REFERENCE_GRID: tuple[tuple[float, int], ...] = (
     (0.05, 100), (0.08, 200), (0.08, 500), (0.12, 200), (0.12, 500), (0.20, 200), (0.20, 500),
@@ -198,22 +204,60 @@ class SweepParams:
 
 @dataclass
 class ImageResult:
-    """Per-config statistics of one image: ``stats[protocol][i]`` and ``instances[i]`` for config i."""
+    """Per-config statistics of one image: ``stats[protocol][i]`` and ``instances[i]`` for config i.
+
+    With the CUPS protocol, ``tables[i]`` is config i's :class:`~pseudo_labels.evaluation.cups_protocol.ImageTable`
+    (CUPS matches pseudo-classes over the whole split, so images cannot be scored alone).
+    """
 
     stats: dict[str, list[pan.PanopticStats]]
     instances: list[int]
+    tables: list[cp.ImageTable | None] | None = None
+
+
+@dataclass(frozen=True)
+class CupsImage:
+    """What the CUPS protocol needs of one sweep image: its raw pseudo-classes and GT segments at the eval size."""
+
+    clusters: np.ndarray
+    gt: tuple[np.ndarray, np.ndarray, np.ndarray]
+    num_pseudo: int
+
+    def table(self, found: inst.Instances) -> cp.ImageTable:
+        """The table of the labels the CUPS export writes for ``found``: painted instances, each of one pseudo-class."""
+        instance_map, _ = instance_id_map(found, pan.THING_MIN_AREA)
+        classes = instance_classes(instance_map, self.clusters, self.num_pseudo)
+        return cp.image_table(paint_instance_classes(self.clusters, instance_map, classes), instance_map, self.gt)
+
+
+def cups_ground_truth(instance_ids: np.ndarray, eval_size: tuple[int, int], source: str
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CUPS' GT segments at the eval size (resized by one factor with torch's nearest rule, as CUPS does)."""
+    classes, instances = cp.ground_truth(instance_ids, source)
+    scale = eval_size[0] / instance_ids.shape[0]
+    if (int(instance_ids.shape[0] * scale), int(instance_ids.shape[1] * scale)) != tuple(eval_size):
+        raise ValueError(f"{source}: {instance_ids.shape} does not scale to the eval size {eval_size} by one factor")
+    return cp.gt_segments(cs.resize_nearest_scaled(classes, scale), cs.resize_nearest_scaled(instances, scale))
 
 
 def evaluate_image(semantic: np.ndarray, depth: np.ndarray | None, gt_train_ids: np.ndarray,
-                   gt_instance_ids: np.ndarray, params: SweepParams) -> ImageResult:
-    """Run every configuration on one image. ``semantic`` and ``depth`` at the eval size, GT at full size."""
+                   gt_instance_ids: np.ndarray, params: SweepParams, cups: CupsImage | None = None) -> ImageResult:
+    """Run every configuration on one image. ``semantic`` and ``depth`` at the eval size, GT at full size.
+
+    ``cups`` (needed when the CUPS protocol is among ``params.protocols``): the
+    image's raw pseudo-classes and CUPS GT, to keep each configuration's table.
+    """
     things = inst.thing_pixels(semantic)
     evaluators = {}
     for protocol in params.protocols:
+        if protocol == CUPS:
+            if cups is None:
+                raise ValueError("the CUPS protocol needs the image's raw pseudo-classes (cups=CupsImage(...))")
+            continue
         gt = pan.protocol_ground_truth(gt_train_ids, gt_instance_ids, protocol, params.eval_size)
         evaluators[protocol] = ImageEvaluator(semantic, things, gt, protocol)
-    result = ImageResult({p: [pan.PanopticStats() for _ in params.configs] for p in params.protocols},
-                         [0] * len(params.configs))
+    result = ImageResult({p: [pan.PanopticStats() for _ in params.configs] for p in evaluators},
+                         [0] * len(params.configs), [None] * len(params.configs) if CUPS in params.protocols else None)
     by_tau: dict[float | None, list[int]] = {}
     for index, config in enumerate(params.configs):
         by_tau.setdefault(config.tau, []).append(index)
@@ -235,11 +279,15 @@ def evaluate_image(semantic: np.ndarray, depth: np.ndarray | None, gt_train_ids:
                 result.instances[index] = result.instances[source]
                 for protocol in evaluators:
                     result.stats[protocol][index] = result.stats[protocol][source]
+                if result.tables is not None:
+                    result.tables[index] = result.tables[source]
                 continue
             found = inst.instances_from_components(components, min_area, things)
             result.instances[index] = len(found)
             for protocol, evaluator in evaluators.items():
                 result.stats[protocol][index] = evaluator.stats(found)
+            if result.tables is not None:
+                result.tables[index] = cups.table(found)
     return result
 
 
@@ -265,10 +313,18 @@ class ImageFiles:
 
 def _evaluate_files(job: tuple[ImageFiles, np.ndarray, SweepParams, bool]) -> ImageResult:
     files, cluster_to_class, params, needs_depth = job
-    semantic = load_semantic(files.semantic, cluster_to_class, params.eval_size)
+    cups = None
+    if CUPS in params.protocols:
+        clusters = cs.resize_nearest(read_label_png(files.semantic, len(cluster_to_class)), params.eval_size)
+        semantic = cluster_to_class[clusters]
+    else:
+        semantic = load_semantic(files.semantic, cluster_to_class, params.eval_size)
     depth = load_depth(files.depth, params.eval_size) if needs_depth else None
     gt = cs.load_ground_truth(files.label_ids, files.instance_ids)
-    return evaluate_image(semantic, depth, gt.train_ids, gt.instance_ids, params)
+    if CUPS in params.protocols:
+        cups = CupsImage(clusters, cups_ground_truth(gt.instance_ids, params.eval_size, str(files.instance_ids)),
+                         len(cluster_to_class))
+    return evaluate_image(semantic, depth, gt.train_ids, gt.instance_ids, params, cups)
 
 
 @dataclass
@@ -281,16 +337,21 @@ class SweepTotals:
     seconds: float = 0.0
     per_image: list[str] = field(default_factory=list)
     images: list[ImageResult] | None = None  # kept per image when sharding (merged later in image order)
+    tables: list[list[cp.ImageTable]] | None = None  # CUPS protocol: tables[config][image]
 
     @classmethod
     def empty(cls, params: SweepParams, keep_images: bool = False) -> SweepTotals:
-        return cls({p: [pan.PanopticStats() for _ in params.configs] for p in params.protocols},
-                   [0] * len(params.configs), images=[] if keep_images else None)
+        return cls({p: [pan.PanopticStats() for _ in params.configs] for p in params.protocols if p != CUPS},
+                   [0] * len(params.configs), images=[] if keep_images else None,
+                   tables=[[] for _ in params.configs] if CUPS in params.protocols else None)
 
     def add(self, key: str, result: ImageResult) -> None:
         for protocol, values in result.stats.items():
             for total, value in zip(self.stats[protocol], values):
                 total += value
+        if self.tables is not None:
+            for kept, table in zip(self.tables, result.tables or []):
+                kept.append(table)
         self.instances = [a + b for a, b in zip(self.instances, result.instances)]
         self.n_images += 1
         self.per_image.append(key)

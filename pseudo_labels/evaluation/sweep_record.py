@@ -21,6 +21,7 @@ from pseudo_labels.core.fileio import prepare_output_file, read_npz, sha256_of_l
 from pseudo_labels.core.parallel import check_all_shards, unsharded_path
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import sweep
+from pseudo_labels.evaluation.sweep_cups import cups_entries
 from pseudo_labels.instances.settings import SplitSettings
 
 
@@ -43,8 +44,8 @@ def result_entries(grid: Sequence[SplitSettings], totals: sweep.SweepTotals, pro
 
 
 def best_entry(entries: Sequence[dict]) -> dict:
-    """Highest PQ; ties go to the earlier entry (CC-only first), as in the reference."""
-    return max(entries, key=lambda e: e["PQ"])  # max keeps the first of equal keys
+    """Highest PQ; ties go to the earlier entry (CC-only first), as in the reference; unscored entries last."""
+    return max(entries, key=lambda e: -np.inf if e["PQ"] is None else e["PQ"])  # max keeps the first of equal keys
 
 
 def build_record(meta: dict, grid: Sequence[SplitSettings], totals: sweep.SweepTotals, inputs: dict) -> dict:
@@ -55,7 +56,12 @@ def build_record(meta: dict, grid: Sequence[SplitSettings], totals: sweep.SweepT
     keeps it); ``inputs`` the hashes of the files read.
     """
     protocols = meta["protocols"]
-    results = [entry for protocol in protocols for entry in result_entries(grid, totals, protocol)]
+    results = []
+    for protocol in protocols:
+        if protocol == sweep.CUPS:
+            results += cups_entries(grid, totals.tables, totals.per_image, totals.instances, meta["cups"])
+        else:
+            results += result_entries(grid, totals, protocol)
     best = {p: best_entry([e for e in results if e["protocol"] == p]) for p in protocols}
     return {
         "split": meta["split"], "k": meta["k"], "eval_resolution": meta["eval_resolution"],
@@ -63,6 +69,7 @@ def build_record(meta: dict, grid: Sequence[SplitSettings], totals: sweep.SweepT
         "protocols": list(protocols), "grid": [[c.tau, c.min_area] for c in grid],
         "depth_blur_sigma": meta["depth_blur_sigma"], "dilation_iters": meta["dilation_iters"],
         "n_images": totals.n_images, "results": results, "best": best, "inputs": inputs,
+        **({"cups": {k: v for k, v in meta["cups"].items() if k != "city_order"}} if "cups" in meta else {}),
     }
 
 
@@ -80,18 +87,25 @@ def format_table(entries: Sequence[dict], k: int, protocol: str) -> str:
     lines = [rule, f"RESULTS: Parameter Sweep (k={k} overclustered + SPIdepth depth), {protocol} protocol", rule,
              "| grad_thresh | min_area | inst/img | PQ | PQ_stuff | PQ_things | SQ | RQ |",
              "|------------|----------|----------|-----|----------|-----------|------|------|"]
+    def number(value: float | None, width: int) -> str:
+        return f"{'n/a':>{width}}" if value is None else f"{value:{width}.1f}"
+
     for e in entries:
         tau = "CC-only" if e["mode"] == "cc_only" else f"{e['grad_threshold']:.2f}"
-        lines.append(f"| {tau:>10} | {e['min_area']:>8} | {e['avg_instances']:8.1f} | {e['PQ']:4.1f} | "
-                     f"{e['PQ_stuff']:8.1f} | {e['PQ_things']:9.1f} | {e['SQ']:4.1f} | {e['RQ']:4.1f} |")
+        lines.append(f"| {tau:>10} | {e['min_area']:>8} | {e['avg_instances']:8.1f} | {number(e['PQ'], 4)} | "
+                     f"{number(e['PQ_stuff'], 8)} | {number(e['PQ_things'], 9)} | {number(e['SQ'], 4)} | "
+                     f"{number(e['RQ'], 4)} |")
     return "\n".join(lines)
 
 
 def format_best(entry: dict) -> str:
     """One line naming the best configuration of a protocol, then its per-class PQ."""
     where = "CC-only" if entry["mode"] == "cc_only" else f"grad_thresh={entry['grad_threshold']:.2f}, min_area={entry['min_area']}"
-    lines = [f"Best ({entry['protocol']}): {where}: PQ={entry['PQ']:.2f} PQ_st={entry['PQ_stuff']:.2f} "
-             f"PQ_th={entry['PQ_things']:.2f} SQ={entry['SQ']:.2f} RQ={entry['RQ']:.2f}"]
+    if entry["PQ"] is None:
+        return f"Best ({entry['protocol']}): none scored ({entry.get('error', 'no result')})"
+    numbers = " ".join(f"{label}={'n/a' if entry[key] is None else format(entry[key], '.2f')}" for label, key in
+                       (("PQ", "PQ"), ("PQ_st", "PQ_stuff"), ("PQ_th", "PQ_things"), ("SQ", "SQ"), ("RQ", "RQ")))
+    lines = [f"Best ({entry['protocol']}): {where}: {numbers}"]
     rows = sorted(((v["PQ"], name, v) for name, v in entry["per_class"].items() if v["evaluated"]), reverse=True)
     for pq, name, v in rows:
         kind = "T" if v["thing"] else "S"

@@ -25,7 +25,8 @@ from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import sweep
 from pseudo_labels.evaluation.sweep_record import build_record, shard_path, write_shard
-from pseudo_labels.formats.centroids import load_cluster_to_class
+from pseudo_labels.evaluation.sweep_cups import cups_settings
+from pseudo_labels.formats.centroids import load_cluster_to_class, thing_clusters
 from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 
 log = logging.getLogger("sweep")  # the command's name, as its log lines have always said
@@ -71,6 +72,15 @@ def discover(root: Path, split: str, semantic_subdir: str, depth_subdir: str, ne
     return found
 
 
+PROTOCOL_CHOICES = {"both": pan.PROTOCOLS, "all": sweep.PROTOCOLS, **{p: (p,) for p in sweep.PROTOCOLS}}
+"""``--protocol`` values: one protocol, ``both`` (reference and official, as the original) or ``all`` (with cups)."""
+
+
+def protocol_flag(protocols: Sequence[str]) -> str:
+    """The ``--protocol`` value that names ``protocols`` (``a+b`` when none does)."""
+    return next((flag for flag, chosen in PROTOCOL_CHOICES.items() if chosen == tuple(protocols)), "+".join(protocols))
+
+
 @dataclass(frozen=True)
 class SweepRun:
     """What :func:`run_sweep_split` wrote: the result ``record`` at ``output``, or (one shard) the ``shard`` file."""
@@ -85,7 +95,8 @@ def run_sweep_split(root: Path, split: str = "val", *, semantic_subdir: str = "p
                     eval_size: tuple[int, int] = cs.WORKING_SIZE, grad_thresholds: Sequence[float] | None = None,
                     min_areas: Sequence[int] | None = None, cc_baseline: bool = True,
                     depth_blur_sigma: float = DEFAULT_SIGMA, dilation_iters: int = DEFAULT_DILATION_ITERS,
-                    protocols: Sequence[str] = pan.PROTOCOLS, max_images: int | None = None,
+                    protocols: Sequence[str] = pan.PROTOCOLS, thing_stuff_threshold: float | None = None,
+                    max_images: int | None = None,
                     skip_missing: bool = False, output: Path | None = None, workers: int | None = None,
                     num_shards: int = 1, shard_index: int = 0,
                     arguments: Mapping[str, Any] | None = None) -> SweepRun:
@@ -98,6 +109,9 @@ def run_sweep_split(root: Path, split: str = "val", *, semantic_subdir: str = "p
     default. With ``num_shards`` > 1 only shard ``shard_index`` of the images
     runs and its statistics go to a shard file instead. ``arguments``: the
     settings the manifest records (a command passes its flags); None records this call's.
+    ``protocols`` may include "cups" (:mod:`pseudo_labels.evaluation.sweep_cups`), whose thing/stuff split
+    uses ``thing_stuff_threshold`` (None: per configuration, the midpoint of the interval that gives the
+    centroid file's thing clusters).
     """
     if arguments is None:  # under the command's flag names
         arguments = {"cityscapes_root": root, "split": split, "eval_size": eval_size,
@@ -105,7 +119,7 @@ def run_sweep_split(root: Path, split: str = "val", *, semantic_subdir: str = "p
                      "centroids_path": centroids_path, "max_images": max_images, "grad_thresholds": grad_thresholds,
                      "min_areas": min_areas, "no_cc_baseline": not cc_baseline, "depth_blur_sigma": depth_blur_sigma,
                      "dilation_iters": dilation_iters,
-                     "protocol": "both" if tuple(protocols) == pan.PROTOCOLS else "+".join(protocols),
+                     "protocol": protocol_flag(protocols), "thing_stuff_threshold": thing_stuff_threshold,
                      "output": output, "workers": workers, "num_shards": num_shards, "shard_index": shard_index,
                      "skip_missing": skip_missing}
     centroids = centroids_path or root / semantic_subdir / "kmeans_centroids.npz"
@@ -115,6 +129,9 @@ def run_sweep_split(root: Path, split: str = "val", *, semantic_subdir: str = "p
     if not grid:
         raise InputError("the grid is empty: give thresholds/areas or drop --no_cc_baseline.")
     protocols = tuple(protocols)
+    if sweep.CUPS in protocols and num_shards > 1:
+        raise InputError("the CUPS protocol matches pseudo-classes over the whole split, so a sharded sweep cannot "
+                         "score it: run --protocol cups (or all) with --num_shards 1, or shard the other protocols.")
     needs_depth = any(c.uses_depth for c in grid)
     files = discover(root, split, semantic_subdir, depth_subdir, needs_depth, skip_missing)
     if max_images:
@@ -135,6 +152,8 @@ def run_sweep_split(root: Path, split: str = "val", *, semantic_subdir: str = "p
             "grid": [[c.tau, c.min_area] for c in grid], "depth_blur_sigma": depth_blur_sigma,
             "dilation_iters": dilation_iters, "needs_depth": needs_depth, "num_shards": num_shards,
             "centroids": {"path": str(centroids), "sha256": sha256_file(centroids)}}
+    if sweep.CUPS in protocols:
+        meta["cups"] = cups_settings(root, split, thing_clusters(cluster_to_class), k, thing_stuff_threshold)
     manifest.add_inputs({"semantic": [f.semantic for f in files], "centroids": centroids}, root=root)
     if sharded:
         path = write_shard(shard_path(output, shard_index, num_shards), meta, shard_index, totals, semantic_lines,
