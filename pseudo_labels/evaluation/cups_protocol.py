@@ -12,7 +12,8 @@ docs/evaluation.md). The arithmetic is ours and needs no cache of predictions:
    :func:`miou_assignment` match pseudo-classes to classes (Hungarian, then
    argmax for the rows it leaves; things and stuff apart for PQ);
 3. :func:`image_stats` scores each table under the PQ assignment with
-   torchmetrics' segment rules, and :func:`summary` averages as CUPS does.
+   torchmetrics' segment rules (:func:`match_segments`), and
+   :mod:`pseudo_labels.evaluation.cups_scores` averages as CUPS does.
 
 Pseudo-class ids are the raw ids of the label maps (0..K-1, 255 = void).
 CUPS' model numbers them in its *label space* (stuff pseudo-classes first, in
@@ -257,16 +258,65 @@ def _per_class(classes: np.ndarray, weights: np.ndarray | None = None) -> np.nda
     return np.bincount(classes, weights=weights, minlength=NUM_CLASSES)[:NUM_CLASSES]
 
 
+@dataclass(frozen=True)
+class SegmentMatch:
+    """torchmetrics' verdict on one image's segments (indices into the count matrix's rows and columns)."""
+
+    pred: np.ndarray
+    gt: np.ndarray
+    iou: np.ndarray
+    """float32 IoU of each matched pair (``pred[i]``, ``gt[i]``)."""
+    false_negative: np.ndarray
+    """(n_gt,) bool: unmatched GT segments that count (not void, not mostly predicted void)."""
+    false_positive: np.ndarray
+    """(n_pred,) bool: unmatched predicted segments that count (not void, not mostly on GT void)."""
+    predicted_void: np.ndarray
+    """(n_gt,) bool: unmatched GT segments excused because more than half of them is predicted void."""
+    on_gt_void: np.ndarray
+    """(n_pred,) bool: unmatched predictions excused because more than half of them lies on GT void."""
+
+
+def match_segments(counts: np.ndarray, pred_class: np.ndarray, gt_class: np.ndarray) -> SegmentMatch:
+    """torchmetrics 1.3.1's segment rules on a (predicted segment, GT segment) pixel-count matrix.
+
+    A segment of class 255 is void (at most one per side). The union leaves
+    out prediction pixels on GT void and GT pixels predicted void; IoU is a
+    float32 division and a same-class pair matches when IoU > 0.5 (at most one
+    partner each, since segments do not overlap); an unmatched GT segment is a
+    false negative unless more than half of it is predicted void, an unmatched
+    prediction a false positive unless more than half of it lies on GT void.
+    No area threshold, no crowd rule.
+    """
+    pred_area, gt_area = counts.sum(axis=1), counts.sum(axis=0)
+    gt_void = np.flatnonzero(gt_class == VOID)
+    pred_void = np.flatnonzero(pred_class == VOID)
+    on_gt_void = counts[:, gt_void[0]] if len(gt_void) else np.zeros(len(pred_class), np.int64)
+    predicted_void = counts[pred_void[0]] if len(pred_void) else np.zeros(len(gt_class), np.int64)
+    p, g = np.nonzero(counts)
+    same = (pred_class[p] == gt_class[g]) & (gt_class[g] != VOID)
+    p, g = p[same], g[same]
+    inter = counts[p, g]
+    union = pred_area[p] - on_gt_void[p] + gt_area[g] - predicted_void[g] - inter
+    iou = inter.astype(np.float32) / union.astype(np.float32)
+    hit = iou > np.float32(0.5)
+    gt_matched = np.zeros(len(gt_class), bool)
+    gt_matched[g[hit]] = True
+    pred_matched = np.zeros(len(pred_class), bool)
+    pred_matched[p[hit]] = True
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mostly_predicted_void = predicted_void.astype(np.float32) / gt_area.astype(np.float32) > np.float32(0.5)
+        mostly_on_gt_void = on_gt_void.astype(np.float32) / pred_area.astype(np.float32) > np.float32(0.5)
+    missed = ~gt_matched & (gt_class != VOID)
+    spurious = ~pred_matched & (pred_class != VOID)
+    return SegmentMatch(p[hit], g[hit], iou[hit], missed & ~mostly_predicted_void, spurious & ~mostly_on_gt_void,
+                        missed & mostly_predicted_void, spurious & mostly_on_gt_void)
+
+
 def image_stats(table: ImageTable, classes: np.ndarray) -> CupsStats:
     """TP/FP/FN/IoU of one image when raw pseudo-class ``k`` means class ``classes[k]`` (a :func:`class_lookup`).
 
-    torchmetrics 1.3.1's rules: a predicted segment is (class, instance),
-    instance 0 for stuff classes, void (255, 0) for pixels of no class; the
-    union leaves out prediction pixels on GT void and GT pixels predicted
-    void; IoU is a float32 division and a pair matches when IoU > 0.5; an
-    unmatched GT segment is a false negative unless more than half of it is
-    predicted void, an unmatched prediction a false positive unless more than
-    half of it lies on GT void. No area threshold, no crowd rule.
+    A predicted segment is (class, instance), instance 0 for stuff classes,
+    void (255, 0) for pixels of no class; then :func:`match_segments`.
     """
     category = classes[table.atom_class]
     instance = np.where(IS_THING_CLASS[category], table.atom_instance, 0)
@@ -275,131 +325,11 @@ def image_stats(table: ImageTable, classes: np.ndarray) -> CupsStats:
     shape = (len(keys), len(table.gt_class))
     counts = np.rint(np.bincount(segment[table.atom] * shape[1] + table.gt, weights=table.pixels,
                                  minlength=shape[0] * shape[1])).astype(np.int64).reshape(shape)
-    pred_area, gt_area = counts.sum(axis=1), counts.sum(axis=0)
-    gt_void = np.flatnonzero(table.gt_class == VOID)
-    pred_void = np.flatnonzero(segment_class == VOID)
-    on_gt_void = counts[:, gt_void[0]] if len(gt_void) else np.zeros(shape[0], np.int64)
-    predicted_void = counts[pred_void[0]] if len(pred_void) else np.zeros(shape[1], np.int64)
-
-    p, g = np.nonzero(counts)
-    same = (segment_class[p] == table.gt_class[g]) & (table.gt_class[g] != VOID)
-    p, g = p[same], g[same]
-    inter = counts[p, g]
-    union = pred_area[p] - on_gt_void[p] + gt_area[g] - predicted_void[g] - inter
-    iou = inter.astype(np.float32) / union.astype(np.float32)
-    hit = iou > np.float32(0.5)
+    found = match_segments(counts, segment_class, table.gt_class)
     stats = CupsStats()
-    matched_class = table.gt_class[g[hit]]
+    matched_class = table.gt_class[found.gt]
     stats.tp = _per_class(matched_class).astype(np.int64)
-    stats.iou = _per_class(matched_class, iou[hit].astype(np.float64))
-
-    gt_matched = np.zeros(shape[1], bool)
-    gt_matched[g[hit]] = True
-    missed = ~gt_matched & (table.gt_class != VOID)
-    missed &= ~(predicted_void.astype(np.float32) / gt_area.astype(np.float32) > np.float32(0.5))
-    stats.fn = _per_class(table.gt_class[missed]).astype(np.int64)
-    pred_matched = np.zeros(shape[0], bool)
-    pred_matched[p[hit]] = True
-    spurious = ~pred_matched & (segment_class != VOID)
-    spurious &= ~(on_gt_void.astype(np.float32) / pred_area.astype(np.float32) > np.float32(0.5))
-    stats.fp = _per_class(segment_class[spurious]).astype(np.int64)
+    stats.iou = _per_class(matched_class, found.iou.astype(np.float64))
+    stats.fn = _per_class(table.gt_class[found.false_negative]).astype(np.int64)
+    stats.fp = _per_class(segment_class[found.false_positive]).astype(np.int64)
     return stats
-
-
-# --------------------------------------------------------------------------- aggregation
-
-
-def _mean(values: np.ndarray) -> float | None:
-    """Plain mean in percent; None (CUPS: NaN) when no class counts."""
-    return float(np.mean(values.astype(np.float64))) * 100.0 if len(values) else None
-
-
-def summary(stats: CupsStats) -> dict:
-    """PQ, SQ, RQ (all, things, stuff) in percent and per-class rows, with CUPS' float32 where it is float32.
-
-    Per class: den = TP + FP/2 + FN/2 (float32), PQ = IoU sum / den and
-    SQ = IoU sum / TP (float64), RQ = TP / den (float32). A class counts when
-    den > 0; the means are plain means over counted classes.
-    """
-    den = stats.tp.astype(np.float32) + np.float32(0.5) * stats.fp.astype(np.float32) \
-        + np.float32(0.5) * stats.fn.astype(np.float32)
-    counted = den > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pq = np.where(counted, stats.iou / den.astype(np.float64), 0.0)
-        sq = np.where(stats.tp > 0, stats.iou / stats.tp, 0.0)
-        rq = np.where(counted, stats.tp.astype(np.float32) / den, np.float32(0.0)).astype(np.float32)
-    things = IS_THING_CLASS[:NUM_CLASSES]
-    result: dict = {}
-    for suffix, selection in (("", np.ones(NUM_CLASSES, bool)), ("_things", things), ("_stuff", ~things)):
-        chosen = counted & selection
-        for name, values in (("pq", pq), ("sq", sq), ("rq", rq)):
-            result[name + suffix] = _mean(values[chosen])
-    result["per_class"] = {
-        name: {"pq": float(pq[c]) * 100.0, "sq": float(sq[c]) * 100.0, "rq": float(rq[c]) * 100.0,
-               "tp": int(stats.tp[c]), "fp": int(stats.fp[c]), "fn": int(stats.fn[c]),
-               "iou_sum": float(stats.iou[c]), "counted": bool(counted[c]), "thing": bool(things[c])}
-        for c, name in enumerate(CLASS_NAMES)}
-    return result
-
-
-def miou_and_accuracy(confusion: np.ndarray) -> tuple[float, float]:
-    """(mIoU, pixel accuracy) in percent from CUPS' float32 (predicted class x GT class) matrix.
-
-    IoU per class in float32; the mean runs over the classes present in GT
-    or prediction (not NaN).
-    """
-    confusion = confusion.astype(np.float32)
-    tp = np.diag(confusion)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        iou = tp / (tp + (confusion.sum(axis=0) - tp) + (confusion.sum(axis=1) - tp))
-        accuracy = tp.sum() / confusion.sum()
-    present = ~np.isnan(iou)
-    miou = float(np.mean(iou[present], dtype=np.float32)) * 100.0 if present.any() else float("nan")
-    return miou, float(accuracy) * 100.0
-
-
-def mapped_confusion(cost: np.ndarray, assignment: np.ndarray) -> np.ndarray:
-    """(27, 27) int64 (class given, GT class) pixels of one image's (K, 27) cost matrix under ``assignment``."""
-    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
-    np.add.at(confusion, assignment, cost)
-    return confusion
-
-
-# --------------------------------------------------------------------------- the whole protocol
-
-
-def score_tables(tables: Sequence[ImageTable], things: Sequence[int], stuffs: Sequence[int]) -> dict:
-    """The CUPS protocol over a dataset's tables (in CUPS' image order): numbers, assignments and their quirks.
-
-    ``things`` and ``stuffs`` are the raw pseudo-classes in split order (they
-    fix the label space). Returns the record the evaluator writes, in percent
-    and unrounded: pq/sq/rq overall, of things and of stuff, miou, acc,
-    per_class, both assignments per raw pseudo-class, the classes absent from
-    the GT and the pseudo-classes the matching still forces onto them.
-    """
-    if not things:
-        raise ValueError("no thing pseudo-class")
-    num_pseudo = len(things) + len(stuffs)
-    cost = batched_float32_sum(t.cost_matrix(num_pseudo) for t in tables)
-    pq_classes = pq_assignment(cost, things, stuffs)
-    miou_classes = miou_assignment(cost, things, stuffs)
-    lookup = class_lookup(pq_classes)
-    stats = CupsStats()
-    for table in tables:
-        stats += image_stats(table, lookup)
-    confusion = batched_float32_sum(mapped_confusion(t.cost_matrix(num_pseudo), miou_classes) for t in tables)
-    miou, accuracy = miou_and_accuracy(confusion)
-    present = sum(t.gt_class_pixels() for t in tables) > 0
-    absent = [c for c in range(NUM_CLASSES) if not present[c]]
-    record = summary(stats)
-    per_class = record.pop("per_class")
-    return {
-        **record, "miou": miou, "acc": accuracy, "per_class": per_class,
-        "assignment_pq": pq_classes.tolist(), "assignment_miou": miou_classes.tolist(),
-        "things": list(things), "stuffs": list(stuffs),
-        "absent_classes": [CLASS_NAMES[c] for c in absent],
-        "forced_onto_absent": {
-            "pq": {CLASS_NAMES[c]: np.flatnonzero(pq_classes == c).tolist() for c in absent if (pq_classes == c).any()},
-            "miou": {CLASS_NAMES[c]: np.flatnonzero(miou_classes == c).tolist() for c in absent
-                     if (miou_classes == c).any()}},
-    }

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pseudo_labels.evaluation import cups_protocol as cp
+from pseudo_labels.evaluation.cups_scores import miou_and_accuracy, summary
 
 
 def _colors(category: np.ndarray, instance: np.ndarray) -> np.ndarray:
@@ -109,9 +110,9 @@ def reference_score(images: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, n
     confusion = np.zeros((cp.NUM_CLASSES, cp.NUM_CLASSES), np.float32)
     for batch in batches:
         confusion += cost_of(batch, miou_classes).astype(np.float32)
-    miou, accuracy = cp.miou_and_accuracy(confusion)
+    miou, accuracy = miou_and_accuracy(confusion)
     raw = np.array([*stuffs, *things])
     by_raw_pq, by_raw_miou = np.empty(num_pseudo, np.int64), np.empty(num_pseudo, np.int64)
     by_raw_pq[raw], by_raw_miou[raw] = pq_classes, miou_classes
-    return {**cp.summary(stats), "miou": miou, "acc": accuracy, "assignment_pq": by_raw_pq.tolist(),
+    return {**summary(stats), "miou": miou, "acc": accuracy, "assignment_pq": by_raw_pq.tolist(),
             "assignment_miou": by_raw_miou.tolist()}

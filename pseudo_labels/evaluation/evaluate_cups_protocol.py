@@ -24,6 +24,7 @@ from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.parallel import default_workers, ordered_map
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import cups_protocol as cp
+from pseudo_labels.evaluation.cups_scores import score_tables
 from pseudo_labels.formats import cups_labels
 from pseudo_labels.formats.centroids import load_cluster_to_class, thing_clusters
 
@@ -140,7 +141,7 @@ def split_pseudo_classes(export_dir: Path, threshold: float, things_from: str = 
 def evaluate_export(root: Path, export_dir: Path, split: str = "val", resolution: tuple[int, int] = (1024, 2048),
                     threshold: float = cups_labels.CUPS_DEFAULT_THRESHOLD, things_from: str = "pt",
                     centroids_path: Path | None = None, workers: int | None = None) -> dict:
-    """The CUPS-protocol record of an export folder (see :func:`pseudo_labels.evaluation.cups_protocol.score_tables`)."""
+    """The CUPS-protocol record of an export folder (see :func:`pseudo_labels.evaluation.cups_scores.score_tables`)."""
     root, export_dir = Path(root), Path(export_dir)
     things, stuffs, num_pseudo = split_pseudo_classes(export_dir, threshold, things_from, centroids_path)
     images = pair_images(root, split, export_dir)
@@ -150,7 +151,7 @@ def evaluate_export(root: Path, export_dir: Path, split: str = "val", resolution
     start = time.perf_counter()
     jobs = [(image, num_pseudo, tuple(resolution)) for image in images]
     tables = list(tqdm(ordered_map(_table_job, jobs, workers), total=len(jobs), desc="evaluate-cups", unit="img"))
-    record = cp.score_tables(tables, things, stuffs)
+    record = score_tables(tables, things, stuffs)
     seconds = time.perf_counter() - start
     log.info("scored %d images in %.1f s", len(images), seconds)
     return {"protocol": "cups", **record, "resolution": list(resolution), "thing_stuff_threshold": threshold,

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from pseudo_labels.evaluation import cups_protocol as cp
+from pseudo_labels.evaluation.cups_scores import score_tables
 from pseudo_labels.evaluation.sweep import CUPS
 from pseudo_labels.formats.cups_labels import pseudo_class_split, threshold_interval
 from pseudo_labels.instances.settings import SplitSettings
@@ -60,7 +61,7 @@ def cups_row(tables: Sequence[cp.ImageTable], keys: Sequence[str], settings: dic
                 "error": f"threshold {threshold:g} leaves no thing pseudo-class"}
     rank = {city: i for i, city in enumerate(settings["city_order"])}
     cups_order = sorted(range(len(keys)), key=lambda i: (rank.get(keys[i].split("/")[0], len(rank)), keys[i]))
-    record = cp.score_tables([tables[i] for i in cups_order], things, stuffs)
+    record = score_tables([tables[i] for i in cups_order], things, stuffs)
     return {**record, "thing_stuff_threshold": threshold, "threshold_source": source}
 
 

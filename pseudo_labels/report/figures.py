@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.evaluation.cups_protocol import CLASS_NAMES as CUPS_CLASS_NAMES
 from pseudo_labels.instances.settings import PUBLISHED_MIN_AREA, PUBLISHED_TAU
 
 FIGURE_DPI = 100
@@ -63,7 +64,7 @@ def grid_of(entries: Sequence[dict], metric: str) -> tuple[list[float], list[int
     areas = sorted({e["min_area"] for e in runs})
     grid = np.full((len(areas), len(taus)), np.nan)
     for e in runs:
-        grid[areas.index(e["min_area"]), taus.index(e["grad_threshold"])] = e[metric]
+        grid[areas.index(e["min_area"]), taus.index(e["grad_threshold"])] = np.nan if e[metric] is None else e[metric]
     return taus, areas, grid
 
 
@@ -152,26 +153,35 @@ def area_lines_png(entries: Sequence[dict], protocol: str) -> bytes:
 
 
 def per_class_png(best: dict[str, dict]) -> bytes:
-    """Per-class PQ of each protocol's best configuration, grouped bars (stuff classes, then things)."""
+    """Per-class PQ of each protocol's best configuration, grouped bars (stuff classes, then things).
+
+    The rows are the classes any protocol scores: the 19 trainIds, or CUPS' 27
+    when the CUPS protocol is among them (its 8 extra classes get no bar from
+    the 19-class protocols).
+    """
     plt = _pyplot()
     protocols = list(best)
+    known = {name: row["thing"] for p in protocols for name, row in best[p]["per_class"].items()}
+    order = CUPS_CLASS_NAMES if set(known) - set(cs.CLASS_NAMES) else cs.CLASS_NAMES
+    names = [n for n in order if not known[n]] + [n for n in order if known[n]]
     with plt.rc_context(STYLE):
-        figure, axis = plt.subplots(figsize=PER_CLASS_SIZE, constrained_layout=True)
-        rows = np.arange(cs.NUM_CLASSES)
+        figure, axis = plt.subplots(figsize=(PER_CLASS_SIZE[0], PER_CLASS_SIZE[1] * len(names) / cs.NUM_CLASSES),
+                                    constrained_layout=True)
+        rows = np.arange(len(names))
         height = 0.8 / max(len(protocols), 1)
         for index, protocol in enumerate(protocols):
             entry = best[protocol]
-            values = [entry["per_class"][name]["PQ"] if entry["per_class"][name]["evaluated"] else 0.0
-                      for name in cs.CLASS_NAMES]
+            table = entry["per_class"]
+            values = [table[name]["PQ"] if name in table and table[name]["evaluated"] else 0.0 for name in names]
             where = "CC-only" if entry["mode"] == "cc_only" else f"{entry['grad_threshold']:.2f} / {entry['min_area']}"
             axis.barh(rows + (index - (len(protocols) - 1) / 2) * height, values, height,
                       label=f"{protocol} (best: tau / A_min {where}, PQ {entry['PQ']:.1f})")
-        for row, name in enumerate(cs.CLASS_NAMES):
-            if not any(best[p]["per_class"][name]["evaluated"] for p in protocols):
+        for row, name in enumerate(names):
+            if not any(name in best[p]["per_class"] and best[p]["per_class"][name]["evaluated"] for p in protocols):
                 axis.text(1, row, "not evaluated (absent from GT and predictions)", va="center", color="grey")
-        axis.set_yticks(rows, [f"{n} ({'thing' if cs.IS_THING[i] else 'stuff'})" for i, n in enumerate(cs.CLASS_NAMES)])
+        axis.set_yticks(rows, [f"{n} ({'thing' if known[n] else 'stuff'})" for n in names])
         axis.invert_yaxis()
-        axis.axhline(len(cs.STUFF_TRAIN_IDS) - 0.5, color="black", linewidth=1)
+        axis.axhline(sum(not known[n] for n in names) - 0.5, color="black", linewidth=1)
         axis.set_xlabel("PQ (%)")
         axis.set_xlim(0, 100)
         axis.set_title("Per-class PQ, best configuration of each protocol")

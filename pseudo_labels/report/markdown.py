@@ -34,7 +34,13 @@ PROTOCOL_TEXT = {
     "official": ("Official protocol (cityscapesscripts evalPanopticSemanticLabeling): full GT resolution, void pixels "
                  "leave the union, crowd regions are never matched, a prediction lying > 50 % in void or same-class "
                  "crowd is not a false positive, no area filters; PQ, SQ and RQ are class means."),
+    "cups": ("CUPS protocol (how CUPS scores its PQ 27.8): the labels the CUPS export writes for each configuration, "
+             "27 classes (labelIds 7..33) at the eval size, pseudo-classes split into things and stuff by CUPS' .pt "
+             "rule and matched to classes on this split's GT (Hungarian, then argmax; things and stuff apart), crowd "
+             "regions as ordinary segments, torchmetrics' segment rules; PQ, SQ and RQ are class means. The matching "
+             "looks at the ground truth, as CUPS' evaluation does."),
 }
+PROTOCOL_TITLE = {"reference": "Reference", "official": "Official", "cups": "CUPS"}
 SYNTHETIC_BANNER = "SYNTHETIC DATA — not a result on Cityscapes"
 GALLERY_SIZE = 8
 MARKDOWN_IMAGE_ROWS = 20
@@ -164,10 +170,15 @@ def _label(entry: dict) -> str:
     return "CC-only" if entry["mode"] == "cc_only" else f"{entry['grad_threshold']:.2f} / {entry['min_area']}"
 
 
+def _num(value: float | None) -> str:
+    """Two decimals; "n/a" where a protocol has no value (no class counted)."""
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def summary_table(entries: Sequence[dict]) -> Block:
     """The configurations, best PQ first (ties keep the grid order)."""
-    rows = [[_label(e), f"{e['avg_instances']:.1f}", f"{e['PQ']:.2f}", f"{e['PQ_stuff']:.2f}", f"{e['PQ_things']:.2f}",
-             f"{e['SQ']:.2f}", f"{e['RQ']:.2f}"] for e in sorted(entries, key=lambda e: -e["PQ"])]
+    rows = [[_label(e), f"{e['avg_instances']:.1f}", _num(e["PQ"]), _num(e["PQ_stuff"]), _num(e["PQ_things"]),
+             _num(e["SQ"]), _num(e["RQ"])] for e in sorted(entries, key=lambda e: -e["PQ"])]
     return ("table", ["tau / A_min", "inst/img", "PQ", "PQ_stuff", "PQ_things", "SQ", "RQ"], rows)
 
 
@@ -177,13 +188,27 @@ def class_table(entry: dict) -> Block:
     return ("table", ["class", "kind", "PQ", "SQ", "RQ", "TP", "FP", "FN"], rows)
 
 
+def cups_text(best: dict) -> str:
+    """What the CUPS protocol's best row rests on: its threshold, split and the absent classes it still scores."""
+    source = "the midpoint of the interval that gives the centroid file's thing clusters" \
+        if best.get("threshold_source") == "suggested" else "given"
+    text = (f"Thing/stuff threshold {best['thing_stuff_threshold']:.6g} ({source}): {len(best['things'])} thing and "
+            f"{len(best['stuffs'])} stuff pseudo-classes; mIoU {_num(best.get('mIoU'))}, accuracy "
+            f"{_num(best.get('accuracy'))}.")
+    forced = best.get("forced_onto_absent", {}).get("pq", {})
+    if forced:
+        text += (" Classes absent from this split's GT that the matching still gives pseudo-classes (they count with "
+                 "PQ 0, as in CUPS): " + ", ".join(f"{name} <- {ids}" for name, ids in forced.items()) + ".")
+    return text
+
+
 def _published_text(entries: Sequence[dict]) -> str:
     published = [e for e in figs.depth_entries(entries)
                  if (round(e["grad_threshold"], 6), e["min_area"]) == figs.PUBLISHED]
     if not published:
         return f"The published setting {figs.PUBLISHED_TEXT} is not in this grid."
     e = published[0]
-    return f"Published setting ({figs.PUBLISHED[0]:.2f} / {figs.PUBLISHED[1]}): PQ {e['PQ']:.2f}, PQ_things {e['PQ_things']:.2f}."
+    return f"Published setting ({figs.PUBLISHED[0]:.2f} / {figs.PUBLISHED[1]}): PQ {_num(e['PQ'])}, PQ_things {_num(e['PQ_things'])}."
 
 
 def render(record: dict, figure_prefix: str, origin: Origin | None = None, pictures: dict | None = None,
@@ -202,17 +227,28 @@ def render(record: dict, figure_prefix: str, origin: Origin | None = None, pictu
                         f"{record['dilation_iters']}."))
     figures: dict[str, bytes] = {}
     for protocol in record["protocols"]:
-        entries = [e for e in record["results"] if e["protocol"] == protocol]
+        every = [e for e in record["results"] if e["protocol"] == protocol]
+        entries = [e for e in every if e["PQ"] is not None]  # the CUPS protocol may leave a configuration unscored
+        if not entries:
+            blocks += [("h2", f"{PROTOCOL_TITLE[protocol]} protocol"), ("p", PROTOCOL_TEXT[protocol]),
+                       ("p", f"No configuration could be scored: {every[0].get('error', 'no result')}.")]
+            continue
         best = record["best"][protocol]
         heat, lines = f"{figure_prefix}_{protocol}_heatmap.png", f"{figure_prefix}_{protocol}_amin.png"
         figures[heat] = figs.heatmap_png(entries, protocol)
         figures[lines] = figs.area_lines_png(entries, protocol)
         cc = figs.cc_entry(entries)
-        cc_text = f" CC-only (no depth): PQ {cc['PQ']:.2f}, PQ_things {cc['PQ_things']:.2f}." if cc else ""
-        blocks += [("h2", f"{protocol.capitalize()} protocol"), ("p", PROTOCOL_TEXT[protocol]),
-                   ("p", f"Best: tau / A_min = {_label(best)}: PQ {best['PQ']:.2f}, PQ_stuff {best['PQ_stuff']:.2f}, "
-                         f"PQ_things {best['PQ_things']:.2f}, SQ {best['SQ']:.2f}, RQ {best['RQ']:.2f}. "
-                         f"{_published_text(entries)}{cc_text}"),
+        cc_text = f" CC-only (no depth): PQ {_num(cc['PQ'])}, PQ_things {_num(cc['PQ_things'])}." if cc else ""
+        blocks += [("h2", f"{PROTOCOL_TITLE[protocol]} protocol"), ("p", PROTOCOL_TEXT[protocol]),
+                   ("p", f"Best: tau / A_min = {_label(best)}: PQ {_num(best['PQ'])}, PQ_stuff {_num(best['PQ_stuff'])}, "
+                         f"PQ_things {_num(best['PQ_things'])}, SQ {_num(best['SQ'])}, RQ {_num(best['RQ'])}. "
+                         f"{_published_text(entries)}{cc_text}")]
+        if len(entries) < len(every):
+            blocks.append(("p", f"{len(every) - len(entries)} configuration(s) not scored "
+                                f"({next(e for e in every if e['PQ'] is None).get('error')})."))
+        if protocol == "cups":
+            blocks.append(("p", cups_text(best)))
+        blocks += [
                    ("figure", heat, f"PQ and PQ_things over (tau, A_min), {protocol} protocol"),
                    ("p", f"Values in the cells; red box: best PQ; white dashed box: the published {figs.PUBLISHED_TEXT}; "
                          "hatched: not run; CC-only (connected components, no depth) beside each grid."),

@@ -8,6 +8,7 @@ import pytest
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import cups_protocol as cp
+from pseudo_labels.evaluation.cups_scores import score_tables, summary
 from pseudo_labels.evaluation.cups_reference import reference_image_stats, reference_score
 
 ROAD, WALL, POLE, PERSON, CAR, TRUCK = (cs.CAUSE27_NAMES.index(n) for n in ("road", "wall", "pole", "person", "car",
@@ -161,12 +162,12 @@ def test_summary_counts_classes_with_a_denominator_and_uses_float32_rq() -> None
     stats = cp.CupsStats()
     stats.tp[ROAD], stats.iou[ROAD] = 2, 1.5
     stats.fp[CAR], stats.fn[CAR] = 1, 2
-    record = cp.summary(stats)
+    record = summary(stats)
     assert record["per_class"]["road"]["pq"] == pytest.approx(75.0)
     assert record["pq"] == pytest.approx(37.5) and record["pq_things"] == 0.0  # car counts with PQ 0
     assert record["per_class"]["wall"]["counted"] is False
     assert record["rq"] == pytest.approx(50.0)
-    assert cp.summary(cp.CupsStats())["pq"] is None  # no class counts: CUPS gives NaN
+    assert summary(cp.CupsStats())["pq"] is None  # no class counts: CUPS gives NaN
 
 
 # --------------------------------------------------------------------------- the whole protocol
@@ -196,7 +197,7 @@ def test_tables_score_as_the_literal_transcription_on_random_scenes(seed: int) -
     images = [random_scene(rng, num_pseudo) for _ in range(6)]
     things = tuple(int(x) for x in rng.permutation(num_pseudo)[:4])
     stuffs = tuple(k for k in rng.permutation(num_pseudo).tolist() if k not in things)
-    fast = cp.score_tables([cp.image_table(p, i, cp.gt_segments(c, n)) for p, i, c, n in images], things, stuffs)
+    fast = score_tables([cp.image_table(p, i, cp.gt_segments(c, n)) for p, i, c, n in images], things, stuffs)
     slow = reference_score(images, things, stuffs)
     assert fast["assignment_pq"] == slow["assignment_pq"]
     assert fast["assignment_miou"] == slow["assignment_miou"]
