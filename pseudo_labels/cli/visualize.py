@@ -18,7 +18,9 @@ and splits stay visible (:mod:`pseudo_labels.evaluation.segment_errors` decides 
 
 Images: ``--stems``, or ``--select first|worst|random`` with ``--limit``
 (worst = lowest per-image PQ_things under ``--protocol``, computed here for
-every image of the split). Labels: trainId maps; raw clusters through a
+every image of the split). ``--protocol cups`` draws the labels the CUPS
+export writes, named by the assignment of ``--cups_result``, against CUPS'
+27-class GT (crowd regions are segments; what torchmetrics excuses is grey). Labels: trainId maps; raw clusters through a
 ``kmeans_centroids.npz`` (its GT-voted ``cluster_to_class``); or label-free
 raw clusters with ``--stuff_things`` (as ``convert_to_cups_format.py
 --stuff_things --depth_instances`` exports them: thing clusters merged, split
@@ -43,6 +45,8 @@ from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIG
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import panoptic as pan
+from pseudo_labels.evaluation.cups_protocol import CUPS
+from pseudo_labels.evaluation.evaluate_cups_protocol import read_assignment
 from pseudo_labels.instances.units import MERGED_THINGS
 from pseudo_labels.formats.semantic import read_label_png
 from pseudo_labels.report.picture_set import Selection, draw_pictures, picture_units, semantic_files
@@ -67,8 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--depth_blur_sigma", type=float, default=DEFAULT_SIGMA, help="Gaussian blur before Sobel")
     parser.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS, help="reclaim dilation steps")
     add_from_sweep_arguments(parser)
-    parser.add_argument("--protocol", choices=pan.PROTOCOLS, default=pan.REFERENCE,
+    parser.add_argument("--protocol", choices=(*pan.PROTOCOLS, CUPS), default=pan.REFERENCE,
                         help="protocol of the error panels and of the per-image PQ")
+    parser.add_argument("--cups_result", type=Path, default=None,
+                        help="--protocol cups: the evaluate-cups --output JSON (or a sweep JSON with cups rows) whose "
+                             "assignment names the pseudo-classes")
     parser.add_argument("--stems", nargs="*", default=None, help="image stems (default: chosen by --select)")
     parser.add_argument("--select", choices=SELECTIONS, default="first",
                         help="which --limit images: first, worst (lowest PQ_things; scores every image), random")
@@ -93,7 +100,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                          f"the thing clusters into id {MERGED_THINGS}, so it needs 8-bit maps (k <= 255); "
                          f"draw through --centroids_path instead.")
     units = picture_units(root, args.semantic_subdir, int(first.max()), args.centroids_path, args.stuff_things)
-    settings = Settings(units, split, args.protocol)
+    cups_classes = None
+    if args.protocol == CUPS:
+        if args.cups_result is None:
+            raise InputError("--protocol cups names pseudo-classes by CUPS' matching over the whole split: pass "
+                             "--cups_result (pseudo-labels evaluate-cups --output, or a sweep JSON with cups rows).")
+        cups_classes = read_assignment(args.cups_result, split.tau, split.min_area)
+        if len(cups_classes) <= int(first.max()):
+            raise InputError(f"{args.cups_result}: an assignment for {len(cups_classes)} pseudo-classes, but "
+                             f"{next(iter(files.values()))} holds id {int(first.max())}; pass the evaluation of "
+                             f"these labels.")
+    settings = Settings(units, split, args.protocol, cups_classes)
     selection = Selection(tuple(args.stems or ()), args.select, args.limit, args.seed)
     draw_pictures(root, args.split, args.semantic_subdir, args.depth_subdir, files, settings, selection, args.out)
     return 0

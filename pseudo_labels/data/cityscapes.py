@@ -112,6 +112,42 @@ TRAIN_ID_TO_CAUSE27[:NUM_CLASSES] = LABEL_ID_TO_CAUSE27[TRAIN_ID_TO_LABEL_ID]
 
 
 
+@dataclass(frozen=True)
+class ClassSpace:
+    """The classes a protocol scores: their names, palette colours and which have instances.
+
+    Segments carry their space, so pictures and per-segment analyses name,
+    colour and sort classes right whether they are the 19 trainIds or CUPS'
+    27 (labelIds 7..33).
+    """
+
+    names: tuple[str, ...]
+    colors: tuple[tuple[int, int, int], ...]
+    things: tuple[int, ...]
+
+    def is_thing(self, classes: np.ndarray) -> np.ndarray:
+        """Bool per entry of ``classes``: a thing class (ids outside the space, e.g. 255, are not)."""
+        lookup = np.zeros(256, bool)
+        lookup[list(self.things)] = True
+        return lookup[np.asarray(classes)]
+
+    def colorize(self, classes: np.ndarray) -> np.ndarray:
+        """HxW class ids -> HxWx3 uint8 palette colours (ids outside the space black)."""
+        palette = np.zeros((256, 3), dtype=np.uint8)
+        palette[: len(self.colors)] = self.colors
+        return palette[classes]
+
+
+def _colors_of(label_ids: tuple[int, ...]) -> tuple[tuple[int, int, int], ...]:
+    return tuple(tuple(int(v) for v in next(lab.color for lab in _CS_LABELS if lab.id == i)) for i in label_ids)
+
+
+TRAIN_ID_CLASSES = ClassSpace(CLASS_NAMES, _colors_of(tuple(int(i) for i in TRAIN_ID_TO_LABEL_ID)), THING_TRAIN_IDS)
+"""The 19 trainIds of the reference and official protocols."""
+CAUSE27_CLASSES = ClassSpace(CAUSE27_NAMES, _colors_of(CAUSE27_LABEL_IDS), CAUSE27_THING_IDS)
+"""CUPS' (and CAUSE's) 27 classes: labelIds 7..33 as ids 0..26."""
+
+
 def label_id(name: str) -> int:
     """Cityscapes labelId of a class name (``"car"`` -> 26), from the official table."""
     try:

@@ -32,6 +32,8 @@ from scipy.optimize import linear_sum_assignment
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.data import cityscapes as cs
 
+CUPS = "cups"
+"""The protocol's name in sweep records, pictures and command lines."""
 NUM_CLASSES = cs.NUM_CAUSE27
 CLASS_NAMES = cs.CAUSE27_NAMES
 """The 27 classes CUPS evaluates: Cityscapes labelIds 7..33 in order (road .. bicycle)."""
@@ -70,6 +72,23 @@ def ground_truth(instance_ids: np.ndarray, source: str = "instanceIds map") -> t
     classes = cs.LABEL_ID_TO_CAUSE27[label_ids]
     instances = np.where(values >= FIRST_INSTANCE_VALUE, values - (FIRST_INSTANCE_VALUE - 1), 0)
     return classes, instances
+
+
+def scale_factor(shape: tuple[int, int], size: tuple[int, int], source: str) -> float:
+    """The one factor that takes ``shape`` to ``size`` (floor of shape x factor, as ``F.interpolate``); else an error."""
+    scale = size[0] / shape[0]
+    if (int(np.floor(shape[0] * scale)), int(np.floor(shape[1] * scale))) != tuple(size):
+        raise InputError(f"{source}: {shape[0]}x{shape[1]} does not scale to {size[0]}x{size[1]} by one factor "
+                         f"(another aspect ratio?); CUPS resizes by one factor.")
+    return scale
+
+
+def resized_ground_truth(instance_ids: np.ndarray, size: tuple[int, int], source: str
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`gt_segments` of an instanceIds map brought to ``size`` as CUPS does (one factor, torch's nearest rule)."""
+    classes, instances = ground_truth(instance_ids, source)
+    scale = scale_factor(instance_ids.shape, size, source)
+    return gt_segments(cs.resize_nearest_scaled(classes, scale), cs.resize_nearest_scaled(instances, scale))
 
 
 # --------------------------------------------------------------------------- step 1: one image's table

@@ -11,6 +11,7 @@ the predictions. The protocol itself is :mod:`pseudo_labels.evaluation.cups_prot
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -84,27 +85,15 @@ def pair_images(root: Path, split: str, export_dir: Path) -> list[ExportImage]:
     return images
 
 
-def scale_to(shape: tuple[int, int], resolution: tuple[int, int], path: Path) -> float:
-    """The one scale factor that takes ``shape`` to ``resolution`` under torch's nearest rule (an error otherwise)."""
-    scale = resolution[0] / shape[0]
-    if (int(np.floor(shape[0] * scale)), int(np.floor(shape[1] * scale))) != tuple(resolution):
-        raise InputError(f"{path}: {shape[0]}x{shape[1]} does not scale to {resolution[0]}x{resolution[1]} by one "
-                         f"factor (another aspect ratio?); CUPS resizes by one factor.")
-    return scale
-
-
 def image_table(image: ExportImage, num_pseudo: int, resolution: tuple[int, int]) -> cp.ImageTable:
     """Read one image's GT and labels, bring both to ``resolution`` (torch nearest) and count its table."""
-    instance_ids = cs.load_instance_ids(image.ground_truth)
-    gt_class, gt_instance = cp.ground_truth(instance_ids, str(image.ground_truth))
-    scale = scale_to(instance_ids.shape, resolution, image.ground_truth)
-    gt = cp.gt_segments(cs.resize_nearest_scaled(gt_class, scale), cs.resize_nearest_scaled(gt_instance, scale))
+    gt = cp.resized_ground_truth(cs.load_instance_ids(image.ground_truth), resolution, str(image.ground_truth))
     pseudo = cups_labels.read_semantic_labels(image.semantic, num_pseudo)
     instance = cups_labels.read_instance_labels(image.instance)
     if pseudo.shape != instance.shape:
         raise InputError(f"{image.instance}: {instance.shape[0]}x{instance.shape[1]}, where its semantic map is "
                          f"{pseudo.shape[0]}x{pseudo.shape[1]}; re-run the export.")
-    scale = scale_to(pseudo.shape, resolution, image.semantic)
+    scale = cp.scale_factor(pseudo.shape, resolution, str(image.semantic))
     return cp.image_table(cs.resize_nearest_scaled(pseudo, scale), cs.resize_nearest_scaled(instance, scale), gt)
 
 
@@ -157,3 +146,35 @@ def evaluate_export(root: Path, export_dir: Path, split: str = "val", resolution
     return {"protocol": "cups", **record, "resolution": list(resolution), "thing_stuff_threshold": threshold,
             "things_from": things_from, "images": len(images), "split": split, "export_dir": str(export_dir),
             "num_pseudo_classes": num_pseudo}
+
+
+def read_assignment(path: Path, tau: float | None, min_area: int) -> np.ndarray:
+    """The PQ assignment (class 0..26 of each raw pseudo-class) of a CUPS evaluation, for pictures.
+
+    ``path``: an ``evaluate-cups --output`` JSON, or a sweep JSON with cups rows
+    (the row of ``tau`` / ``min_area``; tau None is the CC-only row).
+    """
+    try:
+        record = json.loads(Path(path).read_text())
+        if record.get("protocol") == "cups":
+            assignment = record["assignment_pq"]
+        else:
+            rows = [e for e in record["results"] if e["protocol"] == "cups" and e["min_area"] == min_area
+                    and (e["grad_threshold"] is None if tau is None else
+                         e["grad_threshold"] is not None and abs(e["grad_threshold"] - tau) < 1e-9)]
+            if not rows:
+                raise InputError(f"{path}: no cups row for tau {tau}, A_min {min_area}; run the sweep with "
+                                 f"--protocol cups (or all) over these settings, or pass an evaluate-cups JSON.")
+            if rows[0].get("assignment_pq") is None:
+                raise InputError(f"{path}: the cups row of tau {tau}, A_min {min_area} was not scored "
+                                 f"({rows[0].get('error')}).")
+            assignment = rows[0]["assignment_pq"]
+        classes = np.array(assignment, np.int64)
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found.") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a CUPS evaluation (evaluate-cups --output) or a sweep JSON with cups rows "
+                         f"({exc}).") from None
+    if classes.ndim != 1 or not len(classes) or classes.min() < 0 or classes.max() >= cp.NUM_CLASSES:
+        raise InputError(f"{path}: assignment_pq must list a class 0..{cp.NUM_CLASSES - 1} per pseudo-class.")
+    return classes

@@ -28,7 +28,7 @@ plain dicts in percent, unrounded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -70,17 +70,30 @@ class Segments:
     ids: np.ndarray
     classes: np.ndarray
     crowd: np.ndarray
+    space: cs.ClassSpace = cs.TRAIN_ID_CLASSES
+    """What the class ids mean: trainIds, or CUPS' 27 classes for the CUPS protocol."""
 
     @property
     def count(self) -> int:
         """Number of segments (excluding void)."""
         return len(self.classes) - 1
 
+    @property
+    def is_thing(self) -> np.ndarray:
+        """(n+1,) bool: segments of a thing class (void is not)."""
+        return self.space.is_thing(self.classes)
+
+    def name(self, segment: int) -> str:
+        """The class name of a segment ("void" for 0), with "crowd" before crowd regions."""
+        if segment == 0:
+            return "void"
+        return ("crowd " if self.crowd[segment] else "") + self.space.names[int(self.classes[segment])]
+
     def resized(self, size: tuple[int, int]) -> Segments:
         """The same segments at another (H, W), Pillow NEAREST (how predictions meet full-resolution GT)."""
         if self.ids.shape == tuple(size):
             return self
-        return Segments(cs.resize_nearest(self.ids, tuple(size)), self.classes, self.crowd)
+        return replace(self, ids=cs.resize_nearest(self.ids, tuple(size)))
 
 
 def segments_from_ids(ids: np.ndarray, classes: list[int], crowd: list[bool] | None = None) -> Segments:

@@ -22,12 +22,16 @@ so the statuses add up to the protocol's counts (tested):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.evaluation import cups_protocol as cp
 from pseudo_labels.evaluation import panoptic as pan
+from pseudo_labels.evaluation.cups_scores import summary
+from pseudo_labels.instances.painting import one_class_per_instance
 from pseudo_labels.instances.splitting import Instances
 
 VOID, TP, FP, FN, SPLIT, MERGE, IGNORED = range(7)
@@ -48,14 +52,14 @@ class SegmentErrors:
     gt: np.ndarray
     pred: np.ndarray
 
-    def counts(self, gt_classes: np.ndarray, pred_classes: np.ndarray, things: bool) -> dict[str, int]:
+    def counts(self, gt: pan.Segments, pred: pan.Segments, things: bool) -> dict[str, int]:
         """How many segments of each status among the thing (or stuff) segments, GT and predicted together.
 
         ``TP`` counts pairs once; ``split``/``merge`` count the GT objects split
         or merged plus the predictions that form them.
         """
-        gt_kind = cs.IS_THING[gt_classes] == things
-        pred_kind = cs.IS_THING[pred_classes] == things
+        gt_kind = gt.is_thing == things
+        pred_kind = pred.is_thing == things
         gt_kind[0] = pred_kind[0] = False
         result = {}
         for status in (TP, FP, FN, SPLIT, MERGE, IGNORED):
@@ -66,14 +70,30 @@ class SegmentErrors:
 
 
 def classify(gt: pan.Segments, pred: pan.Segments, protocol: str) -> SegmentErrors:
-    """Per-segment status of ``pred`` against ``gt`` under ``protocol`` (``pred`` is resized to GT's size)."""
+    """Per-segment status of ``pred`` against ``gt`` under ``protocol`` (``pred`` is resized to GT's size).
+
+    Under the CUPS protocol crowd regions are ordinary segments, and the
+    segments torchmetrics excuses (a GT segment mostly predicted void, a
+    prediction mostly on GT void) are ``IGNORED``.
+    """
     pred = pred.resized(gt.ids.shape)
     counts = pan.pair_counts(gt, pred)
-    matched_gt, matched_pred = pan.matched_segments(gt, pred, protocol)
+    ignored_gt = np.zeros(gt.count + 1, bool)
+    ignored_pred = np.zeros(pred.count + 1, bool)
+    if protocol == cp.CUPS:
+        found = cp.match_segments(counts.T, pred.classes.astype(np.int64), gt.classes.astype(np.int64))
+        matched_gt, matched_pred = found.gt, found.pred
+        ignored_gt, ignored_pred = found.predicted_void, found.on_gt_void
+        usable_gt = np.ones(gt.count + 1, bool)
+    else:
+        matched_gt, matched_pred = pan.matched_segments(gt, pred, protocol)
+        usable_gt = ~gt.crowd
+        if protocol == pan.OFFICIAL:
+            ignored_gt = gt.crowd.copy()
+            ignored_pred = ~_counted_as_false(counts, gt, pred)
     gt_area, pred_area = counts.sum(axis=1), counts.sum(axis=0)
     same_class = gt.classes[:, None] == pred.classes[None, :]
     same_class[0, :] = same_class[:, 0] = False
-    usable_gt = ~gt.crowd
     pred_in_gt = same_class & (counts > 0.5 * pred_area[None, :]) & usable_gt[:, None]  # pred mostly inside gt
     gt_in_pred = same_class & (counts > 0.5 * gt_area[:, None]) & usable_gt[:, None]  # gt mostly inside pred
     parts_of_gt = pred_in_gt.sum(axis=1)  # predictions lying mostly inside each GT segment
@@ -86,7 +106,7 @@ def classify(gt: pan.Segments, pred: pan.Segments, protocol: str) -> SegmentErro
     gt_status[merged_into] = MERGE
     gt_status[parts_of_gt >= 2] = SPLIT
     gt_status[gt_matched] = TP
-    gt_status[gt.crowd] = IGNORED
+    gt_status[ignored_gt & ~gt_matched] = IGNORED
     gt_status[0] = VOID
 
     pred_status = np.full(pred.count + 1, FP, np.int8)
@@ -94,8 +114,7 @@ def classify(gt: pan.Segments, pred: pan.Segments, protocol: str) -> SegmentErro
     pred_matched[matched_pred] = True
     pred_status[parts_of_pred >= 2] = MERGE
     pred_status[(pred_in_gt & (parts_of_gt >= 2)[:, None]).any(axis=0)] = SPLIT
-    if protocol == pan.OFFICIAL:
-        pred_status[~_counted_as_false(counts, gt, pred)] = IGNORED
+    pred_status[ignored_pred] = IGNORED
     pred_status[pred_matched] = TP
     pred_status[0] = VOID
     return SegmentErrors(gt_status, pred_status)
@@ -131,6 +150,38 @@ def ground_truth(gt_train_ids: np.ndarray, gt_instance_ids: np.ndarray, protocol
     return pan.protocol_ground_truth(gt_train_ids, gt_instance_ids, protocol, eval_size)
 
 
+def cups_prediction(clusters: np.ndarray, instances: Instances, classes: np.ndarray, num_pseudo: int) -> pan.Segments:
+    """The CUPS protocol's prediction: the labels the CUPS export writes, named by a CUPS assignment.
+
+    ``classes`` is the (256,) class (0..26, 255 void) of each raw pseudo-class
+    (an ``assignment_pq`` of ``evaluate-cups`` or of a sweep's cups row); a
+    thing-class segment is (class, instance), a stuff class one segment.
+    """
+    semantic, instance_map = one_class_per_instance(clusters, instances, num_pseudo, pan.THING_MIN_AREA)
+    category = classes[semantic].astype(np.int64)
+    instance = np.where(cp.IS_THING_CLASS[category], instance_map, 0).astype(np.int64)
+    key = np.where(category == cp.VOID, -1, category * (int(instance.max()) + 1) + instance)
+    values, ids = np.unique(key, return_inverse=True)
+    ids = ids.reshape(key.shape).astype(np.int32)
+    if values[0] != -1:  # no void pixel: ids start at 1
+        ids += 1
+        values = np.concatenate([[-1], values])
+    segment_classes = [int(v) // (int(instance.max()) + 1) for v in values[1:]]
+    return pan.Segments(ids, np.array([cs.IGNORE_ID, *segment_classes], np.uint8),
+                        np.zeros(len(values), bool), cs.CAUSE27_CLASSES)
+
+
+def cups_ground_truth(instance_ids: np.ndarray, size: tuple[int, int], source: str) -> pan.Segments:
+    """CUPS' GT segments at ``size`` (27 classes, resized as CUPS does), void as id 0, crowd regions flagged for display."""
+    index, classes, instances = cp.resized_ground_truth(instance_ids, size, source)
+    kept = np.flatnonzero(classes != cp.VOID)
+    id_of_segment = np.zeros(len(classes), np.int32)
+    id_of_segment[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)
+    crowd = cp.IS_THING_CLASS[classes[kept]] & (instances[kept] == 0)
+    return pan.Segments(id_of_segment[index], np.array([cs.IGNORE_ID, *classes[kept]], np.uint8),
+                        np.array([False, *crowd], bool), cs.CAUSE27_CLASSES)
+
+
 def class_agnostic(segments: pan.Segments) -> pan.Segments:
     """The same segments with every thing class replaced by :data:`AGNOSTIC_THING` (stuff unchanged)."""
     classes = np.where(cs.IS_THING[segments.classes], AGNOSTIC_THING, segments.classes).astype(np.uint8)
@@ -152,6 +203,17 @@ def image_scores(gt: pan.Segments, pred: pan.Segments, protocol: str) -> dict[st
     The protocol's own summary over this image's counts alone, so an image
     without any thing (GT or predicted) has PQ_things NaN rather than 0.
     """
+    if protocol == cp.CUPS:
+        found = cp.match_segments(pan.pair_counts(gt, pred.resized(gt.ids.shape)).T, pred.classes.astype(np.int64),
+                                  gt.classes.astype(np.int64))
+        stats = cp.CupsStats()
+        stats.tp = np.bincount(gt.classes[found.gt], minlength=cp.NUM_CLASSES)[: cp.NUM_CLASSES]
+        stats.iou = np.bincount(gt.classes[found.gt], found.iou.astype(np.float64), cp.NUM_CLASSES)[: cp.NUM_CLASSES]
+        stats.fn = np.bincount(gt.classes[found.false_negative], minlength=cp.NUM_CLASSES)[: cp.NUM_CLASSES]
+        stats.fp = np.bincount(pred.classes[found.false_positive], minlength=cp.NUM_CLASSES)[: cp.NUM_CLASSES]
+        numbers = summary(stats)
+        return {key: math.nan if numbers[name] is None else numbers[name]
+                for key, name in (("PQ", "pq"), ("PQ_stuff", "pq_stuff"), ("PQ_things", "pq_things"))}
     stats = pan.match(gt, pred.resized(gt.ids.shape), protocol)
     numbers = pan.summary(stats, protocol)
     present = (stats.tp + stats.fp + stats.fn) > 0

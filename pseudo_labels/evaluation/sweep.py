@@ -31,10 +31,9 @@ from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.core.parallel import ordered_map
 from pseudo_labels.formats.depth import load_depth
 from pseudo_labels.formats.semantic import load_semantic, read_label_png
-from pseudo_labels.instances.painting import instance_classes, instance_id_map, paint_instance_classes
+from pseudo_labels.instances.painting import one_class_per_instance
 
-CUPS = "cups"
-PROTOCOLS = (*pan.PROTOCOLS, CUPS)
+PROTOCOLS = (*pan.PROTOCOLS, cp.CUPS)
 """Every protocol a sweep scores: the reference and official ones of :mod:`panoptic`, and CUPS' (:mod:`cups_protocol`)."""
 
 REFERENCE_GRID: tuple[tuple[float, int], ...] = (
@@ -225,19 +224,8 @@ class CupsImage:
 
     def table(self, found: inst.Instances) -> cp.ImageTable:
         """The table of the labels the CUPS export writes for ``found``: painted instances, each of one pseudo-class."""
-        instance_map, _ = instance_id_map(found, pan.THING_MIN_AREA)
-        classes = instance_classes(instance_map, self.clusters, self.num_pseudo)
-        return cp.image_table(paint_instance_classes(self.clusters, instance_map, classes), instance_map, self.gt)
-
-
-def cups_ground_truth(instance_ids: np.ndarray, eval_size: tuple[int, int], source: str
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CUPS' GT segments at the eval size (resized by one factor with torch's nearest rule, as CUPS does)."""
-    classes, instances = cp.ground_truth(instance_ids, source)
-    scale = eval_size[0] / instance_ids.shape[0]
-    if (int(instance_ids.shape[0] * scale), int(instance_ids.shape[1] * scale)) != tuple(eval_size):
-        raise ValueError(f"{source}: {instance_ids.shape} does not scale to the eval size {eval_size} by one factor")
-    return cp.gt_segments(cs.resize_nearest_scaled(classes, scale), cs.resize_nearest_scaled(instances, scale))
+        semantic, instance_map = one_class_per_instance(self.clusters, found, self.num_pseudo, pan.THING_MIN_AREA)
+        return cp.image_table(semantic, instance_map, self.gt)
 
 
 def evaluate_image(semantic: np.ndarray, depth: np.ndarray | None, gt_train_ids: np.ndarray,
@@ -250,14 +238,14 @@ def evaluate_image(semantic: np.ndarray, depth: np.ndarray | None, gt_train_ids:
     things = inst.thing_pixels(semantic)
     evaluators = {}
     for protocol in params.protocols:
-        if protocol == CUPS:
+        if protocol == cp.CUPS:
             if cups is None:
                 raise ValueError("the CUPS protocol needs the image's raw pseudo-classes (cups=CupsImage(...))")
             continue
         gt = pan.protocol_ground_truth(gt_train_ids, gt_instance_ids, protocol, params.eval_size)
         evaluators[protocol] = ImageEvaluator(semantic, things, gt, protocol)
     result = ImageResult({p: [pan.PanopticStats() for _ in params.configs] for p in evaluators},
-                         [0] * len(params.configs), [None] * len(params.configs) if CUPS in params.protocols else None)
+                         [0] * len(params.configs), [None] * len(params.configs) if cp.CUPS in params.protocols else None)
     by_tau: dict[float | None, list[int]] = {}
     for index, config in enumerate(params.configs):
         by_tau.setdefault(config.tau, []).append(index)
@@ -314,15 +302,15 @@ class ImageFiles:
 def _evaluate_files(job: tuple[ImageFiles, np.ndarray, SweepParams, bool]) -> ImageResult:
     files, cluster_to_class, params, needs_depth = job
     cups = None
-    if CUPS in params.protocols:
+    if cp.CUPS in params.protocols:
         clusters = cs.resize_nearest(read_label_png(files.semantic, len(cluster_to_class)), params.eval_size)
         semantic = cluster_to_class[clusters]
     else:
         semantic = load_semantic(files.semantic, cluster_to_class, params.eval_size)
     depth = load_depth(files.depth, params.eval_size) if needs_depth else None
     gt = cs.load_ground_truth(files.label_ids, files.instance_ids)
-    if CUPS in params.protocols:
-        cups = CupsImage(clusters, cups_ground_truth(gt.instance_ids, params.eval_size, str(files.instance_ids)),
+    if cp.CUPS in params.protocols:
+        cups = CupsImage(clusters, cp.resized_ground_truth(gt.instance_ids, params.eval_size, str(files.instance_ids)),
                          len(cluster_to_class))
     return evaluate_image(semantic, depth, gt.train_ids, gt.instance_ids, params, cups)
 
@@ -341,9 +329,9 @@ class SweepTotals:
 
     @classmethod
     def empty(cls, params: SweepParams, keep_images: bool = False) -> SweepTotals:
-        return cls({p: [pan.PanopticStats() for _ in params.configs] for p in params.protocols if p != CUPS},
+        return cls({p: [pan.PanopticStats() for _ in params.configs] for p in params.protocols if p != cp.CUPS},
                    [0] * len(params.configs), images=[] if keep_images else None,
-                   tables=[[] for _ in params.configs] if CUPS in params.protocols else None)
+                   tables=[[] for _ in params.configs] if cp.CUPS in params.protocols else None)
 
     def add(self, key: str, result: ImageResult) -> None:
         for protocol, values in result.stats.items():

@@ -19,7 +19,6 @@ import numpy as np
 
 from pseudo_labels.evaluation import cups_protocol as cp
 from pseudo_labels.evaluation.cups_scores import score_tables
-from pseudo_labels.evaluation.sweep import CUPS
 from pseudo_labels.formats.cups_labels import pseudo_class_split, threshold_interval
 from pseudo_labels.instances.settings import SplitSettings
 
@@ -93,7 +92,7 @@ def cups_entries(grid: Sequence[SplitSettings], tables: Sequence[Sequence[cp.Ima
         entries.append({"grad_threshold": config.tau, "min_area": config.min_area,
                         **{k: v for k, v in entry.items() if k != "per_class"},
                         "avg_instances": count / max(len(keys), 1), "n_images": len(keys),
-                        "mode": "depth" if config.uses_depth else "cc_only", "protocol": CUPS,
+                        "mode": "depth" if config.uses_depth else "cc_only", "protocol": cp.CUPS,
                         "per_class": entry.get("per_class", {})})
     return entries
 

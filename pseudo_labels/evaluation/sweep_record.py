@@ -21,6 +21,7 @@ from pseudo_labels.core.fileio import prepare_output_file, read_npz, sha256_of_l
 from pseudo_labels.core.parallel import check_all_shards, unsharded_path
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import sweep
+from pseudo_labels.evaluation.cups_protocol import CUPS
 from pseudo_labels.evaluation.sweep_cups import cups_entries
 from pseudo_labels.instances.settings import SplitSettings
 
@@ -58,7 +59,7 @@ def build_record(meta: dict, grid: Sequence[SplitSettings], totals: sweep.SweepT
     protocols = meta["protocols"]
     results = []
     for protocol in protocols:
-        if protocol == sweep.CUPS:
+        if protocol == CUPS:
             results += cups_entries(grid, totals.tables, totals.per_image, totals.instances, meta["cups"])
         else:
             results += result_entries(grid, totals, protocol)

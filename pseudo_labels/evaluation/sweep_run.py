@@ -24,6 +24,7 @@ from pseudo_labels.core.parallel import default_workers, run_shard
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import sweep
+from pseudo_labels.evaluation.cups_protocol import CUPS
 from pseudo_labels.evaluation.sweep_record import build_record, shard_path, write_shard
 from pseudo_labels.evaluation.sweep_cups import cups_settings
 from pseudo_labels.formats.centroids import load_cluster_to_class, thing_clusters
@@ -129,7 +130,7 @@ def run_sweep_split(root: Path, split: str = "val", *, semantic_subdir: str = "p
     if not grid:
         raise InputError("the grid is empty: give thresholds/areas or drop --no_cc_baseline.")
     protocols = tuple(protocols)
-    if sweep.CUPS in protocols and num_shards > 1:
+    if CUPS in protocols and num_shards > 1:
         raise InputError("the CUPS protocol matches pseudo-classes over the whole split, so a sharded sweep cannot "
                          "score it: run --protocol cups (or all) with --num_shards 1, or shard the other protocols.")
     needs_depth = any(c.uses_depth for c in grid)
@@ -152,7 +153,7 @@ def run_sweep_split(root: Path, split: str = "val", *, semantic_subdir: str = "p
             "grid": [[c.tau, c.min_area] for c in grid], "depth_blur_sigma": depth_blur_sigma,
             "dilation_iters": dilation_iters, "needs_depth": needs_depth, "num_shards": num_shards,
             "centroids": {"path": str(centroids), "sha256": sha256_file(centroids)}}
-    if sweep.CUPS in protocols:
+    if CUPS in protocols:
         meta["cups"] = cups_settings(root, split, thing_clusters(cluster_to_class), k, thing_stuff_threshold)
     manifest.add_inputs({"semantic": [f.semantic for f in files], "centroids": centroids}, root=root)
     if sharded:

@@ -103,3 +103,16 @@ def paint_instance_classes(semantic: np.ndarray, instance_map: np.ndarray, class
     is the instance's majority class.
     """
     return np.where(instance_map > 0, classes[instance_map].astype(semantic.dtype), semantic)
+
+
+def one_class_per_instance(clusters: np.ndarray, found: Instances, num_ids: int, min_new_pixels: int
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """The labels the CUPS export writes, at the split's size: (semantic map, instance-id map).
+
+    Instances are painted (:func:`instance_id_map`) and every painted
+    instance's pixels take its majority id of ``clusters`` (ids >= ``num_ids``
+    do not vote), so each instance holds one pseudo-class.
+    """
+    instance_map, _ = instance_id_map(found, min_new_pixels)
+    classes = instance_classes(instance_map, clusters, num_ids)
+    return paint_instance_classes(clusters, instance_map, classes), instance_map

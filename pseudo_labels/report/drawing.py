@@ -208,10 +208,9 @@ def legend(width: int, entries: Sequence[tuple[tuple[int, int, int], str]], head
     return np.asarray(image)
 
 
-def class_entries(classes: Sequence[int]) -> list[tuple[tuple[int, int, int], str]]:
-    """Legend entries (palette colour, name) of trainIds, in trainId order."""
-    return [(tuple(int(c) for c in cs.CLASS_COLORS[c]), cs.CLASS_NAMES[c]) for c in sorted(set(classes))
-            if c < cs.NUM_CLASSES]
+def class_entries(classes: Sequence[int], space: cs.ClassSpace) -> list[tuple[tuple[int, int, int], str]]:
+    """Legend entries (palette colour, name) of the classes of ``space`` among ``classes``, in id order."""
+    return [(space.colors[c], space.names[c]) for c in sorted({int(c) for c in classes}) if c < len(space.names)]
 
 
 def status_entries() -> list[tuple[tuple[int, int, int], str]]:

@@ -21,6 +21,7 @@ from PIL import Image
 
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.report import drawing as dr
+from pseudo_labels.evaluation import cups_protocol as cp
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import segment_errors as se
 from pseudo_labels.instances.painting import paint_instances
@@ -48,6 +49,8 @@ class Settings:
     units: Units
     split: SplitSettings
     protocol: str
+    cups_classes: np.ndarray | None = None
+    """CUPS protocol: the (K,) class 0..26 of each raw pseudo-class (an ``assignment_pq``)."""
 
     @property
     def label_free(self) -> bool:
@@ -85,6 +88,8 @@ def analyse(raw: np.ndarray, depth: np.ndarray, settings: Settings, gt_train: np
     units = settings.units.unit_map(raw)
     gradient = depth_gradient(depth, settings.split.sigma)
     found = settings.units.named(split(units, settings.units.things, depth, settings.split, gradient), raw)
+    if settings.protocol == cp.CUPS:
+        return _cups_analysis(raw, units, gradient, found, settings, gt_instance)
     if settings.label_free:
         pred = se.label_free_prediction(raw.shape, found, settings.protocol)
         _, painted = paint_instances(found, pan.area_rule(settings.protocol)[1])
@@ -102,6 +107,21 @@ def analyse(raw: np.ndarray, depth: np.ndarray, settings: Settings, gt_train: np
     if settings.label_free:  # no stuff class is known: only the class-agnostic PQ_things means something
         scores = {"PQ": math.nan, "PQ_stuff": math.nan, "PQ_things": scores["PQ_things"]}
     return Analysis(raw, units, gradient, found, pred, names, gt, errors, scores)
+
+
+def _cups_analysis(raw: np.ndarray, units: np.ndarray, gradient: np.ndarray, found: Instances, settings: Settings,
+                   gt_instance: np.ndarray | None) -> Analysis:
+    """The CUPS protocol's view: the exported labels named by the assignment, against CUPS' 27-class GT."""
+    if settings.cups_classes is None:
+        raise ValueError("the CUPS protocol needs the assignment of a CUPS evaluation (Settings.cups_classes)")
+    lookup = cp.class_lookup(settings.cups_classes)
+    pred = se.cups_prediction(raw, found, lookup, len(settings.cups_classes))
+    names = [pred.name(i) for i in range(pred.count + 1)]
+    if gt_instance is None:
+        return Analysis(raw, units, gradient, found, pred, names)
+    gt = se.cups_ground_truth(gt_instance, raw.shape, "the gtFine instanceIds")
+    errors = se.classify(gt, pred, cp.CUPS)
+    return Analysis(raw, units, gradient, found, pred, names, gt, errors, se.image_scores(gt, pred, cp.CUPS))
 
 
 # --------------------------------------------------------------------------- panels
@@ -125,7 +145,7 @@ def semantic_panel(analysis: Analysis, settings: Settings) -> np.ndarray:
 def instance_panel(rgb: np.ndarray, segments: pan.Segments, names: Sequence[str]) -> np.ndarray:
     """Thing segments (crowd too) tinted and outlined over the image, with their names."""
     ids = _resized(segments.ids)
-    shown = cs.IS_THING[segments.classes].copy()
+    shown = segments.is_thing.copy()
     shown[0] = False
     return dr.segment_overlay(rgb, ids, dr.random_colours(segments.count), shown, names, MIN_LABEL_AREA)
 
@@ -134,8 +154,8 @@ def error_panel(rgb: np.ndarray, analysis: Analysis, things: bool) -> np.ndarray
     """Statuses of the thing (or stuff) segments over the dimmed image."""
     assert analysis.gt is not None and analysis.errors is not None
     gt, pred = analysis.gt, analysis.pred
-    gt_shown = cs.IS_THING[gt.classes] == things
-    pred_shown = cs.IS_THING[pred.classes] == things
+    gt_shown = gt.is_thing == things
+    pred_shown = pred.is_thing == things
     gt_shown[0] = pred_shown[0] = False
     return dr.error_overlay(dr.dimmed(rgb), _resized(gt.ids), _resized(pred.ids), analysis.errors, gt_shown, pred_shown)
 
@@ -152,7 +172,7 @@ def picture(rgb: np.ndarray, depth: np.ndarray, analysis: Analysis, settings: Se
     edges = _resized(analysis.gradient > tau) if tau is not None else np.zeros(PANEL, bool)
     depth_rgb = np.repeat((np.clip(_resized(depth.astype(np.float32)), 0, 1) * 255).astype(np.uint8)[:, :, None], 3, 2)
     depth_rgb[edges] = (255, 0, 0)
-    n_things = int(cs.IS_THING[analysis.pred.classes[1:]].sum())
+    n_things = int(analysis.pred.is_thing[1:].sum())
     kind = "label-free clusters" if settings.label_free else "trainIds"
     panels = [dr.titled(image, "input", title, LABEL_BAR),
               dr.titled(depth_rgb, f"depth, edges at tau {tau:.2f}" if tau is not None else "depth (not used: CC-only)",
@@ -173,29 +193,33 @@ def picture(rgb: np.ndarray, depth: np.ndarray, analysis: Analysis, settings: Se
         panels[7] = dr.titled(empty, "errors, stuff", "", LABEL_BAR)
     else:
         gt_semantic = np.where(gt.ids > 0, gt.classes[gt.ids], cs.IGNORE_ID).astype(np.uint8)
-        gt_names = ["void"] + [("crowd " if crowd else "") + cs.CLASS_NAMES[c]
-                               for c, crowd in zip(gt.classes[1:], gt.crowd[1:])]
-        n_gt_things = int((cs.IS_THING[gt.classes[1:]] & ~gt.crowd[1:]).sum())
-        where = "at the eval size" if settings.protocol == pan.REFERENCE else "full resolution, crowd included"
-        panels[3] = dr.titled(cs.colorize(_resized(gt_semantic)), "ground truth (gtFine)", "void black", LABEL_BAR)
+        gt_names = [gt.name(i) for i in range(gt.count + 1)]
+        n_gt_things = int((gt.is_thing[1:] & ~gt.crowd[1:]).sum())
+        where = {pan.REFERENCE: "at the eval size", pan.OFFICIAL: "full resolution, crowd included",
+                 cp.CUPS: "27 classes at the eval size, crowd as segments"}[settings.protocol]
+        panels[3] = dr.titled(gt.space.colorize(_resized(gt_semantic)), "ground truth (gtFine)", "void black", LABEL_BAR)
         panels[5] = dr.titled(instance_panel(image, gt, gt_names), f"GT instances: {n_gt_things}",
                               f"{settings.protocol} protocol, {where}", LABEL_BAR)
         agnostic = ", class-agnostic" if settings.label_free else ""
         panels[6] = dr.titled(error_panel(image, analysis, True), f"errors, things ({settings.protocol}{agnostic})",
-                              _counts_text(analysis.errors.counts(gt.classes, analysis.pred.classes, True),
+                              _counts_text(analysis.errors.counts(gt, analysis.pred, True),
                                            analysis.scores["PQ_things"], "PQ_th"), LABEL_BAR)
         if settings.label_free:
             panels[7] = dr.titled(dr.message_panel(PANEL, "label-free labels name no stuff class"),
                                   "errors, stuff", "", LABEL_BAR)
         else:
             panels[7] = dr.titled(error_panel(image, analysis, False), f"errors, stuff ({settings.protocol})",
-                                  _counts_text(analysis.errors.counts(gt.classes, analysis.pred.classes, False),
+                                  _counts_text(analysis.errors.counts(gt, analysis.pred, False),
                                                analysis.scores["PQ_stuff"], "PQ_st"), LABEL_BAR)
+    gt_space = gt.space if gt is not None else cs.TRAIN_ID_CLASSES
+    if gt is not None and gt_space == cs.TRAIN_ID_CLASSES:
         legend_classes += [int(c) for c in gt.classes[1:]]
     width = COLUMNS * PANEL[1]
     legends = [dr.legend(width, dr.status_entries(), "errors:")]
+    if gt is not None and gt_space != cs.TRAIN_ID_CLASSES:  # CUPS' 27 classes: a legend of their own
+        legends.insert(0, dr.legend(width, dr.class_entries(gt.classes[1:], gt_space), "GT classes (27):"))
     if legend_classes:
-        legends.insert(0, dr.legend(width, dr.class_entries(legend_classes), "classes:"))
+        legends.insert(0, dr.legend(width, dr.class_entries(legend_classes, cs.TRAIN_ID_CLASSES), "classes:"))
     return np.concatenate([dr.grid(panels, COLUMNS), *legends], axis=0)
 
 
@@ -224,10 +248,10 @@ def _finite(value: float) -> float | None:
 def index_entry(key: str, analysis: Analysis, picture_name: str | None) -> dict:
     """One row of ``index.json``: the image's scores and error counts (None where there is nothing to score)."""
     entry: dict = {"key": key, "stem": key.split("/")[1], "picture": picture_name,
-                   "instances": int(cs.IS_THING[analysis.pred.classes[1:]].sum())}
+                   "instances": int(analysis.pred.is_thing[1:].sum())}
     if analysis.scores is not None and analysis.errors is not None and analysis.gt is not None:
         entry.update({name: _finite(value) for name, value in analysis.scores.items()})
         for kind, things in (("things", True), ("stuff", False)):
             if things or not math.isnan(analysis.scores["PQ_stuff"]):
-                entry[kind] = analysis.errors.counts(analysis.gt.classes, analysis.pred.classes, things)
+                entry[kind] = analysis.errors.counts(analysis.gt, analysis.pred, things)
     return entry

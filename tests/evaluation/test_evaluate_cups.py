@@ -157,3 +157,48 @@ def test_a_sharded_sweep_refuses_the_cups_protocol(exported: Path, capsys: pytes
         sweep_cli.main(["--cityscapes_root", str(exported), "--semantic_subdir", SEMANTIC, "--protocol", "cups",
                         "--num_shards", "2", "--shard_index", "0", "--output", str(exported / "shard.json")])
     assert stop.value.code == 2 and "whole split" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- pictures
+
+
+def test_cups_error_statuses_add_up_to_the_sweeps_cups_counts(exported: Path) -> None:
+    from pseudo_labels.evaluation import segment_errors as se
+    from pseudo_labels.evaluation.evaluate_cups_protocol import read_assignment
+    from pseudo_labels.formats.depth import load_depth
+    from pseudo_labels.formats.semantic import read_label_png
+    from pseudo_labels.instances.settings import SplitSettings
+    from pseudo_labels.report.picture_set import picture_units
+    from pseudo_labels.report.pictures import Settings, analyse
+
+    record = json.loads((exported / "sweep.json").read_text())
+    row = next(e for e in record["results"] if e["protocol"] == "cups" and e["mode"] == "depth")
+    centroids = exported / SEMANTIC / "kmeans_centroids.npz"
+    settings = Settings(picture_units(exported, SEMANTIC, 23, centroids, None), SplitSettings(0.20, 1000), "cups",
+                        read_assignment(exported / "sweep.json", 0.20, 1000))
+    tp = fp = fn = 0
+    for key, path in cs.output_paths(exported / SEMANTIC, "val", ".png").items():
+        raw = cs.resize_nearest(read_label_png(path), cs.WORKING_SIZE)
+        depth = load_depth(exported / cs.DEPTH_SUBDIR / "val" / f"{key}.npy", cs.WORKING_SIZE)
+        gt = cs.load_ground_truth(*(cs.label_ids_paths(exported, "val")[key], cs.instance_ids_paths(exported, "val")[key]))
+        analysis = analyse(raw, depth, settings, gt.train_ids, gt.instance_ids)
+        assert analysis.gt is not None and analysis.gt.space == cs.CAUSE27_CLASSES
+        tp += int(np.count_nonzero(analysis.errors.pred == se.TP))
+        fp += int(np.isin(analysis.errors.pred, se.COUNTED_FP).sum())
+        fn += int(np.isin(analysis.errors.gt, se.COUNTED_FN).sum())
+    totals = [sum(r[k] for r in row["per_class"].values()) for k in ("TP", "FP", "FN")]
+    assert [tp, fp, fn] == totals and tp > 0
+
+
+def test_cups_pictures_need_an_assignment(exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pseudo_labels.cli import visualize
+
+    with pytest.raises(SystemExit) as stop:
+        visualize.main(["--cityscapes_root", str(exported), "--semantic_subdir", SEMANTIC, "--protocol", "cups",
+                        "--out", str(tmp_path / "pictures")])
+    assert stop.value.code == 2 and "--cups_result" in capsys.readouterr().err
+    assert visualize.main(["--cityscapes_root", str(exported), "--semantic_subdir", SEMANTIC, "--protocol", "cups",
+                           "--cups_result", str(exported / "sweep.json"), "--limit", "1",
+                           "--out", str(tmp_path / "pictures")]) == 0
+    index = json.loads((tmp_path / "pictures" / "index.json").read_text())
+    assert index["protocol"] == "cups" and index["images"][0]["picture"]

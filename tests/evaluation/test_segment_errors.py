@@ -25,7 +25,7 @@ def test_split_object_is_split_not_a_miss_and_its_pieces_are_not_plain_false_pos
     assert errors.pred.tolist() == [se.VOID, se.SPLIT, se.SPLIT]
     stats = pan.match(gt, pred, pan.REFERENCE)
     assert (stats.tp[CAR], stats.fp[CAR], stats.fn[CAR]) == (0, 2, 1)  # what PQ counts; the status says why
-    assert errors.counts(gt.classes, pred.classes, things=True) == {
+    assert errors.counts(gt, pred, things=True) == {
         "TP": 0, "FP": 0, "FN": 0, "split": 3, "merge": 0, "ignored": 0}
 
 
@@ -43,8 +43,8 @@ def test_false_positive_is_visible_where_gt_has_no_object() -> None:
     errors = se.classify(gt, pred, pan.REFERENCE)
     assert errors.pred.tolist() == [se.VOID, se.FP, se.FP]  # road IoU 0.5 (not > 0.5), the car has no GT
     assert errors.gt.tolist() == [se.VOID, se.FN]
-    assert errors.counts(gt.classes, pred.classes, things=True)["FP"] == 1
-    assert errors.counts(gt.classes, pred.classes, things=False) == {
+    assert errors.counts(gt, pred, things=True)["FP"] == 1
+    assert errors.counts(gt, pred, things=False) == {
         "TP": 0, "FP": 1, "FN": 1, "split": 0, "merge": 0, "ignored": 0}
 
 
