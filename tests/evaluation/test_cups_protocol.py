@@ -210,3 +210,25 @@ def test_tables_score_as_the_literal_transcription_on_random_scenes(seed: int) -
     for key in ("rq", "miou", "acc"):
         assert fast[key] == pytest.approx(slow[key], abs=1e-6)
     assert fast["things"] == list(things) and fast["stuffs"] == list(stuffs)
+
+
+def test_classes_absent_from_the_gt_still_get_a_pseudo_class_and_count_with_pq_zero() -> None:
+    """11 thing pseudo-classes for 10 thing classes, only cars in the GT: the Hungarian gives each absent thing
+    class one of the small pseudo-classes, whose pixels become false positives of that class."""
+    gt = np.full((8, 40), 7, np.int32)  # road
+    gt[:4, :] = 26000  # one car over the top half
+    pseudo = np.zeros((8, 40), np.uint8)
+    pseudo[:4, :] = 1
+    pseudo[0, 1:11] = np.arange(2, 12)  # pseudo-classes 2..11: one car pixel each
+    instance = np.where(pseudo > 0, pseudo, 0).astype(np.uint16)
+    tables = [cp.image_table(pseudo, instance, cp.gt_segments(*cp.ground_truth(gt)))]
+    record = score_tables(tables, things=tuple(range(1, 12)), stuffs=(0,))
+    absent_things = [cp.CLASS_NAMES[c] for c in cp.THING_CLASSES if c != CAR]
+    assert set(absent_things) <= set(record["absent_classes"]) and "car" not in record["absent_classes"]
+    forced = record["forced_onto_absent"]["pq"]
+    assert sorted(forced) == sorted(absent_things) and all(len(ids) == 1 for ids in forced.values())
+    for name in absent_things:
+        row = record["per_class"][name]
+        assert row["counted"] and row["pq"] == 0.0 and row["fp"] == 1
+    assert record["assignment_pq"][0] == ROAD and record["assignment_pq"][1] == CAR
+    assert record["pq_things"] == pytest.approx(record["per_class"]["car"]["pq"] / 10)
