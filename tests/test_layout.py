@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pseudo_labels"
-LAYERS = ("core", "data", "formats", "semantics", "depth", "instances", "evaluation", "export", "report", "cli")
+LAYERS = ("core", "data", "formats", "semantics", "depth", "instances", "evaluation", "export", "report", "pipeline",
+          "cli")
 """Subpackages from the bottom up: a module may import its own subpackage and the ones before it, never a later one."""
 SHELLS = ("classify_stuff_things.py", "convert_to_cups_format.py", "extract_dinov2_features.py",
           "generate_depth_guided_instances.py", "generate_depth_spidepth.py", "generate_overclustered_semantics.py",
@@ -62,7 +63,7 @@ def test_the_14_original_script_paths_exist(shared_dir: Path) -> None:
 
 
 def test_imports_run_one_way() -> None:
-    """core -> data -> formats -> semantics -> depth -> instances -> evaluation -> export -> report -> cli."""
+    """core -> data -> formats -> semantics -> depth -> instances -> evaluation -> export -> report -> pipeline -> cli."""
     wrong = []
     for path in _library_modules():
         own = path.relative_to(PACKAGE).parts[0]

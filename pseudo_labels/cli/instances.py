@@ -10,7 +10,9 @@ of trainId maps (11..18), or each thing id of ``--stuff_things`` (the
 original's per-cluster split; ``--merge_thing_clusters`` splits all thing
 clusters as one unit instead, as the label-free exports do); raw cluster maps
 take ``--centroids_path`` (split per class of ``cluster_to_class``). Raw
-cluster ids with neither flag stop (exit 2): the original then split clusters
+cluster ids with neither flag take ``{semantic_dir}/../kmeans_centroids.npz``,
+where the semantics stage writes it (one log line says so, the manifest records
+it); without that file they stop (exit 2): the original then split clusters
 11..18 as if they were the thing trainIds.
 
 For ``{semantic_dir}/{city}/{stem}.png`` and ``{depth_dir}/{city}/{stem}.npy``

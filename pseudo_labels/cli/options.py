@@ -19,7 +19,8 @@ from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.core.errors import InputError
-from pseudo_labels.evaluation.panoptic import PROTOCOLS, REFERENCE
+from pseudo_labels.evaluation.panoptic import REFERENCE
+from pseudo_labels.evaluation.sweep import PROTOCOLS as SWEEP_PROTOCOLS
 from pseudo_labels.instances.settings import SplitSettings, from_sweep
 
 _UNSET = object()
@@ -52,7 +53,7 @@ def add_from_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from_sweep", type=Path, default=None, metavar="SWEEP_JSON",
                         help="take tau, A_min, blur sigma and dilation from this sweep's best configuration "
                              "(instead of the split flags)")
-    parser.add_argument("--sweep_protocol", choices=PROTOCOLS, default=REFERENCE,
+    parser.add_argument("--sweep_protocol", choices=SWEEP_PROTOCOLS, default=REFERENCE,
                         help="whose best configuration --from_sweep takes")
 
 

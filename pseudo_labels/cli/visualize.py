@@ -11,16 +11,17 @@ an error legend below them:
     predicted instances over the image   | GT instances over the image (class names written on both)
     errors, things (protocol named)      | errors, stuff
 
-Error panels: every prediction is filled by its status (TP green, FP yellow,
-split piece orange, merge purple, ignored grey) and every GT segment outlined
-by its own (missed, split and merged objects also hatched), so false positives
+Error panels: every prediction is filled by its status (colour-blind-safe
+colours: TP green, FP sky blue, split piece yellow, merge white, ignored blue)
+and every GT segment outlined by its own (missed objects vermillion; missed,
+split and merged objects also hatched), so false positives
 and splits stay visible (:mod:`pseudo_labels.evaluation.segment_errors` decides them).
 
 Images: ``--stems``, or ``--select first|worst|random`` with ``--limit``
 (worst = lowest per-image PQ_things under ``--protocol``, computed here for
 every image of the split). ``--protocol cups`` draws the labels the CUPS
 export writes, named by the assignment of ``--cups_result``, against CUPS'
-27-class GT (crowd regions are segments; what torchmetrics excuses is grey). Labels: trainId maps; raw clusters through a
+27-class GT (crowd regions are segments; what torchmetrics excuses is drawn as ignored). Labels: trainId maps; raw clusters through a
 ``kmeans_centroids.npz`` (its GT-voted ``cluster_to_class``); or label-free
 raw clusters with ``--stuff_things`` (as ``convert_to_cups_format.py
 --stuff_things --depth_instances`` exports them: thing clusters merged, split

@@ -393,5 +393,6 @@ def write_dataset(root: str | Path, split: str = "val", num_images: int = 4, see
         "generator": "pseudo-labels synthetic", "synthetic": True, "note": MARKER_NOTE,
         "split": split, "num_images": num_images, "seed": seed,
         "size": list(size), "depth_size": list(depth_size), "num_clusters": num_clusters,
+        "depth_subdir": cs.DEPTH_SUBDIR, "prediction_subdir": pred_dir.name if pred_dir is not None else None,
     })
     return keys

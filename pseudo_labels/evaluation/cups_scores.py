@@ -23,6 +23,25 @@ def _mean(values: np.ndarray) -> float | None:
     return float(np.mean(values.astype(np.float64))) * 100.0 if len(values) else None
 
 
+def class_scores(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray,
+                 iou: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-class (PQ, SQ, RQ, counted) as fractions from counts and IoU sums of any shape (..., 27).
+
+    The one home of CUPS' per-class formula (:func:`summary` and the bootstrap
+    over resampled totals use it); the counts may be integers or float64
+    holding integers. den = TP + FP/2 + FN/2 in float32, as CUPS; a class
+    counts when den > 0.
+    """
+    den = np.asarray(tp).astype(np.float32) + np.float32(0.5) * np.asarray(fp).astype(np.float32) \
+        + np.float32(0.5) * np.asarray(fn).astype(np.float32)
+    counted = den > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pq = np.where(counted, iou / den.astype(np.float64), 0.0)
+        sq = np.where(np.asarray(tp) > 0, iou / tp, 0.0)
+        rq = np.where(counted, np.asarray(tp).astype(np.float32) / den, np.float32(0.0)).astype(np.float32)
+    return pq, sq, rq, counted
+
+
 def summary(stats: CupsStats) -> dict:
     """PQ, SQ, RQ (all, things, stuff) in percent and per-class rows, with CUPS' float32 where it is float32.
 
@@ -30,13 +49,7 @@ def summary(stats: CupsStats) -> dict:
     SQ = IoU sum / TP (float64), RQ = TP / den (float32). A class counts when
     den > 0; the means are plain means over counted classes.
     """
-    den = stats.tp.astype(np.float32) + np.float32(0.5) * stats.fp.astype(np.float32) \
-        + np.float32(0.5) * stats.fn.astype(np.float32)
-    counted = den > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pq = np.where(counted, stats.iou / den.astype(np.float64), 0.0)
-        sq = np.where(stats.tp > 0, stats.iou / stats.tp, 0.0)
-        rq = np.where(counted, stats.tp.astype(np.float32) / den, np.float32(0.0)).astype(np.float32)
+    pq, sq, rq, counted = class_scores(stats.tp, stats.fp, stats.fn, stats.iou)
     things = IS_THING_CLASS[:NUM_CLASSES]
     result: dict = {}
     for suffix, selection in (("", np.ones(NUM_CLASSES, bool)), ("_things", things), ("_stuff", ~things)):

@@ -317,14 +317,36 @@ def _percent(x: float) -> float:
     return float(x) * 100.0
 
 
+def class_scores(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, iou: np.ndarray,
+                 protocol: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-class (PQ, SQ, RQ, present) as fractions, from float64 TP/FP/FN counts and IoU sums of any shape (..., C).
+
+    The one home of each protocol's per-class formula (the summaries and the
+    bootstrap over resampled totals use it). A class is present when TP + FP +
+    FN > 0; absent classes score 0. Reference: SQ = IoU / (TP + 1e-8), RQ =
+    TP / (TP + FP/2 + FN/2), PQ = SQ * RQ (the original's code). Official:
+    PQ = IoU / (TP + FP/2 + FN/2), SQ = IoU / TP (0 without TP), RQ = TP / (TP
+    + FP/2 + FN/2), as cityscapesscripts.
+    """
+    present = (tp + fp + fn) > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if protocol == REFERENCE:
+            sq = np.where(present, iou / (tp + 1e-8), 0.0)
+            rq = np.where(present, tp / (tp + 0.5 * fp + 0.5 * fn), 0.0)
+            return sq * rq, sq, rq, present
+        if protocol == OFFICIAL:
+            denominator = tp + 0.5 * fp + 0.5 * fn
+            pq = np.where(present, iou / denominator, 0.0)
+            sq = np.where(present & (tp > 0), iou / tp, 0.0)
+            rq = np.where(present, tp / denominator, 0.0)
+            return pq, sq, rq, present
+    raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
+
+
 def reference_summary(stats: PanopticStats) -> dict:
     """Reference protocol numbers in percent: PQ, PQ_stuff, PQ_things (class means), pooled SQ and RQ."""
     tp, fp, fn, iou = stats.tp.astype(np.float64), stats.fp.astype(np.float64), stats.fn.astype(np.float64), stats.iou
-    present = (stats.tp + stats.fp + stats.fn) > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sq = np.where(present, iou / (tp + 1e-8), 0.0)
-        rq = np.where(present, tp / (tp + 0.5 * fp + 0.5 * fn), 0.0)
-    pq = sq * rq
+    pq, sq, rq, present = class_scores(tp, fp, fn, iou, REFERENCE)
     stuff = np.isin(np.arange(cs.NUM_CLASSES), cs.STUFF_TRAIN_IDS)
 
     def mean(selection: np.ndarray) -> float:
@@ -345,12 +367,7 @@ def reference_summary(stats: PanopticStats) -> dict:
 def official_summary(stats: PanopticStats) -> dict:
     """Official numbers in percent: PQ/SQ/RQ as class means over All, Stuff and Things (cityscapesscripts)."""
     tp, fp, fn, iou = stats.tp.astype(np.float64), stats.fp.astype(np.float64), stats.fn.astype(np.float64), stats.iou
-    present = (stats.tp + stats.fp + stats.fn) > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        denominator = tp + 0.5 * fp + 0.5 * fn
-        pq = np.where(present, iou / denominator, 0.0)
-        sq = np.where(present & (stats.tp > 0), iou / tp, 0.0)
-        rq = np.where(present, tp / denominator, 0.0)
+    pq, sq, rq, present = class_scores(tp, fp, fn, iou, OFFICIAL)
     stuff = np.isin(np.arange(cs.NUM_CLASSES), cs.STUFF_TRAIN_IDS)
     result: dict = {}
     for suffix, selection in (("", np.ones(cs.NUM_CLASSES, bool)), ("_stuff", stuff), ("_things", ~stuff)):

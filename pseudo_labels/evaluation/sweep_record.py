@@ -6,6 +6,7 @@ plus mode, protocol and per-class rows; :func:`print_sweep` prints the
 original's tables and the best configuration per protocol. A sharded run
 keeps per-image statistics (:func:`write_shard`) so that :func:`merge_shards`
 sums them in the same image order as one run, giving the same bytes.
+:func:`write_results` writes the JSON and, beside it, every image's statistics.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import sweep
 from pseudo_labels.evaluation.cups_protocol import CUPS
 from pseudo_labels.evaluation.sweep_cups import cups_entries
+from pseudo_labels.evaluation.sweep_images import image_stats_arrays, image_stats_path, write_image_stats
 from pseudo_labels.instances.settings import SplitSettings
 
 
@@ -71,7 +73,23 @@ def build_record(meta: dict, grid: Sequence[SplitSettings], totals: sweep.SweepT
         "depth_blur_sigma": meta["depth_blur_sigma"], "dilation_iters": meta["dilation_iters"],
         "n_images": totals.n_images, "results": results, "best": best, "inputs": inputs,
         **({"cups": {k: v for k, v in meta["cups"].items() if k != "city_order"}} if "cups" in meta else {}),
+        # keys sorted, as a shard's meta comes back, so merged and single runs write the same bytes
+        **({"sources": json.loads(json.dumps(meta["sources"], sort_keys=True))} if "sources" in meta else {}),
     }
+
+
+def write_results(path: Path, meta: dict, grid: Sequence[SplitSettings], totals: sweep.SweepTotals,
+                  inputs: dict) -> tuple[dict, Path]:
+    """Write the result JSON at ``path`` and its per-image statistics beside it; returns (record, statistics file).
+
+    ``totals`` must have been kept image by image (``keep_images``): the
+    statistics file (:mod:`pseudo_labels.evaluation.sweep_images`) is what the
+    report's bootstrap intervals resample.
+    """
+    record = build_record(meta, grid, totals, inputs)
+    write_json(path, record)
+    stats = write_image_stats(image_stats_path(path), totals.per_image, image_stats_arrays(totals, record["results"]))
+    return record, stats
 
 
 def grid_from(meta: dict) -> list[SplitSettings]:
@@ -82,10 +100,10 @@ def grid_from(meta: dict) -> list[SplitSettings]:
 # --------------------------------------------------------------------------- tables
 
 
-def format_table(entries: Sequence[dict], k: int, protocol: str) -> str:
-    """The reference's markdown summary table (one row per configuration)."""
+def format_table(entries: Sequence[dict], k: int, protocol: str, depth: str = "SPIdepth depth") -> str:
+    """The reference's markdown summary table (one row per configuration); ``depth`` names the depth's source."""
     rule = "=" * 70
-    lines = [rule, f"RESULTS: Parameter Sweep (k={k} overclustered + SPIdepth depth), {protocol} protocol", rule,
+    lines = [rule, f"RESULTS: Parameter Sweep (k={k} overclustered + {depth}), {protocol} protocol", rule,
              "| grad_thresh | min_area | inst/img | PQ | PQ_stuff | PQ_things | SQ | RQ |",
              "|------------|----------|----------|-----|----------|-----------|------|------|"]
     def number(value: float | None, width: int) -> str:
@@ -115,11 +133,22 @@ def format_best(entry: dict) -> str:
     return "\n".join(lines)
 
 
+def depth_name(record: dict) -> str:
+    """The depth as the sweep's tables name it: "SPIdepth depth", "synthetic depth", or its folder of unknown source."""
+    source = record.get("sources", {}).get("depth")
+    if source is None:
+        return "no depth" if "sources" in record else "SPIdepth depth"  # older JSONs recorded no source
+    if source["kind"] == "unknown":
+        return f"depth of unknown source (`{record['depth_subdir']}`)"
+    return source["name"] if source["name"].endswith("depth") else f"{source['name']} depth"
+
+
 def print_sweep(record: dict, output: Path) -> None:
     """What the sweep prints when its JSON is written: a table per protocol, the best of each, where it went."""
     results = record["results"]
+    depth = depth_name(record)
     for protocol in record["protocols"]:
-        print(format_table([e for e in results if e["protocol"] == protocol], record["k"], protocol))
+        print(format_table([e for e in results if e["protocol"] == protocol], record["k"], protocol, depth))
     for protocol in record["protocols"]:
         print(format_best(record["best"][protocol]))
     print(f"Saved to: {output}")
@@ -173,7 +202,7 @@ def merge_shards(shards: Sequence[Path], output: Path | None = None) -> tuple[di
     instances = np.concatenate([part["instances"] for part in parts])[order]
     grid = grid_from(meta)
     params = sweep.SweepParams(tuple(grid), tuple(meta["protocols"]))
-    totals = sweep.SweepTotals.empty(params)
+    totals = sweep.SweepTotals.empty(params, keep_images=True)
     for key, result in zip(keys[order], sweep.results_from_array(stats, instances, meta["protocols"])):
         totals.add(str(key), result)
     semantic_lines = np.concatenate([part["semantic_lines"] for part in parts])[order]
@@ -183,6 +212,5 @@ def merge_shards(shards: Sequence[Path], output: Path | None = None) -> tuple[di
         depth_lines = np.concatenate([part["depth_lines"] for part in parts])[order]
         inputs["depth"] = {"count": len(keys), "sha256": sha256_of_lines(str(x) for x in depth_lines)}
     path = prepare_output_file(output or unsharded_path(shards[0], ".json"))
-    record = build_record(meta, grid, totals, inputs)
-    write_json(path, record)
+    record, _ = write_results(path, meta, grid, totals, inputs)
     return record, path

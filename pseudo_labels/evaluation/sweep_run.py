@@ -4,8 +4,9 @@ Reads ``{root}/{semantic_subdir}/{split}/{city}/{stem}.png`` (raw cluster ids),
 the centroid file's ``cluster_to_class``, ``{root}/{depth_subdir}/...npy`` and
 the gtFine labelIds/instanceIds (ground truth: evaluation only).
 :func:`run_sweep_split` writes ``{root}/sweep_k{k}_spidepth_{split}.json`` (or
-the ``output`` given) and a manifest beside it, or, for one shard of a sharded
-run, that shard's statistics (:func:`pseudo_labels.evaluation.sweep_record.merge_shards`
+the ``output`` given), its per-image statistics (``.images.npz``) and a
+manifest beside it, or, for one shard of a sharded run, that shard's
+statistics (:func:`pseudo_labels.evaluation.sweep_record.merge_shards`
 joins them).
 """
 
@@ -18,14 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from pseudo_labels.core.errors import InputError
-from pseudo_labels.core.fileio import prepare_output_file, sha256_file, sha256_lines, sha256_of_lines, write_json
+from pseudo_labels.core.fileio import prepare_output_file, sha256_file, sha256_lines, sha256_of_lines
 from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.core.parallel import default_workers, run_shard
 from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.data.sources import split_sources
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import sweep
 from pseudo_labels.evaluation.cups_protocol import CUPS
-from pseudo_labels.evaluation.sweep_record import build_record, shard_path, write_shard
+from pseudo_labels.evaluation.sweep_record import shard_path, write_results, write_shard
 from pseudo_labels.evaluation.sweep_cups import cups_settings
 from pseudo_labels.formats.centroids import load_cluster_to_class, thing_clusters
 from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
@@ -145,14 +147,15 @@ def run_sweep_split(root: Path, split: str = "val", *, semantic_subdir: str = "p
     manifest = RunManifest("sweep", arguments)
     params = sweep.SweepParams(tuple(grid), protocols, tuple(eval_size))
     sharded = num_shards > 1
-    totals = sweep.run_sweep(files, cluster_to_class, params, workers=workers, keep_images=sharded)
+    totals = sweep.run_sweep(files, cluster_to_class, params, workers=workers, keep_images=True)
     semantic_lines = sha256_lines([f.semantic for f in files], root)
     depth_lines = sha256_lines([f.depth for f in files], root) if needs_depth else []
     meta = {"split": split, "k": k, "eval_resolution": list(eval_size), "depth_subdir": depth_subdir,
             "semantic_subdir": semantic_subdir, "protocols": list(protocols),
             "grid": [[c.tau, c.min_area] for c in grid], "depth_blur_sigma": depth_blur_sigma,
             "dilation_iters": dilation_iters, "needs_depth": needs_depth, "num_shards": num_shards,
-            "centroids": {"path": str(centroids), "sha256": sha256_file(centroids)}}
+            "centroids": {"path": str(centroids), "sha256": sha256_file(centroids)},
+            "sources": split_sources(root, split, semantic_subdir, depth_subdir if needs_depth else None)}
     if CUPS in protocols:
         meta["cups"] = cups_settings(root, split, thing_clusters(cluster_to_class), k, thing_stuff_threshold)
     manifest.add_inputs({"semantic": [f.semantic for f in files], "centroids": centroids}, root=root)
@@ -164,9 +167,10 @@ def run_sweep_split(root: Path, split: str = "val", *, semantic_subdir: str = "p
     inputs = {"semantic": {"count": len(files), "sha256": sha256_of_lines(semantic_lines)}, "centroids": meta["centroids"]}
     if needs_depth:
         inputs["depth"] = {"count": len(files), "sha256": sha256_of_lines(depth_lines)}
-    record = build_record(meta, grid, totals, inputs)
-    write_json(output, record)
+    record, image_stats = write_results(output, meta, grid, totals, inputs)
     timing = {"seconds": round(totals.seconds, 3), "workers": workers,
               "seconds_per_image": round(totals.seconds / max(totals.n_images, 1), 4)}
-    manifest.write(output.parent, extra={"output": str(output), "timing": timing}, name=f"{output.stem}.manifest.json")
+    manifest.write(output.parent, extra={"output": str(output), "timing": timing,
+                                         "image_stats": {"path": str(image_stats), "sha256": sha256_file(image_stats)}},
+                   name=f"{output.stem}.manifest.json")
     return SweepRun(output, record)

@@ -40,7 +40,7 @@ from pseudo_labels.formats.stuff_things import read_stuff_things
 from pseudo_labels.instances.painting import drawn_instance_map, instance_id_map
 from pseudo_labels.instances.settings import SplitSettings
 from pseudo_labels.instances.splitting import Instances, split
-from pseudo_labels.instances.units import MERGED_THINGS, Units, decide_units
+from pseudo_labels.instances.units import MERGED_THINGS, Units, centroids_beside, decide_units
 
 log = logging.getLogger("instances")  # the command's name: log lines read as they did when this lived in the command
 
@@ -151,8 +151,16 @@ def write_instance_files(semantic_dir: Path, depth_dir: Path, output_dir: Path, 
     keys = run_shard([k for k in keys if depth_files[k].is_file()], num_shards, shard_index)
     if not keys:
         raise InputError(f"no semantic map under {semantic_dir} has a depth map under {depth_dir}.")
-    units = choose_units(read_label_png(semantic_files[keys[0]]), semantic_files[keys[0]], centroids_path,
-                         stuff_things, merge_thing_clusters)
+    first = read_label_png(semantic_files[keys[0]])
+    found = None
+    if centroids_path is None and stuff_things is None and not merge_thing_clusters and \
+            int(first.max()) >= cs.NUM_CLASSES:  # raw cluster ids and no mapping given: the semantics stage's file
+        found = centroids_beside(semantic_dir)
+        if found is not None:
+            log.info("%s holds raw cluster ids and no --centroids_path was given: using %s, where the semantics "
+                     "stage writes the centroids (split per class of its cluster_to_class)", semantic_dir, found)
+            centroids_path = found
+    units = choose_units(first, semantic_files[keys[0]], centroids_path, stuff_things, merge_thing_clusters)
     config = {"grad_threshold": split_settings.tau, "min_area": split_settings.min_area,
               "dilation_iters": split_settings.dilation_iters, "depth_blur": split_settings.sigma}
     manifest = manifest or RunManifest("instances", {
@@ -160,6 +168,8 @@ def write_instance_files(semantic_dir: Path, depth_dir: Path, output_dir: Path, 
         "centroids_path": centroids_path, "stuff_things": stuff_things, "merge_thing_clusters": merge_thing_clusters,
         "instance_png": instance_png, "limit": limit, "num_shards": num_shards, "shard_index": shard_index,
         "workers": workers, "skip_missing": skip_missing, "overwrite": overwrite})
+    if found is not None:
+        manifest.record["centroids_found_beside_semantics"] = str(found)
     suffix = shard_suffix(num_shards, shard_index)
     manifest.claim(output_dir, {
         **config, "centroids": sha256_optional(centroids_path), "stuff_things": sha256_optional(stuff_things),

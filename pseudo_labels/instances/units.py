@@ -18,6 +18,7 @@ instance tool all pick their units here, so every stage splits the same way.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.data import published
 from pseudo_labels.formats.centroids import cluster_to_class
 from pseudo_labels.formats.stuff_things import read_stuff_things
 from pseudo_labels.instances import splitting as inst
@@ -120,6 +122,15 @@ def decide_units(max_id: int, centroids_path: Path | None = None, stuff_things_p
         raise InputError(f"{what} holds id {max_id} > 18: these are raw cluster ids, not trainIds. Pass "
                          f"--centroids_path (its cluster_to_class) or --stuff_things (label-free thing clusters).")
     return train_id_units()
+
+
+def centroids_beside(semantic_dir: Path) -> Path | None:
+    """``{semantic_dir}/../kmeans_centroids.npz``, where the semantics stage writes a split's centroids, if it is there.
+
+    ``semantic_dir`` is one split's folder (``R/pseudo_semantic_raw_k80/train``).
+    """
+    path = Path(os.path.abspath(semantic_dir)).parent / published.RESTORE_NAME  # the name the semantics stage writes
+    return path if path.is_file() else None
 
 
 def semantic_and_depth(root: Path, semantic_subdir: str, depth_subdir: str, split: str, limit: int | None = None

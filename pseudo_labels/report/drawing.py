@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import segment_errors as se
+from pseudo_labels.report.colour import OKABE_ITO
 
 TITLE_PX = 30
 """Title text height in pixels at the picture's native size (15 px at half size)."""
@@ -28,13 +29,18 @@ LABEL_PX = 20
 """Class names written on the instances."""
 
 STATUS_COLOURS = {
-    se.TP: (40, 200, 60),
-    se.FP: (255, 220, 0),
-    se.FN: (230, 30, 30),
-    se.SPLIT: (255, 130, 0),
-    se.MERGE: (190, 70, 255),
-    se.IGNORED: (150, 150, 150),
+    se.TP: OKABE_ITO["bluish green"],
+    se.FP: OKABE_ITO["sky blue"],
+    se.FN: OKABE_ITO["vermillion"],
+    se.SPLIT: OKABE_ITO["yellow"],
+    se.MERGE: (255, 255, 255),
+    se.IGNORED: OKABE_ITO["blue"],
 }
+"""Okabe-Ito colours (and white), chosen so that every pair stays apart, also as fills over the dimmed image and
+under a missed object's hatching, with and without colour-vision deficiencies (tests/report/test_legibility.py)."""
+STATUS_NAMES = {se.TP: "green", se.FP: "sky blue", se.FN: "vermillion", se.SPLIT: "yellow", se.MERGE: "white",
+                se.IGNORED: "blue"}
+"""How the texts name the status colours."""
 STATUS_MEANING = {
     se.TP: "TP (matched)",
     se.FP: "FP (false prediction)",
@@ -43,7 +49,10 @@ STATUS_MEANING = {
     se.MERGE: "merge (objects joined)",
     se.IGNORED: "ignored (void / crowd)",
 }
+FILL_ALPHA = 0.75
+"""Opacity of the status fills over the dimmed image."""
 HATCH_PERIOD = 8
+HATCH_WIDTH = 2
 
 
 @functools.lru_cache(maxsize=8)
@@ -66,7 +75,7 @@ def outline(ids: np.ndarray, width: int = 1) -> np.ndarray:
     return ndimage.binary_dilation(edge, cross, iterations=width - 1) if width > 1 else edge
 
 
-def hatch(shape: tuple[int, int], period: int = HATCH_PERIOD, width: int = 2) -> np.ndarray:
+def hatch(shape: tuple[int, int], period: int = HATCH_PERIOD, width: int = HATCH_WIDTH) -> np.ndarray:
     """HxW bool diagonal stripes (``width`` px every ``period`` px)."""
     rows, cols = np.indices(shape)
     return (rows + cols) % period < width
@@ -160,7 +169,7 @@ def error_overlay(base: np.ndarray, gt_ids: np.ndarray, pred_ids: np.ndarray, er
     for status, colour in STATUS_COLOURS.items():
         colours[status] = colour
     pred_status = np.where(pred_shown, errors.pred, se.VOID)[pred_ids]
-    out = blend(base, colours[pred_status], pred_status > 0, 0.6)
+    out = blend(base, colours[pred_status], pred_status > 0, FILL_ALPHA)
     gt_status = np.where(gt_shown, errors.gt, se.VOID)[gt_ids]
     missed = np.isin(gt_status, (se.FN, se.SPLIT, se.MERGE)) & hatch(gt_ids.shape)
     out[missed] = colours[gt_status[missed]]
@@ -211,6 +220,12 @@ def legend(width: int, entries: Sequence[tuple[tuple[int, int, int], str]], head
 def class_entries(classes: Sequence[int], space: cs.ClassSpace) -> list[tuple[tuple[int, int, int], str]]:
     """Legend entries (palette colour, name) of the classes of ``space`` among ``classes``, in id order."""
     return [(space.colors[c], space.names[c]) for c in sorted({int(c) for c in classes}) if c < len(space.names)]
+
+
+def status_text() -> str:
+    """The status colours in words, for captions: "TP green, FP sky blue, FN vermillion hatched, ..."."""
+    return ", ".join(f"{STATUS_MEANING[s].split(' (')[0]} {STATUS_NAMES[s]}" + (" hatched" if s == se.FN else "")
+                     for s in STATUS_COLOURS)
 
 
 def status_entries() -> list[tuple[tuple[int, int, int], str]]:

@@ -12,15 +12,28 @@ import html
 import re
 from collections.abc import Sequence
 
-STYLE = """
+TEXT_COLOURS = {
+    "body": ("#111111", "#ffffff"),
+    "a": ("#0645ad", "#ffffff"),
+    "figcaption": ("#333333", "#ffffff"),
+    "thead th": ("#111111", "#eeeeee"),
+    "code": ("#111111", "#f0f0f0"),
+    ".banner": ("#ffffff", "#b00020"),
+    ".banner code": ("#ffffff", "#6e0014"),
+    ".banner a": ("#ffffff", "#b00020"),
+    ".missing": ("#b00020", "#ffffff"),
+}
+"""Every (text, background) pair the stylesheet sets, as one rule each: the test holds each to 4.5:1 (WCAG AA).
+A selector that sets one of the two sets both, so no text meets a background it was not checked against."""
+
+LAYOUT = """
 body { font-family: DejaVu Sans, Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em;
-       line-height: 1.45; color: #111; }
-.banner { background: #b00020; color: white; font-size: 1.5em; font-weight: bold; padding: 0.7em 1em;
-          border-radius: 6px; }
+       line-height: 1.45; }
+.banner { font-size: 1.5em; font-weight: bold; padding: 0.7em 1em; border-radius: 6px; }
+.banner a { text-decoration: underline; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.95em; }
 th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
-thead th { background: #eee; }
 table.sortable thead th { cursor: pointer; user-select: none; }
 table.sortable thead th[data-order="asc"]::after { content: " \\25B2"; }
 table.sortable thead th[data-order="desc"]::after { content: " \\25BC"; }
@@ -28,10 +41,14 @@ figure { margin: 1em 0; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
 .gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 1em; }
 .gallery img { width: 100%; }
-img.broken { outline: 4px solid red; min-height: 2em; }
-.missing { color: #b00020; font-weight: bold; }
-code { background: #f3f3f3; padding: 0 0.2em; }
+img.broken { outline: 4px solid #b00020; min-height: 2em; }
+.missing { font-weight: bold; }
+code { padding: 0 0.2em; }
 """
+
+STYLE = LAYOUT + "".join(f"{selector} {{ color: {text}; background: {background}; }}\n"
+                         for selector, (text, background) in TEXT_COLOURS.items())
+"""The page's stylesheet: the layout, then the text colours (:data:`TEXT_COLOURS`)."""
 
 SORT_SCRIPT = """
 document.querySelectorAll("table.sortable").forEach(function (table) {
@@ -130,8 +147,11 @@ def to_html(blocks: Sequence[tuple]) -> str:
         elif kind == "table":
             body += _table(block[1], block[2])
         elif kind == "figure":
+            others = "".join(f' <a href="{_attr(path)}">{html.escape(label)}</a>' for label, path in
+                             (block[3] if len(block) > 3 else []))
             body.append(f'<figure><img src="{_attr(block[1])}" alt="{_attr(block[2])}">'
-                        f"<figcaption>{inline(block[2])}</figcaption></figure>")
+                        f"<figcaption>{inline(block[2])}{' (also as' + others + ')' if others else ''}"
+                        f"</figcaption></figure>")
         elif kind == "gallery":
             body.append('<div class="gallery">')
             for path, caption in block[1]:

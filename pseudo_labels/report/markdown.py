@@ -1,29 +1,37 @@
 """The report of a sweep as blocks, Markdown and (through :mod:`~pseudo_labels.report.html`) HTML, with its figures.
 
-The report says first where the data comes from (synthetic or not, read from
-the sweep's manifest and the dataset's ``synthetic_{split}.json`` marker),
-then per protocol: the best configuration, the annotated heat map (values,
-best and published cells marked, untested cells hatched, CC-only beside),
-PQ_things and instances per image against A_min (one line per tau), the
-configurations sorted by PQ and the per-class table of the best; per-class PQ
-bars of both protocols; with ``--pictures`` (a ``visualize`` output folder) a
-gallery of the worst images and a per-image table; the protocol definitions
-and the inputs' hashes. Every number comes from the JSON files.
+The report says first where the data comes from (synthetic or not) and what
+made its semantics and depth (:mod:`~pseudo_labels.report.provenance`), how
+its intervals are made (:mod:`~pseudo_labels.report.intervals`), then per
+protocol: the best configuration with 95 % bootstrap intervals, the
+published setting's difference to it, the heat map (values in the cells when
+they fit, else tables; best and published cells marked, untested cells
+hatched, CC-only on the colour scale), PQ_things and instances per image
+against A_min (one line per tau), the configurations sorted by PQ with
+intervals and their verdict against the best, and the per-class table of the
+best; per-class PQ bars of every protocol; with ``--pictures`` (a
+``visualize`` output folder) a gallery of the worst images and a per-image
+table; the inputs' hashes. Every number comes from the JSON files and the
+sweep's per-image statistics.
 """
-
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from pseudo_labels.report import figures as figs
 from pseudo_labels.report import html as report_html
+from pseudo_labels.report import intervals as report_intervals
+from pseudo_labels.report.drawing import status_text
+from pseudo_labels.report.intervals import ReportIntervals
+from pseudo_labels.report.provenance import Origin, data_origin, sources_text
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import write_bytes_atomic, write_text
-from pseudo_labels.data.synthetic import marker_path
+from pseudo_labels.evaluation.bootstrap import METRICS, RESAMPLES, SEED, Intervals
 from pseudo_labels.instances.settings import SplitSettings
 
 PROTOCOL_TEXT = {
@@ -41,7 +49,6 @@ PROTOCOL_TEXT = {
              "looks at the ground truth, as CUPS' evaluation does."),
 }
 PROTOCOL_TITLE = {"reference": "Reference", "official": "Official", "cups": "CUPS"}
-SYNTHETIC_BANNER = "SYNTHETIC DATA — not a result on Cityscapes"
 GALLERY_SIZE = 8
 MARKDOWN_IMAGE_ROWS = 20
 """Per-image rows in the Markdown (worst first); the HTML table holds every image."""
@@ -50,52 +57,8 @@ IMAGE_COLUMNS = ("image", "PQ", "PQ_stuff", "PQ_things", "instances", "TP th", "
 
 Block = tuple
 """One piece of the document: ``("h1"|"h2"|"h3"|"p"|"banner", text)``, ``("table", header, rows)``,
-``("figure", file, alt)``, ``("gallery", [(file, caption)])``, ``("images", header, rows, links)``.
+``("figure", file, alt[, [(label, other file)]])``, ``("gallery", [(file, caption)])``, ``("images", header, rows, links)``.
 Text may hold `code`, **bold** and [links](href) (Markdown; the HTML writer converts them)."""
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where the evaluated data comes from: ``synthetic`` True/False, or None when it cannot be told."""
-
-    synthetic: bool | None
-    text: str
-
-
-def data_origin(sweep_json: Path, record: dict) -> Origin:
-    """Synthetic or not, from the dataset root named by the sweep's manifest (or its centroid path).
-
-    Synthetic splits carry ``{root}/synthetic_{split}.json`` (written by
-    :mod:`pseudo_labels.data.synthetic`); a root without it is taken as real data.
-    """
-    split = record.get("split", "val")
-    candidates: list[Path] = []
-    manifest = Path(sweep_json).with_name(f"{Path(sweep_json).stem}.manifest.json")
-    try:
-        root = json.loads(manifest.read_text())["arguments"]["cityscapes_root"]
-        candidates.append(Path(root))
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    centroids = record.get("inputs", {}).get("centroids", {}).get("path")
-    if centroids:
-        candidates.append(Path(centroids).parent.parent)
-    for root in candidates:
-        for place in (root, Path(sweep_json).parent / root):
-            marker = marker_path(place, split)
-            if marker.is_file():
-                try:
-                    info = json.loads(marker.read_text())
-                except ValueError:
-                    info = {}
-                return Origin(True, f"{SYNTHETIC_BANNER}. The {split} images under `{place}` are synthetic street "
-                                    f"scenes drawn by `pseudo-labels synthetic` ({info.get('num_images', '?')} images, "
-                                    f"seed {info.get('seed', '?')}, marker `{marker.name}`); these numbers say nothing "
-                                    f"about Cityscapes.")
-            if (place / "leftImg8bit" / split).is_dir():
-                return Origin(False, f"Data: the {split} images under `{place}` (no synthetic marker "
-                                     f"`{marker.name}` there).")
-    return Origin(None, "Data origin unknown: the sweep's manifest and centroid path lead to no dataset root on this "
-                        "machine, so it cannot be told whether the data was synthetic.")
 
 
 # --------------------------------------------------------------------------- pictures from visualize
@@ -143,8 +106,7 @@ def picture_blocks(index: dict, base: str, record: dict) -> list[Block]:
         "p", f"Pictures by `visualize` ({index['protocol']} protocol, {SplitSettings.from_record(index).describe()}, "
              f"selection `{index['select']}`, labels `{index['units']}`), sorted by per-image "
              f"{kind}, worst first. Panels: input, depth edges, semantic pseudo-labels, ground truth, predicted and GT "
-             f"instances, errors of things and of stuff (TP green, FP yellow, FN red hatched, split orange, merge "
-             f"purple, ignored grey).")]
+             f"instances, errors of things and of stuff ({status_text()}).")]
     if (index.get("split"), index.get("semantic_subdir")) != (record.get("split"), record.get("semantic_subdir")):
         blocks.append(("p", f"**Note:** the pictures show `{index.get('semantic_subdir')}` ({index.get('split')}), "
                             f"the sweep `{record.get('semantic_subdir')}` ({record.get('split')})."))
@@ -175,17 +137,36 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def summary_table(entries: Sequence[dict]) -> Block:
-    """The configurations, best PQ first (ties keep the grid order)."""
-    rows = [[_label(e), f"{e['avg_instances']:.1f}", _num(e["PQ"]), _num(e["PQ_stuff"]), _num(e["PQ_things"]),
-             _num(e["SQ"]), _num(e["RQ"])] for e in sorted(entries, key=lambda e: -e["PQ"])]
-    return ("table", ["tau / A_min", "inst/img", "PQ", "PQ_stuff", "PQ_things", "SQ", "RQ"], rows)
+def summary_table(entries: Sequence[dict], intervals: Intervals | None = None) -> Block:
+    """The scored configurations, best PQ first (ties keep the grid order), with intervals and the verdict vs the best.
+
+    ``entries`` are one protocol's entries in the record's order (the order of ``intervals``).
+    """
+    order = sorted((i for i, e in enumerate(entries) if e["PQ"] is not None), key=lambda i: -entries[i]["PQ"])
+    if intervals is None:
+        rows = [[_label(e), f"{e['avg_instances']:.1f}", _num(e["PQ"]), _num(e["PQ_stuff"]), _num(e["PQ_things"]),
+                 _num(e["SQ"]), _num(e["RQ"])] for e in (entries[i] for i in order)]
+        return ("table", ["tau / A_min", "inst/img", "PQ", "PQ_stuff", "PQ_things", "SQ", "RQ"], rows)
+    verdict = report_intervals.verdicts(intervals, entries)
+    rows = [[_label(entries[i]), f"{entries[i]['avg_instances']:.1f}",
+             *(report_intervals.ci(entries[i][m], intervals.low[m][i], intervals.high[m][i]) for m in METRICS),
+             _num(entries[i]["SQ"]), _num(entries[i]["RQ"]), verdict[i]] for i in order]
+    return ("table", ["tau / A_min", "inst/img", "PQ [95 % CI]", "PQ_stuff [95 % CI]", "PQ_things [95 % CI]", "SQ",
+                      "RQ", "vs best"], rows)
 
 
-def class_table(entry: dict) -> Block:
-    rows = [[name, "thing" if v["thing"] else "stuff", f"{v['PQ']:.2f}", f"{v['SQ']:.2f}", f"{v['RQ']:.2f}",
-             str(v["TP"]), str(v["FP"]), str(v["FN"])] for name, v in entry["per_class"].items() if v["evaluated"]]
-    return ("table", ["class", "kind", "PQ", "SQ", "RQ", "TP", "FP", "FN"], rows)
+def class_table(entry: dict, intervals: Intervals | None = None, index: int | None = None) -> Block:
+    """The evaluated classes of ``entry``; with ``intervals``, per-class PQ intervals of its configuration ``index``."""
+    rows = []
+    for column, (name, v) in enumerate(entry["per_class"].items()):
+        if not v["evaluated"]:
+            continue
+        pq = f"{v['PQ']:.2f}" if intervals is None or index is None else report_intervals.ci(
+            v["PQ"], intervals.class_low[index, column], intervals.class_high[index, column])
+        rows.append([name, "thing" if v["thing"] else "stuff", pq, f"{v['SQ']:.2f}", f"{v['RQ']:.2f}",
+                     str(v["TP"]), str(v["FP"]), str(v["FN"])])
+    header = "PQ" if intervals is None else "PQ [95 % CI]"
+    return ("table", ["class", "kind", header, "SQ", "RQ", "TP", "FP", "FN"], rows)
 
 
 def cups_text(best: dict) -> str:
@@ -202,19 +183,57 @@ def cups_text(best: dict) -> str:
     return text
 
 
-def _published_text(entries: Sequence[dict]) -> str:
-    published = [e for e in figs.depth_entries(entries)
-                 if (round(e["grad_threshold"], 6), e["min_area"]) == figs.PUBLISHED]
+def _published_text(entries: Sequence[dict], intervals: Intervals | None) -> str:
+    published = [i for i, e in enumerate(entries) if e["mode"] != "cc_only"
+                 and (round(e["grad_threshold"], 6), e["min_area"]) == figs.PUBLISHED]
     if not published:
         return f"The published setting {figs.PUBLISHED_TEXT} is not in this grid."
-    e = published[0]
-    return f"Published setting ({figs.PUBLISHED[0]:.2f} / {figs.PUBLISHED[1]}): PQ {_num(e['PQ'])}, PQ_things {_num(e['PQ_things'])}."
+    i = published[0]
+    e = entries[i]
+    text = (f"Published setting ({figs.PUBLISHED[0]:.2f} / {figs.PUBLISHED[1]}): PQ {_ci(e, 'PQ', i, intervals)}, "
+            f"PQ_things {_ci(e, 'PQ_things', i, intervals)}")
+    if intervals is not None and i != intervals.best and e["PQ"] is not None:
+        text += f"; PQ {report_intervals.difference_text(intervals, entries, i)}"
+    return text + "."
+
+
+def _ci(entry: dict, metric: str, index: int, intervals: Intervals | None) -> str:
+    """A number with its interval when there is one."""
+    if intervals is None:
+        return _num(entry[metric])
+    return report_intervals.ci(entry[metric], intervals.low[metric][index], intervals.high[metric][index])
+
+
+def shown_format(formats: Sequence[str]) -> str:
+    """The figure format the documents show: SVG when asked for, else PNG (browsers show no PDF in ``<img>``)."""
+    return "svg" if "svg" in formats else "png"
+
+
+def _figure(figures: dict[str, bytes], stem: str, made: dict[str, bytes], alt: str, formats: Sequence[str]) -> Block:
+    """Keep ``made`` (format -> bytes) as ``{stem}.{format}`` files; the block shows one and links the others."""
+    shown = shown_format(formats)
+    for fmt, data in made.items():
+        figures[f"{stem}.{fmt}"] = data
+    return ("figure", f"{stem}.{shown}", alt, [(fmt.upper(), f"{stem}.{fmt}") for fmt in made if fmt != shown])
+
+
+def grid_table(entries: Sequence[dict], metric: str) -> Block:
+    """The heat map's values as a table (A_min rows, tau columns), for grids too wide to write them in the cells."""
+    taus, areas, grid = figs.grid_of(entries, metric)
+    rows = [[str(area), *("not run" if np.isnan(v) else f"{v:.1f}" for v in grid[r])] for r, area in enumerate(areas)]
+    return ("table", [f"{metric}: A_min (rows), tau (columns)", *(f"{t:.2f}" for t in taus)], rows)
 
 
 def render(record: dict, figure_prefix: str, origin: Origin | None = None, pictures: dict | None = None,
-           pictures_base: str = "", note: str | None = None) -> tuple[list[Block], dict[str, bytes]]:
-    """The document's blocks and ``{file name: PNG bytes}`` of the figures it shows."""
+           pictures_base: str = "", note: str | None = None, intervals: ReportIntervals | None = None,
+           formats: Sequence[str] = ("png",), sources: str | None = None) -> tuple[list[Block], dict[str, bytes]]:
+    """The document's blocks and ``{file name: bytes}`` of the figures it shows (each in ``formats``).
+
+    ``intervals``: the bootstrap intervals (:func:`pseudo_labels.report.intervals.compute`); None: none shown.
+    """
     origin = origin or Origin(None, "Data origin unknown.")
+    intervals = intervals or ReportIntervals({}, "No intervals were computed.")
+    made = tuple(dict.fromkeys([*formats, shown_format(formats)]))
     title = f"Parameter sweep: k={record['k']}, {record['split']} split"
     blocks: list[Block] = [("h1", title + (" (synthetic data)" if origin.synthetic else ""))]
     blocks.append(("banner", origin.text) if origin.synthetic else ("p", f"**{origin.text}**"))
@@ -225,6 +244,9 @@ def render(record: dict, figure_prefix: str, origin: Origin | None = None, pictu
                         f"{record['eval_resolution'][1]}, semantics `{record.get('semantic_subdir')}`, depth "
                         f"`{record['depth_subdir']}`, blur sigma {record['depth_blur_sigma']}, dilation "
                         f"{record['dilation_iters']}."))
+    if sources:
+        blocks.append(("p", sources))
+    blocks.append(("p", intervals.note))
     figures: dict[str, bytes] = {}
     for protocol in record["protocols"]:
         every = [e for e in record["results"] if e["protocol"] == protocol]
@@ -234,32 +256,54 @@ def render(record: dict, figure_prefix: str, origin: Origin | None = None, pictu
                        ("p", f"No configuration could be scored: {every[0].get('error', 'no result')}.")]
             continue
         best = record["best"][protocol]
-        heat, lines = f"{figure_prefix}_{protocol}_heatmap.png", f"{figure_prefix}_{protocol}_amin.png"
-        figures[heat] = figs.heatmap_png(entries, protocol)
-        figures[lines] = figs.area_lines_png(entries, protocol)
+        found = intervals.of(protocol)
+        b = every.index(best)
         cc = figs.cc_entry(entries)
-        cc_text = f" CC-only (no depth): PQ {_num(cc['PQ'])}, PQ_things {_num(cc['PQ_things'])}." if cc else ""
+        cc_text = (f" CC-only (no depth): PQ {_ci(cc, 'PQ', every.index(cc), found)}, PQ_things "
+                   f"{_ci(cc, 'PQ_things', every.index(cc), found)}." if cc else "")
         blocks += [("h2", f"{PROTOCOL_TITLE[protocol]} protocol"), ("p", PROTOCOL_TEXT[protocol]),
-                   ("p", f"Best: tau / A_min = {_label(best)}: PQ {_num(best['PQ'])}, PQ_stuff {_num(best['PQ_stuff'])}, "
-                         f"PQ_things {_num(best['PQ_things'])}, SQ {_num(best['SQ'])}, RQ {_num(best['RQ'])}. "
-                         f"{_published_text(entries)}{cc_text}")]
+                   ("p", f"Best: tau / A_min = {_label(best)}: PQ {_ci(best, 'PQ', b, found)}, PQ_stuff "
+                         f"{_ci(best, 'PQ_stuff', b, found)}, PQ_things {_ci(best, 'PQ_things', b, found)}, SQ "
+                         f"{_num(best['SQ'])}, RQ {_num(best['RQ'])}. {_published_text(every, found)}{cc_text}")]
+        if found is not None:
+            verdicts = report_intervals.verdicts(found, every)
+            tied = [i for i, verdict in enumerate(verdicts) if verdict == report_intervals.TIED]
+            blocks.append(("p", f"{len(tied)} of the other {len(entries) - 1} configurations are not significantly "
+                                f"different from the best (n.s. in the table)" + (
+                                    f": {', '.join(_label(every[i]) for i in tied[:12])}"
+                                    + (", ..." if len(tied) > 12 else "") + "." if tied else ".")))
         if len(entries) < len(every):
             blocks.append(("p", f"{len(every) - len(entries)} configuration(s) not scored "
                                 f"({next(e for e in every if e['PQ'] is None).get('error')})."))
         if protocol == "cups":
             blocks.append(("p", cups_text(best)))
+        fit = figs.heatmap_values_fit(entries)
         blocks += [
-                   ("figure", heat, f"PQ and PQ_things over (tau, A_min), {protocol} protocol"),
-                   ("p", f"Values in the cells; red box: best PQ; white dashed box: the published {figs.PUBLISHED_TEXT}; "
-                         "hatched: not run; CC-only (connected components, no depth) beside each grid."),
-                   ("figure", lines, f"PQ_things and instances per image against A_min, {protocol} protocol")]
+            _figure(figures, f"{figure_prefix}_{protocol}_heatmap", figs.heatmap(entries, protocol, made),
+                    f"PQ and PQ_things over (tau, A_min), {protocol} protocol", formats),
+            ("p", ("Values in the cells" if fit else "The grid is too wide to write legible values in its cells: "
+                   "they are in the tables below") + "; star: best PQ; diamond: the published "
+                  f"{figs.PUBLISHED_TEXT}; hatched: not run; the marked line on each colour scale: CC-only "
+                  "(connected components, no depth). Tau is drawn as evenly spaced categories.")]
+        if not fit:
+            blocks += [grid_table(entries, "PQ"), grid_table(entries, "PQ_things")]
+        blocks.append(_figure(figures, f"{figure_prefix}_{protocol}_amin", figs.area_lines(entries, protocol, made),
+                              f"PQ_things and instances per image against A_min, {protocol} protocol", formats))
         if len({e["PQ_stuff"] for e in entries}) == 1:
             blocks.append(("p", f"PQ_stuff is {entries[0]['PQ_stuff']:.2f} for every configuration: tau and A_min "
                                 f"change only the thing instances."))
-        blocks += [summary_table(entries), ("h3", f"Per class, best configuration ({_label(best)})"), class_table(best)]
-    per_class = f"{figure_prefix}_per_class.png"
-    figures[per_class] = figs.per_class_png({p: record["best"][p] for p in record["protocols"]})
-    blocks += [("h2", "Per-class PQ"), ("figure", per_class, "Per-class PQ of each protocol's best configuration")]
+        blocks += [summary_table(every, found), ("h3", f"Per class, best configuration ({_label(best)})"),
+                   class_table(best, found, b)]
+    scored = [p for p in record["protocols"] if record["best"][p]["PQ"] is not None]
+    whiskers = {p: (intervals.of(p), [e for e in record["results"] if e["protocol"] == p].index(record["best"][p]))
+                for p in scored if intervals.of(p) is not None}
+    blocks += [("h2", "Per-class PQ"),
+               _figure(figures, f"{figure_prefix}_per_class",
+                       figs.per_class({p: record["best"][p] for p in scored}, whiskers, made),
+                       "Per-class PQ of each protocol's best configuration", formats),
+               ("p", "A dot at 0: the class was evaluated and scored PQ 0. No bar and no dot: the protocol did not "
+                     "evaluate the class (absent from its GT and predictions, or not one of its classes)."
+                     + (" Whiskers: the 95 % bootstrap interval." if whiskers else ""))]
     if pictures is not None:
         blocks += picture_blocks(pictures, pictures_base, record)
     else:
@@ -292,6 +336,8 @@ def to_markdown(blocks: Sequence[Block]) -> str:
             lines += [_md_row(block[1]), _md_row(["---"] * len(block[1])), *(_md_row(r) for r in block[2]), ""]
         elif kind == "figure":
             lines += [f"![{block[2]}]({block[1]})", ""]
+            if len(block) > 3 and block[3]:
+                lines += ["Also as " + ", ".join(f"[{label}]({path})" for label, path in block[3]) + ".", ""]
         elif kind == "gallery":
             for path, caption in block[1]:
                 lines += [f"**{caption}**", "", f"[![{caption}]({path})]({path})", ""]
@@ -324,13 +370,20 @@ def read_sweep(sweep_json: Path) -> dict:
 
 
 def write_report(sweep_json: Path, out: Path, pictures: Path | None = None, html: bool = False,
-                 note: str | None = None) -> Path:
-    """Render ``sweep_json`` to ``out`` (Markdown; with ``html`` also ``out`` with .html) and its figures beside it."""
+                 note: str | None = None, formats: Sequence[str] = ("png",), resamples: int = RESAMPLES,
+                 seed: int = SEED) -> Path:
+    """Render ``sweep_json`` to ``out`` (Markdown; with ``html`` also ``out`` with .html) and its figures beside it.
+
+    ``formats``: the figure files written (png, svg, pdf); ``resamples`` and
+    ``seed``: the bootstrap intervals (0 resamples: none).
+    """
     out = Path(out)
     record = read_sweep(sweep_json)
     index = read_pictures(pictures) if pictures is not None else None
     base = Path(os.path.relpath(Path(pictures).resolve(), out.parent.resolve())).as_posix() if pictures else ""
-    blocks, figures = render(record, out.stem, data_origin(Path(sweep_json), record), index, base, note)
+    intervals = report_intervals.compute(Path(sweep_json), record, resamples, seed)
+    blocks, figures = render(record, out.stem, data_origin(Path(sweep_json), record), index, base, note, intervals,
+                             formats, sources_text(Path(sweep_json), record))
     for name, data in figures.items():
         write_bytes_atomic(out.parent / name, data)
     if html:

@@ -18,7 +18,9 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from pseudo_labels.core.fileio import write_npz, write_png
+from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.data.sources import STAND_IN_COMMAND
 from pseudo_labels.semantics import clustering, features
 
 TEXTURE_WINDOW = 7
@@ -49,9 +51,13 @@ def stand_in_semantics(root: Path, k: int, splits: Sequence[str]) -> Path:
         sampler.add(features.patch_features(stand_in_features(cs.read_rgb(path))), cs.load_train_ids(labels[key]))
     fitted = clustering.fit(sampler, k)
     write_npz(out / "kmeans_centroids.npz", fitted.to_npz())
+    manifest = RunManifest(STAND_IN_COMMAND, {"cityscapes_root": str(root), "k": k, "splits": list(splits)})
     for split in splits:
-        for key, path in tqdm(cs.image_paths(root, split).items(), desc=f"clusters {split}", unit="img"):
+        keys = cs.image_paths(root, split)
+        for key, path in tqdm(keys.items(), desc=f"clusters {split}", unit="img"):
             rgb = cs.read_rgb(path)
             clusters, _ = features.assign_clusters(stand_in_features(rgb), fitted.centroids)
             write_png(cs.output_path(out, split, key, ".png"), cs.resize_nearest(clusters, rgb.shape[:2]))
+        # says what made these maps (pseudo_labels.data.sources reads it): stand-in features, no network
+        manifest.write(out / split, extra={"features": "stand-in", "images": len(keys)})
     return out

@@ -149,6 +149,12 @@ def nothing(root: Path) -> str:
     return ""
 
 
+def no_centroid_file(root: Path) -> str:
+    """Raw cluster maps without the centroid file the semantics stage writes beside them (which would name them)."""
+    (root / RAW / "kmeans_centroids.npz").unlink()
+    return ""
+
+
 def output_under_a_file(root: Path) -> str:
     (root / "blocker").write_text("a file where a folder should be")
     return "blocker"
@@ -206,7 +212,7 @@ CASES: list[tuple[str, Callable, Callable[[Path], str], Callable[[Path], list[st
      "Pass --k 24"),
     ("semantics: a NaN centroid", generate_overclustered_semantics.main, nan_centroid_row,
      lambda r: _semantics(r, "--output_subdir", "out", "--load_centroids", str(r / "nan.npz")), "NaN, inf or zero"),
-    ("instances: raw cluster ids as trainIds", generate_depth_guided_instances.main, nothing,
+    ("instances: raw cluster ids as trainIds", generate_depth_guided_instances.main, no_centroid_file,
      lambda r: ["--semantic_dir", str(r / RAW / "val"), "--depth_dir", str(r / cs.DEPTH_SUBDIR / "val"),
                 "--output_dir", str(r / "out")], "--centroids_path"),
     ("instances: inf depth", generate_depth_guided_instances.main, nan_depth,

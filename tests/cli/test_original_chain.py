@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -65,14 +67,34 @@ def test_merge_thing_clusters_is_the_opt_in_label_free_split(synthetic_val: Path
 
 def test_raw_clusters_without_a_thing_set_stop_naming_the_flags(synthetic_val: Path, tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    """README#5 of original_cli.json runs on raw k=80 clusters with neither flag: the original split clusters 11..18."""
-    for extra in ([], ["--merge_thing_clusters"]):
+    """Raw clusters, neither flag, no centroid file beside the maps: the original split clusters 11..18; we stop."""
+    bare = tmp_path / "bare"
+    shutil.copytree(synthetic_val / SEMANTIC / "val", bare / SEMANTIC / "val")
+    shutil.copytree(synthetic_val / cs.DEPTH_SUBDIR / "val", bare / cs.DEPTH_SUBDIR / "val")
+    for root, extra in ((bare, []), (synthetic_val, ["--merge_thing_clusters"])):
         with pytest.raises(SystemExit) as info:
-            _instances(synthetic_val, tmp_path / "x", *extra)
+            _instances(root, tmp_path / "x", *extra)
         assert info.value.code == 2
         err = capsys.readouterr().err
         assert "--stuff_things" in err and ("--centroids_path" in err or "needs --stuff_things" in err)
     assert not (tmp_path / "x").exists()
+
+
+def test_raw_clusters_use_the_centroid_file_the_semantics_stage_wrote(synthetic_val: Path, tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """The original README's command (raw clusters, no flag): {semantic_dir}/../kmeans_centroids.npz is used."""
+    centroids = synthetic_val / SEMANTIC / "kmeans_centroids.npz"
+    with caplog.at_level(logging.INFO):
+        assert _instances(synthetic_val, tmp_path / "found") == 0
+    assert [r.message for r in caplog.records if "where the semantics stage writes" in r.message] == [
+        f"{synthetic_val / SEMANTIC / 'val'} holds raw cluster ids and no --centroids_path was given: using "
+        f"{centroids}, where the semantics stage writes the centroids (split per class of its cluster_to_class)"]
+    manifest = json.loads((tmp_path / "found" / "manifest.json").read_text())
+    assert manifest["centroids_found_beside_semantics"] == str(centroids)
+    assert json.loads((tmp_path / "found" / "stats.json").read_text())["units"] == f"cluster_to_class: {centroids}"
+    assert _instances(synthetic_val, tmp_path / "given", "--centroids_path", str(centroids)) == 0
+    for name in ("stats.json", *(str(p.relative_to(tmp_path / "given")) for p in (tmp_path / "given").rglob("*.np*"))):
+        assert (tmp_path / "found" / name).read_bytes() == (tmp_path / "given" / name).read_bytes(), name
 
 
 def test_trainid_maps_without_flags_split_trainids_11_to_18(tmp_path: Path) -> None:
@@ -93,7 +115,7 @@ def test_trainid_maps_without_flags_split_trainids_11_to_18(tmp_path: Path) -> N
 
 
 def test_original_instance_png_draws_later_masks_over_earlier_ones() -> None:
-    from pseudo_labels.export.instance_files import original_instance_map
+    from pseudo_labels.instances.painting import drawn_instance_map
     from pseudo_labels.instances.splitting import Instances
 
     first = np.full((2, 3), -1, np.int64)
@@ -102,7 +124,7 @@ def test_original_instance_png_draws_later_masks_over_earlier_ones() -> None:
     second[0, 2] = 1  # mask 1 reclaimed a pixel of mask 0
     first[1, 2] = 1
     found = Instances.from_maps(np.array([13, 13]), np.array([3, 2]), first, second)
-    assert original_instance_map(found).tolist() == [[1, 1, 2], [0, 0, 2]]
+    assert drawn_instance_map(found).tolist() == [[1, 1, 2], [0, 0, 2]]
 
 
 # --------------------------------------------------------------------------- panoptic maps

@@ -196,6 +196,9 @@ def test_shards_merge_into_the_single_run_json(synthetic_val: Path, tmp_path: Pa
     single = json.loads((tmp_path / "single.json").read_text())
     merged = json.loads((tmp_path / "sharded.json").read_text())
     assert merged == single  # bit for bit: images are summed in the same order
+    per_image = [path.with_name(f"{path.stem}.images.npz").read_bytes() for path in (tmp_path / "single.json",
+                                                                                     tmp_path / "sharded.json")]
+    assert per_image[0] == per_image[1]  # and the per-image statistics the report resamples
 
 
 def test_merge_needs_every_shard(synthetic_val: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

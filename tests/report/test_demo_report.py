@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
+from xml.etree import ElementTree
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,9 @@ from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.cli import demo
 from pseudo_labels.cli import report as report_cli
 from pseudo_labels.cli import visualize as visualize_cli
-from pseudo_labels.report import drawing, markdown as report, figures as report_figures, pictures as visualize
+from pseudo_labels.report import colour, drawing, markdown as report, figures as report_figures, pictures as visualize
+from pseudo_labels.report import html as report_html
+from pseudo_labels.report import provenance
 from pseudo_labels.evaluation import segment_errors
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.cli import sweep as sweep_cli
@@ -37,27 +40,74 @@ def test_report_numbers_and_figures(sweep_json: Path, tmp_path: Path) -> None:
     path = report.write_report(sweep_json, tmp_path / "r.md")
     text = path.read_text()
     record = json.loads(sweep_json.read_text())
+    interval = r" \[[\d.]+, [\d.]+\]"
     for protocol in record["protocols"]:
         best = record["best"][protocol]
-        assert f"PQ {best['PQ']:.2f}, PQ_stuff {best['PQ_stuff']:.2f}" in text
+        assert re.search(rf"PQ {best['PQ']:.2f}{interval}, PQ_stuff {best['PQ_stuff']:.2f}{interval}", text)
         for entry in (e for e in record["results"] if e["protocol"] == protocol):
-            assert f"| {entry['PQ']:.2f} | {entry['PQ_stuff']:.2f} | {entry['PQ_things']:.2f} |" in text
-        for name, size in ((f"r_{protocol}_heatmap.png", (1500, 650)), (f"r_{protocol}_amin.png", (1400, 550))):
+            assert re.search(rf"\| {entry['PQ']:.2f}{interval} \| {entry['PQ_stuff']:.2f}{interval} \| "
+                             rf"{entry['PQ_things']:.2f}{interval} \|", text)
+        for name, width in ((f"r_{protocol}_heatmap.png", 1300), (f"r_{protocol}_amin.png", 1400)):
             image = Image.open(tmp_path / name)
-            assert image.size == size and np.asarray(image).std() > 0
+            assert image.size[0] == width and np.asarray(image).std() > 0
             assert f"]({name})" in text
         assert not (tmp_path / f"r_{protocol}_stuff_things.png").exists()  # the flat plot is gone
-    assert Image.open(tmp_path / "r_per_class.png").size == (1200, 800) and "](r_per_class.png)" in text
+    assert Image.open(tmp_path / "r_per_class.png").size[0] == 1200 and "](r_per_class.png)" in text
     assert record["inputs"]["semantic"]["sha256"] in text
     assert f"k = {record['k']} clusters" in text
-    rows = [float(m) for m in re.findall(r"^\| (?:CC-only|[\d.]+ / \d+) \| [\d.]+ \| ([\d.]+) \|", text, re.M)]
+    assert f"bootstrap intervals over the {record['n_images']} images" in text and "1000 resamples" in text
+    rows = re.findall(r"^\| (?:CC-only|[\d.]+ / \d+) \| [\d.]+ \| ([\d.]+) \[.*\| (best|n\.s\.|lower) \|$", text, re.M)
     half = len(rows) // 2
-    assert len(rows) == 2 * len(record["grid"]) and rows[:half] == sorted(rows[:half], reverse=True)  # best first
+    pq = [float(r[0]) for r in rows]
+    assert len(rows) == 2 * len(record["grid"]) and pq[:half] == sorted(pq[:half], reverse=True)  # best first
+    assert [r[1] for r in rows[:half]].count("best") == 1 and rows[0][1] == "best"
+
+
+def test_report_figure_formats_and_no_statistics(sweep_json: Path, tmp_path: Path) -> None:
+    alone = tmp_path / "alone.json"  # no per-image statistics beside it
+    shutil.copy(sweep_json, alone)
+    text = report.write_report(alone, tmp_path / "r.md", formats=["svg", "pdf"]).read_text()
+    assert "No intervals: the per-image statistics `alone.images.npz`" in text and "[95 % CI]" not in text
+    assert "](r_per_class.svg)" in text and "[PDF](r_per_class.pdf)" in text
+    assert (tmp_path / "r_per_class.pdf").read_bytes().startswith(b"%PDF")
+    assert not (tmp_path / "r_per_class.png").exists()
+    svg = ElementTree.parse(tmp_path / "r_reference_heatmap.svg").getroot()
+    assert svg.tag.endswith("svg") and "best PQ" in (tmp_path / "r_reference_heatmap.svg").read_text()
+    entries = [e for e in json.loads(sweep_json.read_text())["results"] if e["protocol"] == "reference"]
+    again = report_figures.heatmap(entries, "reference", ["pdf"])["pdf"]  # no time stamps: reruns give the same bytes
+    assert again == (tmp_path / "r_reference_heatmap.pdf").read_bytes()
+
+
+def test_heatmap_values_in_cells_only_when_they_fit() -> None:
+    assert report_figures.cell_font_size(52, 36) == report_figures.MAX_CELL_FONT
+    assert report_figures.cell_font_size(20, 36) is None  # 40 taus: too narrow for legible numbers
+    def grid(taus: int) -> list[dict]:
+        return [{"mode": "depth", "grad_threshold": 0.01 * t, "min_area": a, "PQ": 50.0 + t, "PQ_things": 1.0}
+                for t in range(1, taus + 1) for a in (100, 200)]
+    assert report_figures.heatmap_values_fit(grid(13))  # the default grid's 13 taus
+    assert not report_figures.heatmap_values_fit(grid(40))
+    table = report.grid_table(grid(40)[:-1], "PQ")  # the values go to a table, untested cells named
+    assert table[1][:2] == ["PQ: A_min (rows), tau (columns)", "0.01"] and table[2][1][-1] == "not run"
+
+
+def test_per_class_bars_zero_versus_absent() -> None:
+    entry = {"per_class": {"road": {"PQ": 40.0, "evaluated": True, "thing": False},
+                           "wall": {"PQ": 0.0, "evaluated": True, "thing": False},
+                           "fence": {"PQ": 0.0, "evaluated": False, "thing": False}}}
+    values, bars, zero = report_figures.class_marks(entry, ["road", "wall", "fence", "parking"])
+    assert bars.tolist() == [True, False, False, False]  # a bar only for PQ > 0
+    assert zero.tolist() == [False, True, False, False]  # a marker for an evaluated 0; nothing for fence or parking
+    assert values.tolist() == [40.0, 0.0, 0.0, 0.0]
 
 
 def test_report_says_synthetic_at_the_top(sweep_json: Path, tmp_path: Path) -> None:
-    lines = report.write_report(sweep_json, tmp_path / "r.md").read_text().splitlines()
+    text = report.write_report(sweep_json, tmp_path / "r.md", resamples=0).read_text()
+    lines = text.splitlines()
     assert lines[0].endswith("(synthetic data)") and "SYNTHETIC DATA — not a result on Cityscapes" in lines[2]
+    assert "Semantics: synthetic clusters: a degraded copy of the ground truth" in text  # named as they are ...
+    assert "Depth: synthetic depth: the scene's distances drawn by `pseudo-labels synthetic`" in text
+    assert "SPIdepth" not in text  # ... and not after the folder name depth_spidepth
+    assert "Intervals were not computed (`report --resamples 0`)" in text
 
 
 def test_data_origin_real_and_unknown(sweep_json: Path, tmp_path: Path) -> None:
@@ -65,13 +115,13 @@ def test_data_origin_real_and_unknown(sweep_json: Path, tmp_path: Path) -> None:
     alone = tmp_path / "alone.json"  # no manifest beside it, and a centroid path that leads nowhere
     record["inputs"]["centroids"]["path"] = str(tmp_path / "gone" / "k24" / "kmeans_centroids.npz")
     alone.write_text(json.dumps(record))
-    assert report.data_origin(alone, record).synthetic is None
+    assert provenance.data_origin(alone, record).synthetic is None
     real = tmp_path / "cityscapes"
     (real / "leftImg8bit" / "val").mkdir(parents=True)
     manifest = json.loads(sweep_json.with_name(f"{sweep_json.stem}.manifest.json").read_text())
     manifest["arguments"]["cityscapes_root"] = str(real)
     (tmp_path / "alone.manifest.json").write_text(json.dumps(manifest))
-    origin = report.data_origin(alone, record)
+    origin = provenance.data_origin(alone, record)
     assert origin.synthetic is False and "no synthetic marker" in origin.text
     text = report.write_report(alone, tmp_path / "real.md").read_text()
     assert "SYNTHETIC" not in text and "no synthetic marker" in text.splitlines()[2]
@@ -84,7 +134,7 @@ def test_heatmap_grid_leaves_untested_cells_empty() -> None:
     assert taus == [0.1, 0.2] and areas == [100, 1000]
     assert np.isnan(grid[1, 0]) and grid[1, 1] == pytest.approx(200.0)
     cc = {"mode": "cc_only", "grad_threshold": None, "min_area": 10, "PQ": 5.0, "PQ_things": 2.0, "avg_instances": 3.0}
-    assert Image.open(io.BytesIO(report_figures.heatmap_png([*entries, cc], "reference"))).size == (1500, 650)
+    assert Image.open(io.BytesIO(report_figures.heatmap([*entries, cc], "reference")["png"])).size[0] == 1300
 
 
 def _report_with_pictures(synthetic_val: Path, sweep_json: Path, tmp_path: Path) -> Path:
@@ -156,6 +206,14 @@ header.click(); document.body.setAttribute("data-ascending", first());
 header.click(); document.body.setAttribute("data-descending", first());
 </script></body>"""))
     good, bad, sorted_page = dom(html_path), dom(broken), dom(clicks)
+    shot = tmp_path / "screenshot.png"  # what a reader sees: not a blank page, the banner in its red
+    subprocess.run([str(_chromium()), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--allow-file-access-from-files", "--virtual-time-budget=10000", "--window-size=1280,1600",
+                    f"--screenshot={shot}", html_path.as_uri()], capture_output=True, timeout=120, check=True)
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    assert pixels.shape[:2] == (1600, 1280) and pixels.std() > 20 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50
+    banner = np.abs(pixels - np.array(colour.hex_rgb(report_html.TEXT_COLOURS[".banner"][1]))).sum(axis=-1) < 30
+    assert banner[:400].sum() > 10_000  # the SYNTHETIC DATA banner near the top
     assert 'data-images-loaded="7"' in good and 'data-images-broken="0"' in good
     assert 'data-images-broken="1"' in bad and "image missing: missing.png" in bad
     images = json.loads((tmp_path / "pictures" / "index.json").read_text())["images"]
@@ -187,8 +245,9 @@ def test_visualize_draws_the_worst_image_with_legends(synthetic_val: Path, tmp_p
     assert picture.shape[1:] == (2 * visualize.PANEL[1], 3) and picture.shape[0] > panels_height + 60  # + legends
     things = picture[3 * (visualize.PANEL[0] + visualize.LABEL_BAR) + visualize.LABEL_BAR: panels_height,
                      : visualize.PANEL[1]].astype(int)
-    greenish = (things[..., 1] > things[..., 0] + 40) & (things[..., 1] > things[..., 2] + 40)
-    assert greenish.sum() > 100  # matched things are filled green
+    tp = np.array(drawing.STATUS_COLOURS[segment_errors.TP])
+    greenish = (things[..., 1] > things[..., 0] + 40) & (np.abs(things - tp).max(axis=-1) < 80)
+    assert greenish.sum() > 100  # matched things are filled with the TP colour
     counts = drawn[0]["things"]
     assert counts["FP"] + counts["split"] + counts["merge"] > 0  # the synthetic prediction does err
 
@@ -200,10 +259,12 @@ def test_error_overlay_shows_false_positives_and_keeps_misses_visible() -> None:
     base = np.full((8, 16, 3), 50, np.uint8)
     shown = np.array([False, True])
     out = drawing.error_overlay(base, gt.ids, pred.ids, errors, shown, shown).astype(int)
+    fp, fn = (np.array(drawing.STATUS_COLOURS[s]) for s in (segment_errors.FP, segment_errors.FN))
     right = out[:, 8:]
-    assert (right[..., 0] > 150).all() and (right[..., 1] > 130).all() and (right[..., 2] < 60).all()  # yellow
+    assert (np.abs(right - (50 + drawing.FILL_ALPHA * (fp - 50))).max(axis=-1) <= 1).all()  # the FP fill
     left = out[:, :8]
-    assert (left[..., 0] > 150).sum() > 16 and (left[..., 1] < 60)[left[..., 0] > 150].all()  # red outline + hatch
+    missed = (left == fn).all(axis=-1)
+    assert missed.sum() > 16  # FN outline + hatch in the FN colour
     assert (left == 50).all(axis=-1).any()  # hatching, not a solid fill: the image shows through
 
 
