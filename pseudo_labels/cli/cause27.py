@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
+from pseudo_labels.cli.options import FIRST_N_OR_ALL, NON_NEGATIVE_INT, POSITIVE_INT
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.semantics import cause27, crf
 from pseudo_labels.semantics.cause27_labels import BACKBONES, DEVICES, DINOV3_SUBDIR, Cause27Options, run_cause27
@@ -48,17 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="flat folder with " + ", ".join((*CHECKPOINT_FILES, CLUSTER_FILE))
                              + f" (default: {CHECKPOINT_DIR})")
     parser.add_argument("--split", choices=("train", "val", "both"), default="both", help="split(s) to generate")
-    parser.add_argument("--batch_size", type=int, default=1, help="images per network pass")
-    parser.add_argument("--num_workers", type=int, default=4,
+    parser.add_argument("--batch_size", type=POSITIVE_INT, default=1, help="images per network pass")
+    parser.add_argument("--num_workers", type=NON_NEGATIVE_INT, default=4,
                         help="processes decoding and resizing images (0: in this process; at most the CPUs)")
     parser.add_argument("--skip_crf", action="store_true", help="no dense CRF (else needs requirements-crf.txt)")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA, else MPS, else CPU")
-    parser.add_argument("--gpu", type=int, default=0, help="CUDA device index")
-    parser.add_argument("--limit", type=int, default=0, help="only the first N images (matching and output; 0: all)")
+    parser.add_argument("--gpu", type=NON_NEGATIVE_INT, default=0, help="CUDA device index")
+    parser.add_argument("--limit", type=FIRST_N_OR_ALL, default=0,
+                        help="only the first N images (matching and output; 0: all)")
     parser.add_argument("--save_logits", action="store_true",
                         help="also write {stem}_logits.pt: (27, logits_h, logits_w) float16 class probabilities")
-    parser.add_argument("--logits_h", type=int, default=32, help="height of the --save_logits maps")
-    parser.add_argument("--logits_w", type=int, default=64, help="width of the --save_logits maps")
+    parser.add_argument("--logits_h", type=POSITIVE_INT, default=32, help="height of the --save_logits maps")
+    parser.add_argument("--logits_w", type=POSITIVE_INT, default=64, help="width of the --save_logits maps")
     parser.add_argument("--scales", default="1.0",
                         help="comma-separated inference scales, e.g. 0.75,1.0,1.5; log-probabilities are averaged")
     parser.add_argument("--output_subdir", default=None,
@@ -71,26 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dinov3_checkpoint_dir", type=Path, default=None,
                         help=f"folder with {dinov3.BACKBONE_GLOB}, {SEGMENT_TR_FILE}, {CLUSTER_FILE}, {CODEBOOK_FILE} "
                              f"for --backbone dinov3_vitl16 (default: {{checkpoint_dir}}/{DINOV3_SUBDIR})")
-    parser.add_argument("--crf_workers", type=int, default=None,
+    parser.add_argument("--crf_workers", type=POSITIVE_INT, default=None,
                         help="processes running the CRF (default: CPUs, at most 8)")
-    parser.add_argument("--max_windows", type=int, default=None,
+    parser.add_argument("--max_windows", type=POSITIVE_INT, default=None,
                         help="at most this many windows per network pass (default: all windows of all --scales of "
                              "--batch_size images in one pass)")
     return parser
 
 
 def check_arguments(args: argparse.Namespace) -> None:
-    """``--scales`` that do not parse, sizes and counts that cannot work are an InputError."""
+    """``--scales`` that do not parse are an InputError (the numeric flags' types check their ranges)."""
     try:
         cause27.parse_scales(args.scales)
     except ValueError:
         raise InputError(f"--scales must be comma-separated positive numbers (e.g. 0.75,1.0,1.5), "
                          f"got {args.scales!r}.") from None
-    for flag in ("batch_size", "logits_h", "logits_w"):
-        if getattr(args, flag) < 1:
-            raise InputError(f"--{flag} must be at least 1, got {getattr(args, flag)}.")
-    if args.max_windows is not None and args.max_windows < 1:
-        raise InputError(f"--max_windows must be at least 1, got {args.max_windows}.")
 
 
 @exit_on_input_error

@@ -31,10 +31,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
-from pseudo_labels.cli.options import SplitFlags, add_from_sweep_arguments, split_settings
+from pseudo_labels.cli.options import add_shard_arguments, add_workers_argument
+from pseudo_labels.cli.options import (FIRST_N_OR_ALL, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT, SplitFlags,
+                                       add_from_sweep_arguments, split_settings)
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.manifest import RunManifest
-from pseudo_labels.core.parallel import add_shard_arguments, add_workers_argument
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.export.cups_export import (DEFAULT_INSTANCE_SUBDIR, DEFAULT_OUTPUT_SUBDIR, DEFAULT_SEMANTIC_SUBDIR,
                                               export_split, threshold_report, train_command)
@@ -58,11 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "--depth_instances / --cc_instances the label-free thing clusters")
     parser.add_argument("--trainid_input", action="store_true",
                         help="the semantic maps hold 19-class trainIds; they are written as the 27 CAUSE ids")
-    parser.add_argument("--target_h", type=int, default=None,
+    parser.add_argument("--target_h", type=POSITIVE_INT, default=None,
                         help="output height (default: image height x 0.625, upstream CUPS' DATA.SCALE; "
                              "1024 for the original repo's CUPS copy)")
-    parser.add_argument("--target_w", type=int, default=None, help="output width (default: image width x 0.625)")
-    parser.add_argument("--num_classes", type=int, default=None,
+    parser.add_argument("--target_w", type=POSITIVE_INT, default=None,
+                        help="output width (default: image width x 0.625)")
+    parser.add_argument("--num_classes", type=POSITIVE_INT, default=None,
                         help="pseudo-classes of the .pt distributions (default: k of --centroids_path for raw "
                              "clusters, 19 for trainIds written as such, else 27 as in the original)")
     mode = parser.add_mutually_exclusive_group()
@@ -70,12 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--depth_instances", action="store_true",
                       help="depth-guided instances (the sweep's algorithm at 512x1024)")
     parser.add_argument("--centroids_path", type=Path, default=None, help="kmeans_centroids.npz (cluster_to_class)")
-    parser.add_argument("--min_instance_area", type=int, default=100,
+    parser.add_argument("--min_instance_area", type=NON_NEGATIVE_INT, default=100,
                         help="A_min in pixels at 512x1024 (the published best is 1000)")
     parser.add_argument("--depth_subdir", default=cs.DEPTH_SUBDIR, help="depth .npy maps under the root")
-    parser.add_argument("--grad_threshold", type=float, default=PUBLISHED_TAU, help="tau (the evaluated best)")
-    parser.add_argument("--depth_blur_sigma", type=float, default=DEFAULT_SIGMA, help="Gaussian blur before Sobel")
-    parser.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS, help="reclaim dilation steps")
+    parser.add_argument("--grad_threshold", type=NON_NEGATIVE, default=PUBLISHED_TAU, help="tau (the evaluated best)")
+    parser.add_argument("--depth_blur_sigma", type=NON_NEGATIVE, default=DEFAULT_SIGMA,
+                        help="Gaussian blur before Sobel")
+    parser.add_argument("--dilation_iters", type=NON_NEGATIVE_INT, default=DEFAULT_DILATION_ITERS,
+                        help="reclaim dilation steps")
     add_from_sweep_arguments(parser)
     parser.add_argument("--use_trainid_things", action="store_true",
                         help="the semantic maps are trainIds and their things are trainIds 11..18 (no centroids)")
@@ -85,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--instance_png_bits", type=int, choices=[8, 16], default=8,
                         help="16: write images with more than 255 instances as 16-bit PNGs (CUPS' pinned "
                              "torchvision cannot read them) instead of stopping")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    parser.add_argument("--limit", type=FIRST_N_OR_ALL, default=None, help="only the first N images")
     add_shard_arguments(parser)
     add_workers_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="recompute into a folder made with other settings")

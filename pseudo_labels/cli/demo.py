@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
+from pseudo_labels.cli.options import CLUSTERS, POSITIVE_INT, RANDOM_SEED
 from pseudo_labels.core.errors import exit_on_input_error
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.data import synthetic
@@ -41,10 +42,11 @@ DEFAULT_SIZE = (512, 1024)
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="everything is written here")
-    parser.add_argument("--num_images", type=int, default=8, help="images per split")
-    parser.add_argument("--size", type=int, nargs=2, default=DEFAULT_SIZE, metavar=("H", "W"), help="image size")
-    parser.add_argument("--k", type=int, default=40, help="clusters")
-    parser.add_argument("--seed", type=int, default=0, help="synthetic data seed")
+    parser.add_argument("--num_images", type=POSITIVE_INT, default=8, help="images per split")
+    parser.add_argument("--size", type=POSITIVE_INT, nargs=2, default=DEFAULT_SIZE, metavar=("H", "W"),
+                        help="image size")
+    parser.add_argument("--k", type=CLUSTERS, default=40, help="clusters")
+    parser.add_argument("--seed", type=RANDOM_SEED, default=0, help="synthetic data seed")
     parser.add_argument("--checkpoint_dir", type=Path, default=None,
                         help="run the real networks: CAUSE files here, SPIdepth files in its spidepth/ subfolder")
     return parser

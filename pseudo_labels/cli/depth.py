@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
-from pseudo_labels.core.errors import InputError, exit_on_input_error
+from pseudo_labels.cli.options import FIRST_N_OR_ALL, NON_NEGATIVE_INT, Number, POSITIVE_INT
+from pseudo_labels.core.errors import exit_on_input_error
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.depth.maps import DEFAULT_CHECKPOINT_DIRS, DepthOptions, log_file, write_depth_maps
 from refs.spidepth.model import DEPTH_FILE, ENCODER_FILE
@@ -32,36 +33,29 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"folder with SPIdepth's {ENCODER_FILE} and {DEPTH_FILE} (default: the first of "
                              f"{', '.join(map(str, DEFAULT_CHECKPOINT_DIRS))} that holds them)")
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
-    parser.add_argument("--target_size", type=int, nargs=2, default=cs.WORKING_SIZE, metavar=("H", "W"),
+    parser.add_argument("--target_size", type=POSITIVE_INT, nargs=2, default=cs.WORKING_SIZE, metavar=("H", "W"),
                         help="size of the written depth maps")
     parser.add_argument("--flip_augment", action="store_true", default=True,
                         help="average with the horizontal flip (on by default, as in the original)")
     parser.add_argument("--no_flip_augment", action="store_true", help="skip the horizontal-flip average")
     parser.add_argument("--log_file", type=Path, default=None, help="also append the log to this file")
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE, help="timm backbone the checkpoint was trained with")
-    parser.add_argument("--batch_size", type=int, default=2, help="images per network batch (x2 with flips)")
+    parser.add_argument("--batch_size", type=POSITIVE_INT, default=2, help="images per network batch (x2 with flips)")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA (ignored on CPU)")
-    parser.add_argument("--num_workers", type=int, default=2, help="processes decoding and resizing images")
-    parser.add_argument("--limit", type=int, default=None, help="process only the first N images of each split")
+    parser.add_argument("--num_workers", type=NON_NEGATIVE_INT, default=2,
+                        help="processes decoding and resizing images")
+    parser.add_argument("--limit", type=FIRST_N_OR_ALL, default=None,
+                        help="process only the first N images of each split")
     parser.add_argument("--overwrite", action="store_true",
                         help="recompute every map, also in a folder made with other settings")
-    parser.add_argument("--crop_bottom", type=float, default=0.0,
+    parser.add_argument("--crop_bottom", type=Number(float, low=0.0, below=1.0), default=0.0,
                         help="fraction of the frame bottom (ego vehicle) not fed to the network; 0 = reference")
     return parser
-
-
-def check_arguments(args: argparse.Namespace) -> None:
-    """Values no run can use are an InputError naming the flag."""
-    if not 0.0 <= args.crop_bottom < 1.0:
-        raise InputError(f"--crop_bottom must be in [0, 1), got {args.crop_bottom}.")
-    if args.batch_size < 1:
-        raise InputError("--batch_size must be at least 1.")
 
 
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with log_file(args.log_file):
-        check_arguments(args)
         write_depth_maps(DepthOptions(**vars(args)))
     return 0

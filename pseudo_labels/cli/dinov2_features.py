@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
+from pseudo_labels.cli.options import FIRST_N_OR_ALL, POSITIVE_INT
 from pseudo_labels.core.errors import exit_on_input_error
 from pseudo_labels.semantics.dinov2_tokens import REGISTER_FILE, TokenOptions, extract_tokens
 from refs.checkpoints import CHECKPOINT_DIR
@@ -37,11 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "its author's own folder")
     parser.add_argument("--output_subdir", default="dinov2_features", help="output folder under the root")
     parser.add_argument("--split", default=None, help="one split folder of leftImg8bit (default: train and val)")
-    parser.add_argument("--batch_size", type=int, default=4, help="images per forward pass")
+    parser.add_argument("--batch_size", type=POSITIVE_INT, default=4, help="images per forward pass")
     parser.add_argument("--device", default="auto", help="auto, cuda, cuda:N, mps or cpu")
     parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT_DIR / REGISTER_FILE,
                         help="DINOv2 ViT-B/14 weights (register or plain variant)")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N images of each split")
+    parser.add_argument("--limit", type=FIRST_N_OR_ALL, default=None, help="only the first N images of each split")
     parser.add_argument("--overwrite", action="store_true",
                         help="recompute every file, also in a folder made with another checkpoint")
     return parser

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
+from pseudo_labels.cli.options import FIRST_N_OR_ALL, NON_NEGATIVE_INT, POSITIVE_INT
 from pseudo_labels.core.errors import exit_on_input_error
 from pseudo_labels.core.fileio import prepare_output_file, write_json
 from pseudo_labels.data import cityscapes as cs
@@ -46,18 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path)
     parser.add_argument("--split", default="train", choices=("train", "val"), help="split to evaluate")
-    parser.add_argument("--eval_size", type=int, nargs=2, default=list(cs.WORKING_SIZE), metavar=("H", "W"))
+    parser.add_argument("--eval_size", type=POSITIVE_INT, nargs=2, default=list(cs.WORKING_SIZE), metavar=("H", "W"))
     parser.add_argument("--semantic_subdir", default="pseudo_semantic_dinov3",
                         help="trainId (or --cause27) PNGs under the root")
     parser.add_argument("--instance_subdir", default="pseudo_instance",
                         help="instance .npz folder under the root: the masks of maskcut/hybrid mode, and scored as "
                              "class-agnostic instances in any mode when its files are there")
     parser.add_argument("--thing_mode", choices=THING_MODES, default="connected_components")
-    parser.add_argument("--cc_min_area", type=int, default=inst.CC_MIN_AREA, help="connected-component minimum")
+    parser.add_argument("--cc_min_area", type=NON_NEGATIVE_INT, default=inst.CC_MIN_AREA,
+                        help="connected-component minimum")
     parser.add_argument("--stuff_things", type=Path, default=None,
                         help="stuff_things.json naming the thing trainIds (default: Cityscapes' 11..18)")
     parser.add_argument("--cause27", action="store_true", help="semantic PNGs hold CAUSE 27-class ids")
-    parser.add_argument("--max_images", type=int, default=None)
+    parser.add_argument("--max_images", type=FIRST_N_OR_ALL, default=None)
     parser.add_argument("--output", type=Path, default=None, help="result JSON (default: {root}/eval_cascade_{split}.json)")
     parser.add_argument("--skip_semantic", action="store_true", help="no mIoU")
     parser.add_argument("--skip_instance", action="store_true", help="no class-agnostic instance scores")
@@ -69,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     root: Path = args.cityscapes_root
+    output = prepare_output_file(args.output or root / f"eval_cascade_{args.split}.json",
+                                 inputs=(root / "gtFine" / args.split, root / args.semantic_subdir,
+                                         root / args.instance_subdir if args.instance_subdir else None))
     result = evaluate_folders(root, args.split, args.semantic_subdir, args.instance_subdir,
                               thing_mode=args.thing_mode, cc_min_area=args.cc_min_area,
                               stuff_things=args.stuff_things, id_table=cause27_table() if args.cause27 else None,
@@ -78,7 +83,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = format_cascade(result)
     if summary:
         print(summary)
-    output = args.output or root / f"eval_cascade_{args.split}.json"
-    write_json(prepare_output_file(output), result)
+    write_json(output, result)
     log.info("saved %s", output)
     return 0

@@ -12,25 +12,17 @@ absent from the GT that the matching still gives pseudo-classes (CUPS' quirk).
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
+from pseudo_labels.cli.options import add_workers_argument
+from pseudo_labels.cli.options import FINITE
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.fileio import prepare_output_file, write_json
-from pseudo_labels.core.parallel import add_workers_argument
 from pseudo_labels.evaluation.cups_protocol import RESOLUTIONS
 from pseudo_labels.evaluation.evaluate_cups_protocol import THINGS_FROM, evaluate_export
 from pseudo_labels.formats.cups_labels import CUPS_DEFAULT_THRESHOLD
-
-
-def threshold(text: str) -> float:
-    """A finite ``DATA.THING_STUFF_THRESHOLD``."""
-    value = float(text)
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resolution", choices=tuple(RESOLUTIONS), default="1024x2048",
                         help="evaluation size: 1024x2048 is CUPS' val.py (the published numbers), 512x1024 its "
                              "train.py validation, 640x1280 cups/config.py's default")
-    parser.add_argument("--thing_stuff_threshold", type=threshold, default=CUPS_DEFAULT_THRESHOLD,
+    parser.add_argument("--thing_stuff_threshold", type=FINITE, default=CUPS_DEFAULT_THRESHOLD,
                         help="CUPS' DATA.THING_STUFF_THRESHOLD for the .pt thing/stuff split")
     parser.add_argument("--things_from", choices=THINGS_FROM, default="pt",
                         help="thing pseudo-classes from CUPS' .pt rule, or the clusters --centroids_path maps to "
@@ -79,10 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.cityscapes_root.is_dir():
         raise InputError(f"--cityscapes_root {args.cityscapes_root} is not a folder.")
+    if args.output:  # before the work: an output that is an input would be overwritten
+        prepare_output_file(args.output, inputs=(args.cityscapes_root / "gtFine" / args.split, args.export_dir,
+                                                 args.centroids_path))
     record = evaluate_export(args.cityscapes_root, args.export_dir, args.split, RESOLUTIONS[args.resolution],
                              args.thing_stuff_threshold, args.things_from, args.centroids_path, args.workers)
     print(format_result(record))
     if args.output:
-        write_json(prepare_output_file(args.output), record)
+        write_json(args.output, record)
         print(f"Saved to: {args.output}")
     return 0

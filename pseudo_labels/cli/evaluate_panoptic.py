@@ -18,9 +18,10 @@ from functools import partial
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
+from pseudo_labels.cli.options import add_workers_argument
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.fileio import prepare_output_file, write_json
-from pseudo_labels.core.parallel import add_workers_argument, default_workers
+from pseudo_labels.core.parallel import default_workers
 from pseudo_labels.evaluation import official
 from pseudo_labels.evaluation.official import format_results
 from pseudo_labels.export.cityscapes_panoptic import read_prediction
@@ -45,10 +46,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.pred_dir.is_dir():
         raise InputError(f"--pred_dir {args.pred_dir} is not a folder.")
+    if args.output:  # before the work: an output that is an input would be overwritten
+        prepare_output_file(args.output, inputs=(args.cityscapes_root / "gtFine" / args.split, args.pred_json,
+                                                 args.pred_dir))
     result = evaluate(args.cityscapes_root, args.split, args.pred_json, args.pred_dir,
                       workers=args.workers or default_workers())
     print(format_results(result))
     if args.output:
-        write_json(prepare_output_file(args.output), result)
+        write_json(args.output, result)
         print(f"Saved to: {args.output}")
     return 0

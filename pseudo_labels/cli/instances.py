@@ -35,10 +35,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
-from pseudo_labels.cli.options import SplitFlags, add_from_sweep_arguments, split_settings
+from pseudo_labels.cli.options import add_shard_arguments, add_workers_argument
+from pseudo_labels.cli.options import (FIRST_N_OR_ALL, NON_NEGATIVE, NON_NEGATIVE_INT, SplitFlags,
+                                       add_from_sweep_arguments, split_settings)
 from pseudo_labels.core.errors import exit_on_input_error
 from pseudo_labels.core.manifest import RunManifest
-from pseudo_labels.core.parallel import add_shard_arguments, add_workers_argument
 from pseudo_labels.export.instance_files import INSTANCE_PNG_MODES, write_instance_files
 from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA
 
@@ -49,12 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--semantic_dir", required=True, type=Path, help="{city}/{stem}.png semantic maps of one split")
     parser.add_argument("--depth_dir", required=True, type=Path, help="{city}/{stem}.npy depth maps of the same split")
     parser.add_argument("--output_dir", required=True, type=Path, help="where {city}/{stem}.npz and _instance.png go")
-    parser.add_argument("--grad_threshold", type=float, default=0.05,
+    parser.add_argument("--grad_threshold", type=NON_NEGATIVE, default=0.05,
                         help="tau: depth-gradient threshold (the original's default; the evaluated best is 0.20)")
-    parser.add_argument("--min_area", type=int, default=100,
+    parser.add_argument("--min_area", type=NON_NEGATIVE_INT, default=100,
                         help="A_min in pixels at 512x1024 (the original's default; the evaluated best is 1000)")
-    parser.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS, help="reclaim dilation steps")
-    parser.add_argument("--depth_blur", type=float, default=DEFAULT_SIGMA, help="Gaussian blur sigma before Sobel")
+    parser.add_argument("--dilation_iters", type=NON_NEGATIVE_INT, default=DEFAULT_DILATION_ITERS,
+                        help="reclaim dilation steps")
+    parser.add_argument("--depth_blur", type=NON_NEGATIVE, default=DEFAULT_SIGMA,
+                        help="Gaussian blur sigma before Sobel")
     parser.add_argument("--stuff_things", type=Path, default=None,
                         help="stuff_things.json: split each of its thing_ids (cluster ids or trainIds) separately")
     parser.add_argument("--merge_thing_clusters", action="store_true",
@@ -64,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="original: mask i drawn as id i+1, later (smaller) masks over earlier ones; evaluated: "
                              "painted as the reference protocol scores them (area order, >= 10 new pixels)")
     parser.add_argument("--centroids_path", type=Path, default=None, help="kmeans_centroids.npz (cluster_to_class)")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    parser.add_argument("--limit", type=FIRST_N_OR_ALL, default=None, help="only the first N images")
     add_from_sweep_arguments(parser)
     add_shard_arguments(parser)
     add_workers_argument(parser)

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
+from pseudo_labels.cli.options import FIRST_N_OR_ALL
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.evaluation.overclustering import run_overclustering
 from refs.cause.model import CHECKPOINT_FILES
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                              f"used unless --cause_cache is given")
     parser.add_argument("--device", default="auto", help="auto, cuda, cuda:N, mps or cpu")
     parser.add_argument("--k_values", default="27,50,100", help="comma-separated k values")
-    parser.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
+    parser.add_argument("--limit", type=FIRST_N_OR_ALL, default=0, help="only the first N images (0: all)")
     parser.add_argument("--cause_cache", type=Path, default=None,
                         help="read CAUSE features from this --feature_cache folder of the semantics stage "
                              "instead of running the network")

@@ -48,10 +48,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
-from pseudo_labels.cli.options import merge_parser, add_from_sweep_arguments, split_settings
+from pseudo_labels.cli.options import add_shard_arguments, add_workers_argument
+from pseudo_labels.cli.options import (FIRST_N_OR_ALL, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT, merge_parser,
+                                       add_from_sweep_arguments, split_settings)
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.manifest import RunManifest
-from pseudo_labels.core.parallel import add_shard_arguments, add_workers_argument
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.export.panoptic_export import (DEFAULT_OUTPUT_SUBDIR, merge_shards, write_original_panoptic,
@@ -78,21 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--centroids_path", type=Path, default=None, help="kmeans_centroids.npz for raw cluster PNGs")
     parser.add_argument("--depth_subdir", default=cs.DEPTH_SUBDIR, help="depth .npy maps under the root")
     parser.add_argument("--cc_instances", action="store_true", help="connected components instead of depth cuts")
-    parser.add_argument("--grad_threshold", type=float, default=PUBLISHED_TAU, help="tau (the evaluated best)")
-    parser.add_argument("--min_area", type=int, default=PUBLISHED_MIN_AREA, help="A_min in pixels at 512x1024")
-    parser.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS, help="reclaim dilation steps")
-    parser.add_argument("--depth_blur_sigma", type=float, default=DEFAULT_SIGMA, help="Gaussian blur before Sobel")
+    parser.add_argument("--grad_threshold", type=NON_NEGATIVE, default=PUBLISHED_TAU, help="tau (the evaluated best)")
+    parser.add_argument("--min_area", type=NON_NEGATIVE_INT, default=PUBLISHED_MIN_AREA,
+                        help="A_min in pixels at 512x1024")
+    parser.add_argument("--dilation_iters", type=NON_NEGATIVE_INT, default=DEFAULT_DILATION_ITERS,
+                        help="reclaim dilation steps")
+    parser.add_argument("--depth_blur_sigma", type=NON_NEGATIVE, default=DEFAULT_SIGMA,
+                        help="Gaussian blur before Sobel")
     add_from_sweep_arguments(parser)
     parser.add_argument("--output_subdir", default=DEFAULT_OUTPUT_SUBDIR, help="output folder under the root")
-    parser.add_argument("--target_h", type=int, default=1024, help="output height")
-    parser.add_argument("--target_w", type=int, default=2048, help="output width")
-    parser.add_argument("--min_stuff_area", type=int, default=1,
+    parser.add_argument("--target_h", type=POSITIVE_INT, default=1024, help="output height")
+    parser.add_argument("--target_w", type=POSITIVE_INT, default=2048, help="output width")
+    parser.add_argument("--min_stuff_area", type=NON_NEGATIVE_INT, default=1,
                         help="smallest stuff segment in pixels at 512x1024 (1: the official protocol's prediction, "
                              f"{pan.STUFF_MIN_AREA}: the reference protocol's)")
-    parser.add_argument("--min_new_pixels", type=int, default=1,
+    parser.add_argument("--min_new_pixels", type=NON_NEGATIVE_INT, default=1,
                         help="an instance is painted when it adds this many free pixels (1: official, "
                              f"{pan.THING_MIN_AREA}: reference)")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    parser.add_argument("--limit", type=FIRST_N_OR_ALL, default=None, help="only the first N images")
     add_shard_arguments(parser)
     add_workers_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="recompute into a folder made with other settings")

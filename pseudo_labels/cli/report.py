@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
-from pseudo_labels.core.errors import InputError, exit_on_input_error
+from pseudo_labels.cli.options import Number, RANDOM_SEED
+from pseudo_labels.core.fileio import check_not_an_input
+from pseudo_labels.core.errors import exit_on_input_error
 from pseudo_labels.evaluation.bootstrap import RESAMPLES, SEED
 from pseudo_labels.report.figures import FORMATS
 from pseudo_labels.report.markdown import write_report
@@ -28,9 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--html", action="store_true", help="also write a static HTML report beside the Markdown")
     parser.add_argument("--format", nargs="+", choices=FORMATS, default=["png"], dest="formats",
                         help="figure file formats (the documents show SVG when asked for, else PNG, and link the others)")
-    parser.add_argument("--resamples", type=int, default=RESAMPLES,
+    parser.add_argument("--resamples", type=Number(int, low=0, note="0: no intervals"), default=RESAMPLES,
                         help="bootstrap resamples of the 95 %% intervals (0: no intervals)")
-    parser.add_argument("--seed", type=int, default=SEED, help="seed of the bootstrap draws")
+    parser.add_argument("--seed", type=RANDOM_SEED, default=SEED, help="seed of the bootstrap draws")
     return parser
 
 
@@ -38,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = args.out or Path("reports") / f"{args.sweep.stem}.md"
-    if args.resamples < 0:
-        raise InputError(f"--resamples {args.resamples}: give 0 (no intervals) or a positive number, e.g. 1000.")
+    for written in (out, out.with_suffix(".html")):  # before rendering: never over the sweep JSON or the pictures
+        check_not_an_input(written, (args.sweep, args.pictures / "index.json" if args.pictures else None), "--out")
     path = write_report(args.sweep, out, args.pictures, args.html, formats=args.formats, resamples=args.resamples,
                         seed=args.seed)
     print(f"report: {path}" + (f"\nhtml: {path.with_suffix('.html')}" if args.html else ""))

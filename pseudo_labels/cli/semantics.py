@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
+from pseudo_labels.cli.options import CLUSTERS, FIRST_N_OR_ALL, NON_NEGATIVE_INT, POSITIVE_INT, RANDOM_SEED
 from pseudo_labels.core.errors import InputError, exit_on_input_error
-from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.data import published
 from pseudo_labels.semantics import clustering, crf
 from pseudo_labels.semantics.overclustered import DEFAULT_K, SemanticsOptions, write_semantic_labels
@@ -38,11 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root (leftImg8bit/, gtFine/)")
     parser.add_argument("--split", default="val", choices=("train", "val", "test"), help="split to label")
-    parser.add_argument("--k", type=int, default=DEFAULT_K,
+    parser.add_argument("--k", type=CLUSTERS, default=DEFAULT_K,
                         help="number of k-means clusters (the published configuration: 80)")
     parser.add_argument("--skip_crf", action="store_true",
                         help="no dense CRF (the published setting); without it the CRF needs requirements-crf.txt")
-    parser.add_argument("--crf_workers", type=int, default=None,
+    parser.add_argument("--crf_workers", type=POSITIVE_INT, default=None,
                         help="processes running the CRF (default: CPUs, at most 8)")
     parser.add_argument("--raw_clusters", action="store_true", help="write cluster ids 0..k-1 instead of trainIds")
     parser.add_argument("--output_subdir", default=None,
@@ -52,16 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint_dir", type=Path, default=CHECKPOINT_DIR,
                         help="flat folder with " + ", ".join(CHECKPOINT_FILES))
     parser.add_argument("--device", default="auto", help="cuda, cuda:1, cpu, or auto (cuda when available)")
-    parser.add_argument("--limit", type=int, default=0, help="only the first N images (fitting and output); 0: all")
-    parser.add_argument("--batch_size", type=int, default=1, help="images per network batch (all their windows)")
+    parser.add_argument("--limit", type=FIRST_N_OR_ALL, default=0,
+                        help="only the first N images (fitting and output); 0: all")
+    parser.add_argument("--batch_size", type=POSITIVE_INT, default=1,
+                        help="images per network batch (all their windows)")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast for the network (CUDA)")
     parser.add_argument("--feature_cache", type=Path, default=None, help="cache crop features here (float32 .npy)")
     parser.add_argument("--label_free", action="store_true",
                         help="fit without ground truth (cluster_to_class left 255); needs --raw_clusters")
     parser.add_argument("--kmeans", choices=("minibatch", "torch"), default="minibatch", help="k-means implementation")
-    parser.add_argument("--n_init", type=int, default=clustering.DEFAULT_N_INIT, help="k-means restarts")
-    parser.add_argument("--seed", type=int, default=clustering.DEFAULT_SEED, help="sampling and k-means seed")
-    parser.add_argument("--num_workers", type=int, default=2, help="processes decoding images")
+    parser.add_argument("--n_init", type=POSITIVE_INT, default=clustering.DEFAULT_N_INIT, help="k-means restarts")
+    parser.add_argument("--seed", type=RANDOM_SEED, default=clustering.DEFAULT_SEED, help="sampling and k-means seed")
+    parser.add_argument("--num_workers", type=NON_NEGATIVE_INT, default=2, help="processes decoding images")
     parser.add_argument("--overwrite", action="store_true",
                         help="recompute everything, also in a folder made with other settings")
     return parser
@@ -70,14 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _check(args: argparse.Namespace) -> None:
     if not args.skip_crf:
         crf.require()
-    if not 2 <= args.k <= cs.MAX_CLUSTERS:
-        raise InputError(f"--k must be in 2..{cs.MAX_CLUSTERS} (16-bit cluster PNGs above k = "
-                         f"{cs.MAX_CLUSTERS_8BIT}), "
-                         f"got {args.k}.")
     if args.label_free and not args.raw_clusters:
         raise InputError("--label_free gives no cluster-to-class map: add --raw_clusters.")
-    if args.batch_size < 1:
-        raise InputError("--batch_size must be at least 1.")
 
 
 @exit_on_input_error

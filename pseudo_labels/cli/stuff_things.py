@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
+from pseudo_labels.cli.options import FIRST_N_OR_ALL, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation.thing_sets import format_thing_sets, run_label_free_evaluated
@@ -50,15 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
                           help="cluster PNGs of one split (any depth of subfolders); selects the original rule")
     original.add_argument("--depth_dir", type=Path, default=None, help="depth .npy maps, same subfolders and stems")
     original.add_argument("--output_path", type=Path, default=None, help="the stuff_things.json to write")
-    original.add_argument("--num_classes", type=int, default=19, help="number of clusters (ids 0..num_classes-1)")
-    original.add_argument("--n_things", type=int, default=8,
+    original.add_argument("--num_classes", type=POSITIVE_INT, default=19,
+                          help="number of clusters (ids 0..num_classes-1)")
+    original.add_argument("--n_things", type=NON_NEGATIVE_INT, default=8,
                           help="how many clusters outside the forced big stuff become things")
-    original.add_argument("--max_images", type=int, default=None, help="only the first N images")
-    original.add_argument("--depth_blur", type=float, default=DEFAULT_SIGMA,
+    original.add_argument("--max_images", type=POSITIVE_INT, default=None, help="only the first N images")
+    original.add_argument("--depth_blur", type=NON_NEGATIVE, default=DEFAULT_SIGMA,
                           help="Gaussian blur sigma before Sobel (both rules, and --evaluate)")
     original.add_argument("--skip_missing", action="store_true",
                           help="leave out images without a depth map (the original did so silently)")
-    parser.add_argument("--grad_threshold", type=float, default=None,
+    parser.add_argument("--grad_threshold", type=NON_NEGATIVE, default=None,
                         help=f"tau of the depth edges (default: {ORIGINAL_TAU} with --semantic_dir, the original's; "
                              f"{TODAY_TAU} with --cityscapes_root)")
     today = parser.add_argument_group("today's interface and rule (three thresholds)")
@@ -66,18 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     today.add_argument("--split", default="train", help="split whose cluster maps are measured")
     today.add_argument("--semantic_subdir", default="pseudo_semantic_raw_k80", help="raw cluster PNGs under the root")
     today.add_argument("--depth_subdir", default=cs.DEPTH_SUBDIR, help="depth .npy maps under the root")
-    today.add_argument("--num_clusters", type=int, default=None, help="k (default: 1 + the largest id seen)")
-    today.add_argument("--max_area_fraction", type=float, default=rule.max_area_fraction)
-    today.add_argument("--max_median_piece_fraction", type=float, default=rule.max_median_piece_fraction)
-    today.add_argument("--min_edge_boundary_ratio", type=float, default=rule.min_edge_boundary_ratio)
-    today.add_argument("--limit", type=int, default=None, help="only the first N images")
+    today.add_argument("--num_clusters", type=POSITIVE_INT, default=None, help="k (default: 1 + the largest id seen)")
+    today.add_argument("--max_area_fraction", type=NON_NEGATIVE, default=rule.max_area_fraction)
+    today.add_argument("--max_median_piece_fraction", type=NON_NEGATIVE, default=rule.max_median_piece_fraction)
+    today.add_argument("--min_edge_boundary_ratio", type=NON_NEGATIVE, default=rule.min_edge_boundary_ratio)
+    today.add_argument("--limit", type=FIRST_N_OR_ALL, default=None, help="only the first N images")
     today.add_argument("--output", type=Path, default=None,
                        help="default: {root}/{semantic_subdir}/stuff_things.json")
     today.add_argument("--evaluate", action="store_true",
                        help="also compare PQ with the GT-derived thing set (reads gtFine and --centroids_path)")
     today.add_argument("--centroids_path", type=Path, default=None, help="for --evaluate: the majority-vote map")
-    today.add_argument("--min_area", type=int, default=PUBLISHED_MIN_AREA, help="for --evaluate: A_min at 512x1024")
-    today.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS,
+    today.add_argument("--min_area", type=NON_NEGATIVE_INT, default=PUBLISHED_MIN_AREA,
+                       help="for --evaluate: A_min at 512x1024")
+    today.add_argument("--dilation_iters", type=NON_NEGATIVE_INT, default=DEFAULT_DILATION_ITERS,
                        help="for --evaluate: reclaim dilation steps (--depth_blur and --grad_threshold apply too)")
     return parser
 
@@ -86,9 +89,6 @@ def run_original(args: argparse.Namespace) -> int:
     """``--semantic_dir`` mode: the original rule and JSON (written byte for byte as the original writes it)."""
     if args.depth_dir is None or args.output_path is None:
         raise InputError("--semantic_dir needs --depth_dir and --output_path (the original's required flags).")
-    if args.num_classes < 1 or args.n_things < 0:
-        raise InputError(f"--num_classes must be >= 1 and --n_things >= 0, got {args.num_classes} and "
-                         f"{args.n_things}.")
     tau = ORIGINAL_TAU if args.grad_threshold is None else args.grad_threshold
     decision = run_original_rule(args.semantic_dir, args.depth_dir, args.output_path, args.num_classes, args.n_things,
                                  tau, args.depth_blur, args.max_images, args.skip_missing, arguments=vars(args))

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
-from pseudo_labels.cli.options import merge_parser
+from pseudo_labels.cli.options import add_shard_arguments, add_workers_argument
+from pseudo_labels.cli.options import FINITE, FIRST_N_OR_ALL, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT, merge_parser
 from pseudo_labels.core.errors import InputError, exit_on_input_error
-from pseudo_labels.core.parallel import add_shard_arguments, add_workers_argument
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation.sweep_record import merge_shards, print_sweep, shard_note
 from pseudo_labels.evaluation.sweep_run import PROTOCOL_CHOICES, run_sweep_split
@@ -32,21 +32,24 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=HelpFormatter)
     parser.add_argument("--cityscapes_root", required=True, type=Path, help="Cityscapes root (leftImg8bit/, gtFine/)")
     parser.add_argument("--split", default="val", choices=("train", "val"), help="split to evaluate")
-    parser.add_argument("--eval_size", type=int, nargs=2, default=cs.WORKING_SIZE, metavar=("H", "W"),
+    parser.add_argument("--eval_size", type=POSITIVE_INT, nargs=2, default=cs.WORKING_SIZE, metavar=("H", "W"),
                         help="resolution of the reference protocol and of instance splitting")
     parser.add_argument("--semantic_subdir", default="pseudo_semantic_raw_k50", help="raw cluster PNGs under the root")
     parser.add_argument("--depth_subdir", default=cs.DEPTH_SUBDIR, help="depth .npy maps under the root")
     parser.add_argument("--centroids_path", type=Path, default=None,
                         help="kmeans_centroids.npz (default: {root}/{semantic_subdir}/kmeans_centroids.npz)")
-    parser.add_argument("--max_images", type=int, default=None, help="evaluate only the first N images (0: all)")
-    parser.add_argument("--grad_thresholds", type=float, nargs="+", default=None, help="tau values")
-    parser.add_argument("--min_areas", type=int, nargs="+", default=None, help="A_min values")
+    parser.add_argument("--max_images", type=FIRST_N_OR_ALL, default=None,
+                        help="evaluate only the first N images (0: all)")
+    parser.add_argument("--grad_thresholds", type=NON_NEGATIVE, nargs="+", default=None, help="tau values")
+    parser.add_argument("--min_areas", type=NON_NEGATIVE_INT, nargs="+", default=None, help="A_min values")
     parser.add_argument("--no_cc_baseline", action="store_true", help="skip the connected-component baseline")
-    parser.add_argument("--depth_blur_sigma", type=float, default=DEFAULT_SIGMA, help="Gaussian blur before Sobel")
-    parser.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS, help="reclaim dilation steps")
+    parser.add_argument("--depth_blur_sigma", type=NON_NEGATIVE, default=DEFAULT_SIGMA,
+                        help="Gaussian blur before Sobel")
+    parser.add_argument("--dilation_iters", type=NON_NEGATIVE_INT, default=DEFAULT_DILATION_ITERS,
+                        help="reclaim dilation steps")
     parser.add_argument("--protocol", choices=tuple(PROTOCOL_CHOICES), default="both",
                         help="evaluation protocol: both = reference + official (the original's), all = those and cups")
-    parser.add_argument("--thing_stuff_threshold", type=float, default=None,
+    parser.add_argument("--thing_stuff_threshold", type=FINITE, default=None,
                         help="cups protocol: CUPS' DATA.THING_STUFF_THRESHOLD (default: per configuration, the midpoint "
                              "of the interval that gives the centroid file's thing clusters, as the CUPS export suggests)")
     parser.add_argument("--output", type=Path, default=None,
@@ -76,8 +79,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     root: Path = args.cityscapes_root
     if not root.is_dir():
         raise InputError(f"--cityscapes_root {root} is not a folder.")
-    if args.dilation_iters < 0 or args.depth_blur_sigma < 0:
-        raise InputError("--dilation_iters and --depth_blur_sigma must be >= 0.")
     run = run_sweep_split(
         root, args.split, semantic_subdir=args.semantic_subdir, depth_subdir=args.depth_subdir,
         centroids_path=args.centroids_path, eval_size=args.eval_size, grad_thresholds=args.grad_thresholds,

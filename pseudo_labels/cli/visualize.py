@@ -41,7 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from pseudo_labels.cli.help import HelpFormatter
-from pseudo_labels.cli.options import add_from_sweep_arguments, split_settings
+from pseudo_labels.cli.options import (NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT, RANDOM_SEED,
+                                       add_from_sweep_arguments, split_settings)
 from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, PUBLISHED_MIN_AREA, PUBLISHED_TAU
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.data import cityscapes as cs
@@ -67,10 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="label-free raw clusters: a stuff_things.json whose thing_ids are cluster ids (as "
                              "convert_to_cups_format.py --stuff_things --depth_instances); no cluster_to_class is used")
     parser.add_argument("--depth_subdir", default=cs.DEPTH_SUBDIR)
-    parser.add_argument("--grad_threshold", type=float, default=PUBLISHED_TAU, help="tau (the published best)")
-    parser.add_argument("--min_area", type=int, default=PUBLISHED_MIN_AREA, help="A_min at the working size")
-    parser.add_argument("--depth_blur_sigma", type=float, default=DEFAULT_SIGMA, help="Gaussian blur before Sobel")
-    parser.add_argument("--dilation_iters", type=int, default=DEFAULT_DILATION_ITERS, help="reclaim dilation steps")
+    parser.add_argument("--grad_threshold", type=NON_NEGATIVE, default=PUBLISHED_TAU, help="tau (the published best)")
+    parser.add_argument("--min_area", type=NON_NEGATIVE_INT, default=PUBLISHED_MIN_AREA,
+                        help="A_min at the working size")
+    parser.add_argument("--depth_blur_sigma", type=NON_NEGATIVE, default=DEFAULT_SIGMA,
+                        help="Gaussian blur before Sobel")
+    parser.add_argument("--dilation_iters", type=NON_NEGATIVE_INT, default=DEFAULT_DILATION_ITERS,
+                        help="reclaim dilation steps")
     add_from_sweep_arguments(parser)
     parser.add_argument("--protocol", choices=(*pan.PROTOCOLS, CUPS), default=pan.REFERENCE,
                         help="protocol of the error panels and of the per-image PQ")
@@ -80,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stems", nargs="*", default=None, help="image stems (default: chosen by --select)")
     parser.add_argument("--select", choices=SELECTIONS, default="first",
                         help="which --limit images: first, worst (lowest PQ_things; scores every image), random")
-    parser.add_argument("--limit", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0, help="seed of --select random")
+    parser.add_argument("--limit", type=POSITIVE_INT, default=4)
+    parser.add_argument("--seed", type=RANDOM_SEED, default=0, help="seed of --select random")
     parser.add_argument("--out", type=Path, required=True)
     return parser
 
@@ -92,8 +96,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     split = split_settings(parser, argv, args)
     root: Path = args.cityscapes_root
-    if args.limit < 1:
-        raise InputError(f"--limit must be at least 1, got {args.limit}.")
     files = semantic_files(root, args.semantic_subdir, args.split, args.stems or ())
     first = read_label_png(next(iter(files.values())))
     if args.stuff_things is not None and first.dtype != np.uint8:

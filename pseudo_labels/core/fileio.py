@@ -121,9 +121,28 @@ def remove_stale_temp_files(folder: str | Path, recursive: bool = True) -> list[
     return stale
 
 
-def prepare_output_file(path: str | Path) -> Path:
-    """Before a command writes the single file ``path``: create its folder, clear stale temporary files there."""
+def check_not_an_input(output: str | Path, inputs: Iterable[str | Path | None], flag: str = "the output") -> None:
+    """Refuse an output that is one of ``inputs`` or lies inside one of them, links resolved (before anything is written).
+
+    Writing there would overwrite data the run reads (a GT PNG, a centroid
+    file, the maps being remapped), and a re-run would read its own output.
+    ``inputs`` are files or folders; None entries are skipped.
+    """
+    target = Path(output).resolve()
+    for source in inputs:
+        if source is None:
+            continue
+        place = Path(source).resolve()
+        if target == place or place in target.parents:
+            where = "is" if target == place else "lies inside"
+            raise InputError(f"{flag} {output} {where} the input {source}: writing there would overwrite what this "
+                             f"run reads. Choose an output outside the inputs.")
+
+
+def prepare_output_file(path: str | Path, inputs: Iterable[str | Path | None] = (), flag: str = "--output") -> Path:
+    """Before a command writes the single file ``path``: check it is no input, create its folder, clear stale temp files."""
     path = Path(path)
+    check_not_an_input(path, inputs, flag)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(path.parent, recursive=False)
     return path

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pseudo_labels.core.errors import InputError
-from pseudo_labels.core.fileio import remove_stale_temp_files, sha256_file, sha256_files, write_json, write_text
+from pseudo_labels.core.fileio import check_not_an_input, remove_stale_temp_files, sha256_file, sha256_files, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class RunManifest:
         self.record["checkpoints"].update(describe_files(files))
 
     def claim(self, folder: str | Path, settings: Mapping[str, Any], overwrite: bool = False,
-              name: str = MANIFEST_NAME) -> bool:
+              name: str = MANIFEST_NAME, inputs: Sequence[str | Path | None] = ()) -> bool:
         """Before writing into ``folder``: refuse to mix its outputs with ones made under other settings.
 
         ``settings`` are the arguments (and input hashes) that change the
@@ -139,9 +139,11 @@ class RunManifest:
         run) holds different settings, stop with a message naming them, unless
         ``overwrite``. The claim is recorded at once, so a run killed later
         still marks the folder. Returns True when an earlier run with the same
-        settings left outputs there (a resume).
+        settings left outputs there (a resume). An output folder that is, or
+        lies inside, one of ``inputs`` is refused before anything is written.
         """
         folder = Path(folder)
+        check_not_an_input(folder, inputs, "the output folder")
         current = json.loads(json.dumps(dict(settings), default=str))  # as it will read back
         previous = []
         for path in sorted(folder.glob("manifest*.json")) if folder.is_dir() else []:

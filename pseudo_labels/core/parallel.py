@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import os
 import sys
@@ -28,12 +27,6 @@ def default_workers() -> int:
     except AttributeError:  # pragma: no cover - not Linux
         usable = os.cpu_count() or 1
     return max(1, min(MAX_DEFAULT_WORKERS, usable))
-
-
-def add_workers_argument(parser: argparse.ArgumentParser) -> None:
-    """``--workers``: processes on this machine (default: the usable CPUs, at most 8)."""
-    parser.add_argument("--workers", type=int, default=None,
-                        help=f"worker processes (default: CPUs, at most {MAX_DEFAULT_WORKERS}; 1 = no pool)")
 
 
 def _start_worker(threads: int | None) -> None:
@@ -90,12 +83,6 @@ def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int = 1
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--num_shards`` / ``--shard_index``: run one deterministic slice of the images (for job arrays)."""
-    parser.add_argument("--num_shards", type=int, default=1, help="split the images into this many shards")
-    parser.add_argument("--shard_index", type=int, default=0, help="which shard this run processes (0-based)")
-
-
 def shard(items: Sequence[T], num_shards: int, shard_index: int) -> list[T]:
     """Every ``num_shards``-th item starting at ``shard_index`` (sorted inputs give disjoint, covering shards)."""
     if num_shards < 1 or not 0 <= shard_index < num_shards:
@@ -124,7 +111,48 @@ def unsharded_path(shard_path: Path, extension: str) -> Path:
     return Path(str(shard_path).split(SHARD_MARK)[0] + extension)
 
 
-def check_all_shards(indices: Sequence[int], count: int) -> None:
-    """A merge needs every shard 0..count-1 once; anything else is an InputError."""
+def _files(paths: Sequence[object]) -> str:
+    return ", ".join(str(path) for path in paths)
+
+
+def check_all_shards(indices: Sequence[int], count: int, paths: Sequence[object] = ()) -> None:
+    """A merge needs every shard 0..count-1 once; anything else is an InputError naming ``paths``."""
     if sorted(indices) != list(range(count)):
-        raise InputError(f"expected shards 0..{count - 1}, got {sorted(indices)}.")
+        named = f" in {_files(paths)}" if paths else ""
+        raise InputError(f"expected shards 0..{count - 1}, got {sorted(indices)}{named}. Pass every shard file of "
+                         f"one run, each once.")
+
+
+def check_same_settings(settings: Sequence[dict], paths: Sequence[object], what: str) -> None:
+    """Shards of one run record equal settings (inputs included); a difference is an InputError naming it."""
+    for other, path in zip(settings[1:], paths[1:]):
+        differ = sorted(key for key in {*settings[0], *other} if settings[0].get(key) != other.get(key))
+        if differ:
+            shown = "; ".join(f"{key}: {settings[0].get(key)!r} vs {other.get(key)!r}" for key in differ[:3])
+            raise InputError(f"the shards {paths[0]} and {path} come from different {what} ({shown}). Merge the "
+                             f"shards of one run, or re-run the odd shard with the same flags and inputs.")
+
+
+def check_partition(keys: Sequence[Sequence[str]], indices: Sequence[int], count: int,
+                    paths: Sequence[object]) -> list[str]:
+    """All shards' images, sorted, when shard ``indices[i]`` holds exactly :func:`shard` ``(all, count, indices[i])``.
+
+    An image in two shards, or image lists that are not that partition of one
+    list (shards of runs over other images), is an InputError naming the files.
+    Empty shards (more shards than images) are fine.
+    """
+    owner: dict[str, object] = {}
+    for shard_keys, path in zip(keys, paths):
+        for key in shard_keys:
+            if key in owner:
+                raise InputError(f"image {key} is in two shards: {owner[key]} and {path}. They come from different "
+                                 f"runs; merge the shards of one run (re-run the odd shard with its run's flags).")
+            owner[key] = path
+    everything = sorted(owner)
+    for shard_keys, index, path in zip(keys, indices, paths):
+        if list(shard_keys) != shard(everything, count, index):
+            raise InputError(f"{path}: its images are not shard {index} of {count} of the {len(everything)} images "
+                             f"the shards {_files(paths)} hold together, so they come from runs over different image "
+                             f"lists (other data, --max_images/--limit or --skip_missing). Re-run every shard with "
+                             f"the same flags and inputs.")
+    return everything

@@ -197,7 +197,7 @@ def write_depth_maps(options: DepthOptions) -> dict[str, int]:
     written = {}
     for split in options.splits:
         if process.leader:
-            manifest.claim(output_dir / split, settings, options.overwrite)
+            manifest.claim(output_dir / split, settings, options.overwrite, inputs=(root / "leftImg8bit" / split,))
         distributed.wait_for_all(process)
         written[split] = run_split(model, root, split, output_dir, options, device, process)
         distributed.wait_for_all(process)

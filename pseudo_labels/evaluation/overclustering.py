@@ -180,7 +180,8 @@ def run_overclustering(root: Path, split: str, k_values: Sequence[int], *,
                                        dinov2_subdir=dinov2_subdir, checkpoint_dir=checkpoint_dir, device=device)
     results = {name: analyse(load, keys, lambda key: cs.load_train_ids(labels[key]), k_values)
                for name, load in sources.items()}
-    output = prepare_output_file(output or root / f"overclustering_{split}.json")
+    output = prepare_output_file(output or root / f"overclustering_{split}.json",
+                                 inputs=(root / "leftImg8bit" / split, root / "gtFine" / split))
     write_json(output, {"split": split, "images": len(keys), "k_values": list(k_values), "sources": origins,
                         "results": {name: {str(k): v for k, v in per_k.items()} for name, per_k in results.items()}})
     table = markdown(results)

@@ -19,7 +19,8 @@ import numpy as np
 
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import prepare_output_file, read_npz, sha256_of_lines, write_json, write_npz
-from pseudo_labels.core.parallel import check_all_shards, unsharded_path
+from pseudo_labels.core.parallel import check_all_shards, check_partition, check_same_settings, unsharded_path
+from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.evaluation import sweep
 from pseudo_labels.evaluation.cups_protocol import CUPS
@@ -171,31 +172,45 @@ def shard_note(output: Path, shard: Path, count: int) -> str:
 
 def write_shard(path: Path, meta: dict, index: int, totals: sweep.SweepTotals, semantic_lines: list[str],
                 depth_lines: list[str]) -> Path:
-    """Per-image statistics of a shard, so that merging sums images in the same order as one run."""
+    """Per-image statistics of a shard, so that merging sums images in the same order as one run.
+
+    A shard may hold no image (more shards than images): its arrays are empty and it merges like any other.
+    ``meta`` holds the run's settings and inputs (subfolders, centroid hash, sources), which a merge compares.
+    """
     protocols = meta["protocols"]
+    configs = len(meta["grid"])
+    images = len(totals.images)
+    stats = sweep.image_stats_array(totals.images, protocols) if images else \
+        np.zeros((0, len(protocols), configs, 4, cs.NUM_CLASSES))
     return write_npz(path, {
         "meta": np.str_(json.dumps(meta, sort_keys=True)),
         "shard_index": np.int64(index),
-        "keys": np.array(totals.per_image, dtype=np.str_),
-        "stats": sweep.image_stats_array(totals.images, protocols),
-        "instances": np.array([r.instances for r in totals.images], np.int64).reshape(len(totals.images), -1),
-        "semantic_lines": np.array(semantic_lines, dtype=np.str_),
-        "depth_lines": np.array(depth_lines, dtype=np.str_),
+        "keys": np.array(totals.per_image, dtype=np.str_).reshape(images),
+        "stats": stats,
+        "instances": np.array([r.instances for r in totals.images], np.int64).reshape(images, configs),
+        "semantic_lines": np.array(semantic_lines, dtype=np.str_).reshape(len(semantic_lines)),
+        "depth_lines": np.array(depth_lines, dtype=np.str_).reshape(len(depth_lines)),
     })
 
 
 def merge_shards(shards: Sequence[Path], output: Path | None = None) -> tuple[dict, Path]:
     """Write the JSON a single run over all shards' images writes; returns (record, path).
 
-    Every shard 0..n-1 of one sweep's settings is needed once. ``output``
-    None: the shards' name without the shard suffix.
+    Every shard 0..n-1 of one run is needed once: the same settings and
+    inputs (subfolders, centroid hash, sources), and images that are the
+    deterministic partition of one list (:func:`~pseudo_labels.core.parallel.check_partition`);
+    anything else is an InputError naming the files. ``output`` None: the
+    shards' name without the shard suffix.
     """
+    if not shards:
+        raise InputError("no shard files given: pass every .shard-i-of-n.npz file of one sweep.")
     parts = [read_npz(path, "Re-run that shard of the sweep.") for path in shards]
     metas = [json.loads(str(part["meta"])) for part in parts]
-    if any(m != metas[0] for m in metas):
-        raise InputError(f"the shards {[str(p) for p in shards]} come from different sweep settings.")
+    check_same_settings(metas, shards, "sweep settings or inputs")
     meta = metas[0]
-    check_all_shards([int(part["shard_index"]) for part in parts], meta["num_shards"])
+    indices = [int(part["shard_index"]) for part in parts]
+    check_all_shards(indices, meta["num_shards"], shards)
+    check_partition([[str(k) for k in part["keys"]] for part in parts], indices, meta["num_shards"], shards)
     keys = np.concatenate([part["keys"] for part in parts])
     order = np.argsort(keys, kind="stable")
     stats = np.concatenate([part["stats"] for part in parts])[order]
@@ -211,6 +226,6 @@ def merge_shards(shards: Sequence[Path], output: Path | None = None) -> tuple[di
     if meta["needs_depth"]:
         depth_lines = np.concatenate([part["depth_lines"] for part in parts])[order]
         inputs["depth"] = {"count": len(keys), "sha256": sha256_of_lines(str(x) for x in depth_lines)}
-    path = prepare_output_file(output or unsharded_path(shards[0], ".json"))
+    path = prepare_output_file(output or unsharded_path(shards[0], ".json"), inputs=shards)
     record, _ = write_results(path, meta, grid, totals, inputs)
     return record, path

@@ -139,8 +139,11 @@ def run_sweep_split(root: Path, split: str = "val", *, semantic_subdir: str = "p
     files = discover(root, split, semantic_subdir, depth_subdir, needs_depth, skip_missing)
     if max_images:
         files = files[:max_images]
+    image_list = {"count": len(files), "sha256": sha256_of_lines(f.key for f in files)}  # what every shard must share
     files = run_shard(files, num_shards, shard_index)
-    output = prepare_output_file(output or root / f"sweep_k{k}_spidepth_{split}.json")
+    output = prepare_output_file(output or root / f"sweep_k{k}_spidepth_{split}.json",
+                                 inputs=(root / "gtFine" / split, root / semantic_subdir / split,
+                                         root / depth_subdir / split if needs_depth else None, centroids))
     workers = workers or default_workers()
     log.info("%d images, %d configurations, protocols %s, eval size %dx%d, %d workers",
              len(files), len(grid), "+".join(protocols), *eval_size, workers)
@@ -154,7 +157,7 @@ def run_sweep_split(root: Path, split: str = "val", *, semantic_subdir: str = "p
             "semantic_subdir": semantic_subdir, "protocols": list(protocols),
             "grid": [[c.tau, c.min_area] for c in grid], "depth_blur_sigma": depth_blur_sigma,
             "dilation_iters": dilation_iters, "needs_depth": needs_depth, "num_shards": num_shards,
-            "centroids": {"path": str(centroids), "sha256": sha256_file(centroids)},
+            "centroids": {"path": str(centroids), "sha256": sha256_file(centroids)}, "image_list": image_list,
             "sources": split_sources(root, split, semantic_subdir, depth_subdir if needs_depth else None)}
     if CUPS in protocols:
         meta["cups"] = cups_settings(root, split, thing_clusters(cluster_to_class), k, thing_stuff_threshold)

@@ -113,7 +113,8 @@ def run_label_free_evaluated(root: Path, split: str = "train", semantic_subdir: 
     """
     rule = rule or Rule()
     decision = decide_split(root, split, semantic_subdir, depth_subdir, rule, tau, sigma, num_clusters, limit)
-    path = prepare_output_file(output or default_output(root, semantic_subdir))
+    path = prepare_output_file(output or default_output(root, semantic_subdir),
+                               inputs=(root / semantic_subdir / split, root / depth_subdir / split))
     add_evaluation(decision, root, split, centroids_path, tau, min_area, sigma, dilation_iters)
     if arguments is None:
         arguments = {"cityscapes_root": root, "split": split, "semantic_subdir": semantic_subdir,

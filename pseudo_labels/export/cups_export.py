@@ -239,7 +239,9 @@ def export_split(root: Path, split: str = "train", semantic_subdir: str = DEFAUL
         "trainid_input": trainid_input, "use_trainid_things": use_trainid_things,
         "instance_png_bits": instance_png_bits,
         "centroids": sha256_optional(centroids_path), "stuff_things": sha256_optional(stuff_things)},
-        overwrite, name=f"manifest{suffix}.json")
+        overwrite, name=f"manifest{suffix}.json",
+        inputs=(root / semantic_subdir / split, root / depth_subdir / split if use_depth else None,
+                root / instance_subdir / split if mode == "npz" else None, centroids_path, stuff_things))
     jobs = [(settings, key, semantic_files[key], aux[key]) for key in keys]
     counts = list(tqdm(ordered_map(export_job, jobs, workers), total=len(jobs), desc=f"cups {split}", unit="img"))
 

@@ -174,7 +174,7 @@ def write_instance_files(semantic_dir: Path, depth_dir: Path, output_dir: Path, 
     manifest.claim(output_dir, {
         **config, "centroids": sha256_optional(centroids_path), "stuff_things": sha256_optional(stuff_things),
         "merge_thing_clusters": merge_thing_clusters, "instance_png": instance_png},
-        overwrite, name=f"manifest{suffix}.json")
+        overwrite, name=f"manifest{suffix}.json", inputs=(semantic_dir, depth_dir, centroids_path, stuff_things))
     jobs = [ImageJob(key, semantic_files[key], depth_files[key], output_dir, units, split_settings, instance_png)
             for key in keys]
     per_image, per_unit = [], np.zeros(max(256, units.max_id + 1), np.int64)

@@ -32,8 +32,8 @@ from tqdm import tqdm
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import sha256_optional, write_json, write_npy, write_png
 from pseudo_labels.core.manifest import RunManifest
-from pseudo_labels.core.parallel import (check_all_shards, default_workers, ordered_map, run_shard, shard_suffix,
-                                         unsharded_path)
+from pseudo_labels.core.parallel import (check_all_shards, check_partition, check_same_settings, default_workers,
+                                         ordered_map, run_shard, shard_suffix, unsharded_path)
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.export import original_panoptic
@@ -141,7 +141,8 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
         "output_subdir": output_subdir, "target": target, "min_stuff_area": min_stuff_area,
         "min_new_pixels": min_new_pixels, "limit": limit, "num_shards": num_shards, "shard_index": shard_index,
         "workers": workers, "overwrite": overwrite})
-    manifest.claim(out, settings, overwrite, name=f"manifest{suffix}.json")
+    manifest.claim(out, settings, overwrite, name=f"manifest{suffix}.json",
+                   inputs=(root / semantic_subdir / split_name, root / depth_subdir / split_name, centroids_path))
     shared = LabelSettings(out, units, split_settings, target, min_stuff_area, min_new_pixels)
     jobs = [(shared, key, semantic_files[key], depth_files[key]) for key in keys]
     annotations = list(tqdm(ordered_map(label_job, jobs, workers or default_workers()), total=len(jobs),
@@ -163,9 +164,13 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
 def merge_shards(shard_paths: list[Path], output: Path | None = None) -> Path:
     """Write the JSON a single run over all shards' images writes (default: the shards' name without the suffix).
 
-    Every shard 0..n-1 of one run (same settings and count) must be given once.
-    Returns the path written.
+    Every shard 0..n-1 of one run must be given once: the same settings and
+    count, and images that are the deterministic partition of one list
+    (:func:`~pseudo_labels.core.parallel.check_partition`); anything else is
+    an InputError naming the files. Returns the path written.
     """
+    if not shard_paths:
+        raise InputError("no shard files given: pass every {split}.shard-i-of-n.json file of one run.")
     parts = []
     for path in shard_paths:
         try:
@@ -177,9 +182,15 @@ def merge_shards(shard_paths: list[Path], output: Path | None = None) -> Path:
                              f"{{split}}.shard-i-of-n.json files a sharded run wrote.")
         parts.append(part)
     shards = [part.pop("shard") for part in parts]
-    if any(s["count"] != shards[0]["count"] or s["settings"] != shards[0]["settings"] for s in shards):
-        raise InputError(f"the shards {[str(p) for p in shard_paths]} come from different runs (settings or count).")
-    check_all_shards([s["index"] for s in shards], shards[0]["count"])
+    check_same_settings([{**s["settings"], "shards": s["count"], **({"depth_subdir": s["depth_subdir"]} if
+                          "depth_subdir" in s else {})} for s in shards], shard_paths, "runs (settings or inputs)")
+    indices = [s["index"] for s in shards]
+    check_all_shards(indices, shards[0]["count"], shard_paths)
+    check_partition([s["keys"] for s in shards], indices, shards[0]["count"], shard_paths)
+    for part, s, path in zip(parts, shards, shard_paths):
+        if len(part["annotations"]) != len(s["keys"]):
+            raise InputError(f"{path}: {len(part['annotations'])} annotations for {len(s['keys'])} images; the file "
+                             f"is damaged. Re-run that shard.")
     keyed = sorted((key, annotation) for part, s in zip(parts, shards)
                    for key, annotation in zip(s["keys"], part["annotations"]))
     output = output or unsharded_path(shard_paths[0], ".json")
@@ -217,7 +228,8 @@ def write_original_panoptic(semantic_dir: Path, stuff_things: Path, output_dir: 
         "semantic_dir": semantic_dir, "instance_dir": instance_dir, "stuff_things": stuff_things,
         "output_dir": output_dir, "limit": limit, "skip_missing": skip_missing, "overwrite": overwrite})
     manifest.claim(output_dir, {"semantic_dir": str(semantic_dir), "instance_dir": str(instance_dir),
-                                "stuff_things": sha256_optional(stuff_things)}, overwrite)
+                                "stuff_things": sha256_optional(stuff_things)}, overwrite,
+                   inputs=(semantic_dir, instance_dir, stuff_things))
     per_image = []
     for path, rel, instance_path in tqdm(list(zip(files, relative, instance_files)), desc="panoptic", unit="img"):
         semantic = read_label_png(path)

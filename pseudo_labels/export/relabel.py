@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.core.errors import InputError
-from pseudo_labels.core.fileio import write_png
+from pseudo_labels.core.fileio import check_not_an_input, write_png
 from pseudo_labels.formats.centroids import load_cluster_to_class
 
 log = logging.getLogger("remap_cause27")  # the command's name: log lines read as they did when this lived in it
@@ -59,6 +59,7 @@ def remap_folder(input_dir: Path, output_dir: Path, table: np.ndarray, valid_ids
     """Map every PNG under ``input_dir``; ids >= ``valid_ids`` (other than 255) are an error naming the file."""
     if not Path(input_dir).is_dir():
         raise InputError(f"{input_dir}: input folder not found. Check the input path (and --split).")
+    check_not_an_input(output_dir, [input_dir], "the output folder")
     files = sorted(Path(input_dir).rglob("*.png"))
     if not files:
         raise InputError(f"no PNG files under {input_dir}.")

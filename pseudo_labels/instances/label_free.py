@@ -116,7 +116,8 @@ def run_label_free(root: Path, split: str = "train", semantic_subdir: str = "pse
     """
     rule = rule or stuff_things.Rule()
     decision = decide_split(root, split, semantic_subdir, depth_subdir, rule, tau, sigma, num_clusters, limit)
-    path = prepare_output_file(output or default_output(root, semantic_subdir))
+    path = prepare_output_file(output or default_output(root, semantic_subdir),
+                               inputs=(root / semantic_subdir / split, root / depth_subdir / split))
     if arguments is None:
         arguments = {"cityscapes_root": root, "split": split, "semantic_subdir": semantic_subdir,
                      "depth_subdir": depth_subdir, "num_clusters": num_clusters, **asdict(rule),
@@ -190,7 +191,7 @@ def run_original_rule(semantic_dir: Path, depth_dir: Path, output_path: Path, nu
     rows = measure_split_ratio(pairs, num_classes, tau, sigma).table()
     classification = split_ratio.classify(rows, n_things, listed)
     record = split_ratio.decision_record(rows, classification)
-    output = prepare_output_file(output_path)
+    output = prepare_output_file(output_path, inputs=(semantic_dir, depth_dir), flag="--output_path")
     write_text(output, json.dumps(record, indent=2))
     if arguments is None:
         arguments = {"semantic_dir": semantic_dir, "depth_dir": depth_dir, "output_path": output_path,

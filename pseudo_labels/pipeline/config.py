@@ -16,6 +16,7 @@ replays the run. ``docs/config.md`` lists every key.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import fields
 from importlib import resources
@@ -136,8 +137,8 @@ def _check_ranges(config: Any, source: str, prefix: str = "") -> None:
         for item in value if isinstance(value, list) else [value]:
             if item is None or isinstance(item, (str, bool)):
                 continue
-            if ("low" in limits and item < limits["low"]) or ("high" in limits and item > limits["high"]) or \
-                    ("below" in limits and item >= limits["below"]):
+            if not math.isfinite(item) or ("low" in limits and item < limits["low"]) or \
+                    ("high" in limits and item > limits["high"]) or ("below" in limits and item >= limits["below"]):
                 raise InputError(f"{source}: {key} = {value} is out of range; {key} takes {allowed(key)}.")
     if prefix == "":
         unknown = [s for s in config.stages if s not in STAGES]

@@ -90,7 +90,7 @@ class SweepConfig:
     min_areas: Optional[list[int]] = _key(None, low=0)
     cc_baseline: bool = True
     protocol: Literal["reference", "official", "cups", "both", "all"] = "both"
-    thing_stuff_threshold: Optional[float] = _key(None, low=0.0)
+    thing_stuff_threshold: Optional[float] = None
     eval_size: list[int] = _key(factory=lambda: list(cs.WORKING_SIZE), low=1)
     max_images: Optional[int] = _key(None, low=1)
     skip_missing: bool = False

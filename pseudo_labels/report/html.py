@@ -4,13 +4,18 @@ The per-image table sorts on a click on any column header (plain inline
 JavaScript). A second small script marks images that fail to load (a red
 frame and the missing path) and records the counts on ``<body>`` as
 ``data-images-loaded`` / ``data-images-broken``, which a headless browser test reads.
+The page is a Jinja2 template with autoescaping (:data:`PAGE`); text from the data
+is never read as markup (:mod:`pseudo_labels.report.text`).
 """
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Sequence
+
+import jinja2
+import markupsafe
+
+from pseudo_labels.report.text import Inline, checked_url, file_url, plain, tokens
 
 TEXT_COLOURS = {
     "body": ("#111111", "#ffffff"),
@@ -99,71 +104,106 @@ function checkImages() {
 if (document.readyState === "complete") { checkImages(); } else { window.addEventListener("load", checkImages); }
 """
 
-_CODE = re.compile(r"`([^`]+)`")
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
-_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{{ title }}</title>
+<style>{{ style }}</style>
+</head>
+<body>
+{%- macro inline(items) -%}
+{%- for item in items -%}
+{%- if item.kind == "text" -%}{{ item.text }}
+{%- elif item.kind == "code" -%}<code>{{ item.text }}</code>
+{%- elif item.kind == "bold" -%}<strong>{{ inline(item.content) }}</strong>
+{%- else -%}<a href="{{ item.url }}">{{ inline(item.content) }}</a>
+{%- endif -%}
+{%- endfor -%}
+{%- endmacro -%}
+{%- macro table(block, sortable) -%}
+<table{% if sortable %} class="sortable"{% endif %}>
+<thead><tr>{% for cell in block.header %}<th>{{ inline(cell) }}</th>{% endfor %}</tr></thead>
+<tbody>
+{% for row in block.rows -%}
+<tr>{% for cell in row %}<td data-value="{{ cell.value }}">
+{%- if cell.url %}<a href="{{ cell.url }}">{{ inline(cell.content) }}</a>{% else %}{{ inline(cell.content) }}{% endif -%}
+</td>{% endfor %}</tr>
+{% endfor -%}
+</tbody>
+</table>
+{%- endmacro %}
+{% for block in blocks -%}
+{% if block.kind in ("h1", "h2", "h3") -%}
+<{{ block.kind }}>{{ inline(block.text) }}</{{ block.kind }}>
+{% elif block.kind == "p" -%}
+<p>{{ inline(block.text) }}</p>
+{% elif block.kind == "banner" -%}
+<div class="banner" role="alert">{{ inline(block.text) }}</div>
+{% elif block.kind == "table" -%}
+{{ table(block, false) }}
+{% elif block.kind == "figure" -%}
+<figure><img src="{{ block.src }}" alt="{{ block.alt }}"><figcaption>{{ inline(block.caption) }}
+{%- if block.others %} (also as{% for other in block.others %} <a href="{{ other.url }}">{{ other.label }}</a>{% endfor %})
+{%- endif %}</figcaption></figure>
+{% elif block.kind == "gallery" -%}
+<div class="gallery">
+{% for item in block.pictures -%}
+<figure><a href="{{ item.url }}"><img src="{{ item.url }}" alt="{{ item.alt }}" loading="eager"></a><figcaption>
+{{- inline(item.caption) }}</figcaption></figure>
+{% endfor -%}
+</div>
+{% elif block.kind == "images" -%}
+<p>Click a column header to sort.</p>
+{{ table(block, true) }}
+{% endif -%}
+{% endfor -%}
+<script>{{ sort_script }}</script>
+<script>{{ image_check_script }}</script>
+</body>
+</html>
+"""
+"""The page, as a Jinja2 template with autoescaping: every text it is given is escaped; only the
+stylesheet and the two scripts (constants of this module) are inserted as they are."""
+
+_ENVIRONMENT = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
-def inline(text: str) -> str:
-    """Escaped HTML of a text with `code`, **bold** and [links](href)."""
-    out = html.escape(text, quote=True)
-    out = _CODE.sub(lambda m: f"<code>{m.group(1)}</code>", out)
-    out = _BOLD.sub(lambda m: f"<strong>{m.group(1)}</strong>", out)
-    return _LINK.sub(lambda m: f'<a href="{m.group(2)}">{m.group(1)}</a>', out)
+def _cell(cell: Inline, url: str | None = None) -> dict:
+    """A table cell for the template: its text, its sort value ("" for n/a) and the picture it links."""
+    value = plain(cell)
+    return {"content": tokens(cell), "value": "" if value == "n/a" else value,
+            "url": None if url is None else checked_url(file_url(url))}
 
 
-def _attr(value: str) -> str:
-    return html.escape(value, quote=True)
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], sortable: bool = False,
-           links: Sequence[str | None] | None = None) -> list[str]:
-    cls = ' class="sortable"' if sortable else ""
-    out = [f"<table{cls}>", "<thead><tr>" + "".join(f"<th>{inline(h)}</th>" for h in header) + "</tr></thead>", "<tbody>"]
-    for index, row in enumerate(rows):
-        cells = []
-        for column, cell in enumerate(row):
-            content = inline(cell)
-            if column == 0 and links and links[index]:
-                content = f'<a href="{_attr(links[index])}">{html.escape(cell)}</a>'
-            value = "" if cell == "n/a" else cell.strip("`")
-            cells.append(f'<td data-value="{_attr(value)}">{content}</td>')
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    return out + ["</tbody>", "</table>"]
+def _view(block: tuple) -> dict:
+    """One report block (:data:`pseudo_labels.report.markdown.Block`) as plain values for the template."""
+    kind = block[0]
+    if kind in ("h1", "h2", "h3", "p", "banner"):
+        return {"kind": kind, "text": tokens(block[1])}
+    if kind in ("table", "images"):
+        links = block[3] if kind == "images" else [None] * len(block[2])
+        return {"kind": kind, "header": [tokens(h) for h in block[1]],
+                "rows": [[_cell(cell, link if column == 0 else None) for column, cell in enumerate(row)]
+                         for row, link in zip(block[2], links)]}
+    if kind == "figure":
+        return {"kind": kind, "src": file_url(block[1]), "alt": plain(block[2]), "caption": tokens(block[2]),
+                "others": [{"label": plain(label), "url": file_url(path)}
+                           for label, path in (block[3] if len(block) > 3 else [])]}
+    if kind == "gallery":
+        return {"kind": kind, "pictures": [{"url": file_url(path), "alt": plain(caption), "caption": tokens(caption)}
+                                        for path, caption in block[1]]}
+    raise ValueError(f"unknown block {kind!r}")
 
 
 def to_html(blocks: Sequence[tuple]) -> str:
-    """A complete HTML page of the report blocks (see :data:`pseudo_labels.report.markdown.Block`)."""
-    title = next((b[1] for b in blocks if b[0] == "h1"), "Report")
-    body: list[str] = []
-    for block in blocks:
-        kind = block[0]
-        if kind in ("h1", "h2", "h3"):
-            body.append(f"<{kind}>{inline(block[1])}</{kind}>")
-        elif kind == "p":
-            body.append(f"<p>{inline(block[1])}</p>")
-        elif kind == "banner":
-            body.append(f'<div class="banner" role="alert">{inline(block[1])}</div>')
-        elif kind == "table":
-            body += _table(block[1], block[2])
-        elif kind == "figure":
-            others = "".join(f' <a href="{_attr(path)}">{html.escape(label)}</a>' for label, path in
-                             (block[3] if len(block) > 3 else []))
-            body.append(f'<figure><img src="{_attr(block[1])}" alt="{_attr(block[2])}">'
-                        f"<figcaption>{inline(block[2])}{' (also as' + others + ')' if others else ''}"
-                        f"</figcaption></figure>")
-        elif kind == "gallery":
-            body.append('<div class="gallery">')
-            for path, caption in block[1]:
-                body.append(f'<figure><a href="{_attr(path)}"><img src="{_attr(path)}" alt="{_attr(caption)}" '
-                            f'loading="eager"></a><figcaption>{inline(caption)}</figcaption></figure>')
-            body.append("</div>")
-        elif kind == "images":
-            body.append("<p>Click a column header to sort.</p>")
-            body += _table(block[1], block[2], sortable=True, links=block[3])
-        else:
-            raise ValueError(f"unknown block {kind!r}")
-    return "\n".join([
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title>", f"<style>{STYLE}</style>", "</head>", "<body>",
-        *body, f"<script>{SORT_SCRIPT}</script>", f"<script>{IMAGE_CHECK_SCRIPT}</script>", "</body>", "</html>", ""])
+    """A complete HTML page of the report blocks (see :data:`pseudo_labels.report.markdown.Block`).
+
+    Built by the autoescaping template :data:`PAGE`: text from the blocks is
+    always text; links and images come only from the blocks' file fields and
+    :class:`~pseudo_labels.report.text.Link` spans, URL-encoded and relative or http(s).
+    """
+    title = next((plain(b[1]) for b in blocks if b[0] == "h1"), "Report")
+    return _ENVIRONMENT.from_string(PAGE).render(
+        title=title, blocks=[_view(b) for b in blocks], style=markupsafe.Markup(STYLE),
+        sort_script=markupsafe.Markup(SORT_SCRIPT), image_check_script=markupsafe.Markup(IMAGE_CHECK_SCRIPT))

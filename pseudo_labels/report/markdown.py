@@ -29,6 +29,8 @@ from pseudo_labels.report import intervals as report_intervals
 from pseudo_labels.report.drawing import status_text
 from pseudo_labels.report.intervals import ReportIntervals
 from pseudo_labels.report.provenance import Origin, data_origin, sources_text
+from pseudo_labels.report.text import Bold, Code, Data, Inline, Link, file_url, from_markup
+from pseudo_labels.report.text import to_markdown as inline_markdown
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import write_bytes_atomic, write_text
 from pseudo_labels.evaluation.bootstrap import METRICS, RESAMPLES, SEED, Intervals
@@ -58,7 +60,8 @@ IMAGE_COLUMNS = ("image", "PQ", "PQ_stuff", "PQ_things", "instances", "TP th", "
 Block = tuple
 """One piece of the document: ``("h1"|"h2"|"h3"|"p"|"banner", text)``, ``("table", header, rows)``,
 ``("figure", file, alt[, [(label, other file)]])``, ``("gallery", [(file, caption)])``, ``("images", header, rows, links)``.
-Text may hold `code`, **bold** and [links](href) (Markdown; the HTML writer converts them)."""
+Every text, caption and cell is :data:`~pseudo_labels.report.text.Inline` (data in ``Data``/``Code`` spans, so it
+stays text); files and links are relative paths the report chose, URL-encoded by the writers."""
 
 
 # --------------------------------------------------------------------------- pictures from visualize
@@ -83,17 +86,35 @@ def worst_images(images: Sequence[dict]) -> list[dict]:
     return sorted(images, key=lambda e: (e.get("PQ_things") is None, e.get("PQ_things") or 0.0))
 
 
-def _number(value: float | int | None, digits: int = 1) -> str:
-    return "n/a" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
+def _number(value: object, digits: int = 1) -> Inline:
+    """A number from a JSON file: floats with ``digits`` decimals, "n/a" for None, anything else as data."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value) if isinstance(value, int) else Data(str(value))
 
 
-def image_rows(images: Sequence[dict], base: str) -> tuple[list[list[str]], list[str | None]]:
+def _value(value: object) -> Inline:
+    """A setting from a JSON file as the report writes it: a number as Python prints it, anything else as data."""
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else Data(str(value))
+
+
+def _join(parts: Sequence[Inline], separator: str) -> tuple:
+    """``parts`` one after another, ``separator`` between them, as one text."""
+    out: list = []
+    for i, part in enumerate(parts):
+        out += ([separator] if i else []) + list(part if isinstance(part, tuple) else (part,))
+    return tuple(out)
+
+
+def image_rows(images: Sequence[dict], base: str) -> tuple[list[list[Inline]], list[str | None]]:
     """Per-image table rows (worst first) and the picture each links (``base`` + file, or None)."""
     rows, links = [], []
     for e in worst_images(images):
         things, stuff = e.get("things", {}), e.get("stuff", {})
-        rows.append([e["stem"], _number(e.get("PQ")), _number(e.get("PQ_stuff")), _number(e.get("PQ_things")),
-                     str(e["instances"]), *(_number(things.get(k)) for k in ("TP", "FP", "FN", "split", "merge")),
+        rows.append([Data(str(e["stem"])), _number(e.get("PQ")), _number(e.get("PQ_stuff")), _number(e.get("PQ_things")),
+                     _number(e["instances"]), *(_number(things.get(k)) for k in ("TP", "FP", "FN", "split", "merge")),
                      *(_number(stuff.get(k)) for k in ("TP", "FP", "FN"))])
         links.append(f"{base}/{e['picture']}" if e.get("picture") else None)
     return rows, links
@@ -103,24 +124,27 @@ def picture_blocks(index: dict, base: str, record: dict) -> list[Block]:
     """Gallery of the worst drawn images and the per-image table."""
     kind = "class-agnostic PQ_things (label-free labels)" if index.get("label_free") else "PQ_things"
     blocks: list[Block] = [("h2", "Worst images"), (
-        "p", f"Pictures by `visualize` ({index['protocol']} protocol, {SplitSettings.from_record(index).describe()}, "
-             f"selection `{index['select']}`, labels `{index['units']}`), sorted by per-image "
-             f"{kind}, worst first. Panels: input, depth edges, semantic pseudo-labels, ground truth, predicted and GT "
-             f"instances, errors of things and of stuff ({status_text()}).")]
+        "p", ("Pictures by ", Code("visualize"), " (", Data(str(index["protocol"])), " protocol, ",
+              Data(SplitSettings.from_record(index).describe()), ", selection ", Code(str(index["select"])),
+              ", labels ", Code(str(index["units"])), f"), sorted by per-image {kind}, worst first. Panels: input, "
+              f"depth edges, semantic pseudo-labels, ground truth, predicted and GT instances, errors of things and "
+              f"of stuff ({status_text()})."))]
     if (index.get("split"), index.get("semantic_subdir")) != (record.get("split"), record.get("semantic_subdir")):
-        blocks.append(("p", f"**Note:** the pictures show `{index.get('semantic_subdir')}` ({index.get('split')}), "
-                            f"the sweep `{record.get('semantic_subdir')}` ({record.get('split')})."))
+        blocks.append(("p", (Bold("Note:"), " the pictures show ", Code(str(index.get("semantic_subdir"))), " (",
+                             Data(str(index.get("split"))), "), the sweep ", Code(str(record.get("semantic_subdir"))),
+                             " (", Data(str(record.get("split"))), ").")))
     drawn = [e for e in worst_images(index["images"]) if e.get("picture")][:GALLERY_SIZE]
     gallery = []
     for e in drawn:
         th = e.get("things", {})
-        gallery.append((f"{base}/{e['picture']}", f"{e['stem']}: PQ_things {_number(e.get('PQ_things'))}, "
-                                                  f"TP {th.get('TP', 'n/a')}, FP {th.get('FP', 'n/a')}, "
-                                                  f"FN {th.get('FN', 'n/a')}, split {th.get('split', 'n/a')}"))
+        gallery.append((f"{base}/{e['picture']}", (
+            Data(str(e["stem"])), ": PQ_things ", _number(e.get("PQ_things")), ", TP ", _number(th.get("TP")),
+            ", FP ", _number(th.get("FP")), ", FN ", _number(th.get("FN")), ", split ", _number(th.get("split")))))
     blocks.append(("gallery", gallery) if gallery else ("p", "No picture was drawn."))
     rows, links = image_rows(index["images"], base)
-    blocks += [("h2", "Per image"), ("p", f"{len(rows)} images scored by `visualize`, worst {kind} first "
-                                          f"(th: things, st: stuff; split/merge count GT objects and predictions)."),
+    blocks += [("h2", "Per image"), ("p", (f"{len(rows)} images scored by ", Code("visualize"), f", worst {kind} "
+                                           f"first (th: things, st: stuff; split/merge count GT objects and "
+                                           f"predictions).")),
                ("images", list(IMAGE_COLUMNS), rows, links)]
     return blocks
 
@@ -128,8 +152,12 @@ def picture_blocks(index: dict, base: str, record: dict) -> list[Block]:
 # --------------------------------------------------------------------------- the document
 
 
-def _label(entry: dict) -> str:
-    return "CC-only" if entry["mode"] == "cc_only" else f"{entry['grad_threshold']:.2f} / {entry['min_area']}"
+def _label(entry: dict) -> Inline:
+    """A configuration's name in tables and text: "0.20 / 1000" or "CC-only"."""
+    if entry["mode"] == "cc_only":
+        return "CC-only"
+    area = entry["min_area"]
+    return (f"{entry['grad_threshold']:.2f} / ", str(area) if isinstance(area, int) else Data(str(area)))
 
 
 def _num(value: float | None) -> str:
@@ -163,13 +191,13 @@ def class_table(entry: dict, intervals: Intervals | None = None, index: int | No
             continue
         pq = f"{v['PQ']:.2f}" if intervals is None or index is None else report_intervals.ci(
             v["PQ"], intervals.class_low[index, column], intervals.class_high[index, column])
-        rows.append([name, "thing" if v["thing"] else "stuff", pq, f"{v['SQ']:.2f}", f"{v['RQ']:.2f}",
-                     str(v["TP"]), str(v["FP"]), str(v["FN"])])
+        rows.append([Data(str(name)), "thing" if v["thing"] else "stuff", pq, f"{v['SQ']:.2f}", f"{v['RQ']:.2f}",
+                     _number(v["TP"]), _number(v["FP"]), _number(v["FN"])])
     header = "PQ" if intervals is None else "PQ [95 % CI]"
     return ("table", ["class", "kind", header, "SQ", "RQ", "TP", "FP", "FN"], rows)
 
 
-def cups_text(best: dict) -> str:
+def cups_text(best: dict) -> Inline:
     """What the CUPS protocol's best row rests on: its threshold, split and the absent classes it still scores."""
     source = "the midpoint of the interval that gives the centroid file's thing clusters" \
         if best.get("threshold_source") == "suggested" else "given"
@@ -177,10 +205,11 @@ def cups_text(best: dict) -> str:
             f"{len(best['stuffs'])} stuff pseudo-classes; mIoU {_num(best.get('mIoU'))}, accuracy "
             f"{_num(best.get('accuracy'))}.")
     forced = best.get("forced_onto_absent", {}).get("pq", {})
-    if forced:
-        text += (" Classes absent from this split's GT that the matching still gives pseudo-classes (they count with "
-                 "PQ 0, as in CUPS): " + ", ".join(f"{name} <- {ids}" for name, ids in forced.items()) + ".")
-    return text
+    if not forced:
+        return text
+    return (text, " Classes absent from this split's GT that the matching still gives pseudo-classes (they count "
+                  "with PQ 0, as in CUPS): ",
+            *_join([Data(f"{name} <- {ids}") for name, ids in forced.items()], ", "), ".")
 
 
 def _published_text(entries: Sequence[dict], intervals: Intervals | None) -> str:
@@ -234,26 +263,30 @@ def render(record: dict, figure_prefix: str, origin: Origin | None = None, pictu
     origin = origin or Origin(None, "Data origin unknown.")
     intervals = intervals or ReportIntervals({}, "No intervals were computed.")
     made = tuple(dict.fromkeys([*formats, shown_format(formats)]))
-    title = f"Parameter sweep: k={record['k']}, {record['split']} split"
-    blocks: list[Block] = [("h1", title + (" (synthetic data)" if origin.synthetic else ""))]
-    blocks.append(("banner", origin.text) if origin.synthetic else ("p", f"**{origin.text}**"))
+    height, width = record["eval_resolution"]
+    blocks: list[Block] = [("h1", ("Parameter sweep: k=", _value(record["k"]), ", ", Data(str(record["split"])),
+                                   " split" + (" (synthetic data)" if origin.synthetic else "")))]
+    blocks.append(("banner", from_markup(origin.text)) if origin.synthetic else
+                  ("p", Bold(from_markup(origin.text))))
     if note:
-        blocks.append(("p", note))
-    blocks.append(("p", f"Generated by `python -m pseudo_labels report` from the sweep JSON. k = {record['k']} "
-                        f"clusters, {record['n_images']} images, eval size {record['eval_resolution'][0]}x"
-                        f"{record['eval_resolution'][1]}, semantics `{record.get('semantic_subdir')}`, depth "
-                        f"`{record['depth_subdir']}`, blur sigma {record['depth_blur_sigma']}, dilation "
-                        f"{record['dilation_iters']}."))
+        blocks.append(("p", from_markup(note)))
+    blocks.append(("p", ("Generated by ", Code("python -m pseudo_labels report"), " from the sweep JSON. k = ",
+                         _value(record["k"]), " clusters, ", _value(record["n_images"]), " images, eval size ",
+                         _value(height), "x", _value(width), ", semantics ", Code(str(record.get("semantic_subdir"))),
+                         ", depth ", Code(str(record["depth_subdir"])), ", blur sigma ",
+                         _value(record["depth_blur_sigma"]), ", dilation ", _value(record["dilation_iters"]),
+                         ".")))
     if sources:
-        blocks.append(("p", sources))
-    blocks.append(("p", intervals.note))
+        blocks.append(("p", from_markup(sources)))
+    blocks.append(("p", from_markup(intervals.note)))
     figures: dict[str, bytes] = {}
     for protocol in record["protocols"]:
         every = [e for e in record["results"] if e["protocol"] == protocol]
         entries = [e for e in every if e["PQ"] is not None]  # the CUPS protocol may leave a configuration unscored
         if not entries:
             blocks += [("h2", f"{PROTOCOL_TITLE[protocol]} protocol"), ("p", PROTOCOL_TEXT[protocol]),
-                       ("p", f"No configuration could be scored: {every[0].get('error', 'no result')}.")]
+                       ("p", ("No configuration could be scored: ", Data(str(every[0].get("error", "no result"))),
+                              "."))]
             continue
         best = record["best"][protocol]
         found = intervals.of(protocol)
@@ -262,19 +295,19 @@ def render(record: dict, figure_prefix: str, origin: Origin | None = None, pictu
         cc_text = (f" CC-only (no depth): PQ {_ci(cc, 'PQ', every.index(cc), found)}, PQ_things "
                    f"{_ci(cc, 'PQ_things', every.index(cc), found)}." if cc else "")
         blocks += [("h2", f"{PROTOCOL_TITLE[protocol]} protocol"), ("p", PROTOCOL_TEXT[protocol]),
-                   ("p", f"Best: tau / A_min = {_label(best)}: PQ {_ci(best, 'PQ', b, found)}, PQ_stuff "
+                   ("p", ("Best: tau / A_min = ", _label(best), f": PQ {_ci(best, 'PQ', b, found)}, PQ_stuff "
                          f"{_ci(best, 'PQ_stuff', b, found)}, PQ_things {_ci(best, 'PQ_things', b, found)}, SQ "
-                         f"{_num(best['SQ'])}, RQ {_num(best['RQ'])}. {_published_text(every, found)}{cc_text}")]
+                         f"{_num(best['SQ'])}, RQ {_num(best['RQ'])}. {_published_text(every, found)}{cc_text}"))]
         if found is not None:
             verdicts = report_intervals.verdicts(found, every)
             tied = [i for i, verdict in enumerate(verdicts) if verdict == report_intervals.TIED]
-            blocks.append(("p", f"{len(tied)} of the other {len(entries) - 1} configurations are not significantly "
-                                f"different from the best (n.s. in the table)" + (
-                                    f": {', '.join(_label(every[i]) for i in tied[:12])}"
-                                    + (", ..." if len(tied) > 12 else "") + "." if tied else ".")))
+            listed = (": ", *_join([_label(every[i]) for i in tied[:12]], ", "),
+                      ", ..." if len(tied) > 12 else "", ".") if tied else (".",)
+            blocks.append(("p", (f"{len(tied)} of the other {len(entries) - 1} configurations are not significantly "
+                                 f"different from the best (n.s. in the table)", *listed)))
         if len(entries) < len(every):
-            blocks.append(("p", f"{len(every) - len(entries)} configuration(s) not scored "
-                                f"({next(e for e in every if e['PQ'] is None).get('error')})."))
+            blocks.append(("p", (f"{len(every) - len(entries)} configuration(s) not scored (",
+                                 Data(str(next(e for e in every if e["PQ"] is None).get("error"))), ").")))
         if protocol == "cups":
             blocks.append(("p", cups_text(best)))
         fit = figs.heatmap_values_fit(entries)
@@ -292,7 +325,7 @@ def render(record: dict, figure_prefix: str, origin: Origin | None = None, pictu
         if len({e["PQ_stuff"] for e in entries}) == 1:
             blocks.append(("p", f"PQ_stuff is {entries[0]['PQ_stuff']:.2f} for every configuration: tau and A_min "
                                 f"change only the thing instances."))
-        blocks += [summary_table(every, found), ("h3", f"Per class, best configuration ({_label(best)})"),
+        blocks += [summary_table(every, found), ("h3", ("Per class, best configuration (", _label(best), ")")),
                    class_table(best, found, b)]
     scored = [p for p in record["protocols"] if record["best"][p]["PQ"] is not None]
     whiskers = {p: (intervals.of(p), [e for e in record["results"] if e["protocol"] == p].index(record["best"][p]))
@@ -307,9 +340,11 @@ def render(record: dict, figure_prefix: str, origin: Origin | None = None, pictu
     if pictures is not None:
         blocks += picture_blocks(pictures, pictures_base, record)
     else:
-        blocks += [("h2", "Worst images"), ("p", "No pictures given: run `python -m pseudo_labels visualize ... "
-                                                 "--select worst --out DIR`, then `report ... --pictures DIR`.")]
-    rows = [[name, str(value.get("count", 1)), f"`{value['sha256']}`"] for name, value in record.get("inputs", {}).items()]
+        blocks += [("h2", "Worst images"), ("p", ("No pictures given: run ", Code("python -m pseudo_labels visualize "
+                                                                                 "... --select worst --out DIR"),
+                                                 ", then ", Code("report ... --pictures DIR"), "."))]
+    rows = [[Data(str(name)), _number(value.get("count", 1)), Code(str(value["sha256"]))]
+            for name, value in record.get("inputs", {}).items()]
     blocks += [("h2", "Inputs"), ("table", ["input", "files", "sha256"], rows)]
     return blocks, figures
 
@@ -317,34 +352,43 @@ def render(record: dict, figure_prefix: str, origin: Origin | None = None, pictu
 # --------------------------------------------------------------------------- Markdown
 
 
-def _md_row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
+def _md_row(cells: Sequence[Inline]) -> str:
+    return "| " + " | ".join(inline_markdown(c, in_table=True) for c in cells) + " |"
+
+
+def _md_table(header: Sequence[Inline], rows: Sequence[Sequence[Inline]]) -> list[str]:
+    return [_md_row(header), _md_row(["---"] * len(header)), *(_md_row(r) for r in rows)]
+
+
+def _md_image(alt: Inline, path: str) -> str:
+    return f"![{inline_markdown(alt)}]({file_url(path)})"
 
 
 def to_markdown(blocks: Sequence[Block]) -> str:
-    """The blocks as GitHub Markdown (the per-image table cut to its worst rows)."""
+    """The blocks as GitHub Markdown (the per-image table cut to its worst rows); data stays text, paths are encoded."""
     lines: list[str] = []
     for block in blocks:
         kind = block[0]
         if kind in ("h1", "h2", "h3"):
-            lines += ["#" * int(kind[1]) + " " + block[1], ""]
+            lines += ["#" * int(kind[1]) + " " + inline_markdown(block[1]), ""]
         elif kind == "p":
-            lines += [block[1], ""]
+            lines += [inline_markdown(block[1]), ""]
         elif kind == "banner":
-            lines += [f"> **{block[1]}**", ""]
+            lines += [f"> {inline_markdown(Bold(block[1]))}", ""]
         elif kind == "table":
-            lines += [_md_row(block[1]), _md_row(["---"] * len(block[1])), *(_md_row(r) for r in block[2]), ""]
+            lines += [*_md_table(block[1], block[2]), ""]
         elif kind == "figure":
-            lines += [f"![{block[2]}]({block[1]})", ""]
+            lines += [_md_image(block[2], block[1]), ""]
             if len(block) > 3 and block[3]:
-                lines += ["Also as " + ", ".join(f"[{label}]({path})" for label, path in block[3]) + ".", ""]
+                links = [Link(label, file_url(path)) for label, path in block[3]]
+                lines += [inline_markdown(("Also as ", *_join(links, ", "), ".")), ""]
         elif kind == "gallery":
             for path, caption in block[1]:
-                lines += [f"**{caption}**", "", f"[![{caption}]({path})]({path})", ""]
+                lines += [inline_markdown(Bold(caption)), "", f"[{_md_image(caption, path)}]({file_url(path)})", ""]
         elif kind == "images":
             header, rows, links = block[1], block[2], block[3]
-            shown = [[f"[{r[0]}]({link})" if link else r[0], *r[1:]] for r, link in zip(rows, links)]
-            lines += [_md_row(header), _md_row(["---"] * len(header)), *(_md_row(r) for r in shown[:MARKDOWN_IMAGE_ROWS])]
+            shown = [[Link(r[0], file_url(link)) if link else r[0], *r[1:]] for r, link in zip(rows, links)]
+            lines += _md_table(header, shown[:MARKDOWN_IMAGE_ROWS])
             if len(rows) > MARKDOWN_IMAGE_ROWS:
                 lines.append(f"\n({len(rows) - MARKDOWN_IMAGE_ROWS} more in the HTML report, `report --html`.)")
             lines.append("")

@@ -114,7 +114,8 @@ def _claim(manifest: RunManifest, options: SemanticsOptions, settings: cluster_m
             "k": options.k, "raw_clusters": options.raw_clusters, "label_free": options.label_free,
             "kmeans": options.kmeans, "n_init": options.n_init, "seed": options.seed, "limit": options.limit or None,
             "amp": settings.amp, "crf": not options.skip_crf, "load_centroids": sha256_optional(options.load_centroids),
-            "checkpoints": {k: v["sha256"] for k, v in manifest.record["checkpoints"].items()}}, options.overwrite)
+            "checkpoints": {k: v["sha256"] for k, v in manifest.record["checkpoints"].items()}}, options.overwrite,
+            inputs=(options.cityscapes_root / "leftImg8bit" / options.split, options.load_centroids))
         remove_stale_temp_files(options.output_dir, recursive=False)  # the centroid file's folder
     return distributed.from_leader(process, resuming)
 

@@ -243,7 +243,7 @@ CASES: list[tuple[str, Callable, Callable[[Path], str], Callable[[Path], list[st
      lambda r: ["--cityscapes_root", str(r), "--split", "val", "--semantic_subdir", RAW, "--output", str(r / "out" / "c.json")],
      "is not a trainId"),
     ("official evaluator: missing prediction JSON", evaluate_panoptic.main, nothing,
-     lambda r: ["--cityscapes_root", str(r), "--pred_json", str(r / "none.json"), "--pred_dir", str(r),
+     lambda r: ["--cityscapes_root", str(r), "--pred_json", str(r / "none.json"), "--pred_dir", str(r / "leftImg8bit"),
                 "--output", str(r / "out" / "e.json")], "none.json"),
     ("semantics: wrong architecture", generate_overclustered_semantics.main, nothing,
      lambda r: _semantics(r, "--output_subdir", "out"), "tr.f1.weight"),

@@ -94,3 +94,9 @@ def test_docs_list_every_key_and_stage() -> None:
     missing = [key for key in schema_keys() if f"`{key}`" not in text]
     assert not missing, f"docs/config.md does not list {missing}"
     assert all(f"`{stage}`" in text for stage in STAGES)
+
+
+@pytest.mark.parametrize("override", ["instances.tau=nan", "instances.sigma=inf", "sweep.thing_stuff_threshold=-inf"])
+def test_non_finite_numbers_are_refused(override: str, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=f"override '{override}'.*out of range"):
+        load_config("k80_depth", [override], tmp_path)

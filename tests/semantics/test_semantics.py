@@ -141,7 +141,7 @@ def test_train_split_with_loaded_centroids_mapped_and_label_free(dataset: Path, 
 
 
 @pytest.mark.parametrize("extra, message", [
-    (("--skip_crf", "--k", "65536"), "--k must be in 2..65535"),
+    (("--skip_crf", "--k", "65536"), "argument --k: must be an integer in 2..65535, got 65536"),
     (("--skip_crf", "--label_free"), "add --raw_clusters"),
 ])
 def test_bad_arguments_exit_2(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
