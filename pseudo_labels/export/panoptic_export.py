@@ -122,11 +122,10 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
     semantic_files, depth_files, missing = semantic_and_depth(root, semantic_subdir, depth_subdir, split_name, limit)
     if missing and split_settings.uses_depth:
         raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}; generate them or pass --cc_instances.")
-    keys = run_shard(list(semantic_files), num_shards, shard_index)
-    if not keys:
-        raise InputError(f"shard {shard_index} of {num_shards} has no images.")
-    units = decide_units(int(read_label_png(semantic_files[keys[0]]).max()), centroids_path, None,
-                         str(semantic_files[keys[0]]))
+    keys = run_shard(list(semantic_files), num_shards, shard_index)  # may be empty: more shards than images
+    first = keys[0] if keys else next(iter(semantic_files))  # the units do not depend on the shard
+    units = decide_units(int(read_label_png(semantic_files[first]).max()), centroids_path, None,
+                         str(semantic_files[first]))
     out = root / output_subdir / split_name
     suffix = shard_suffix(num_shards, shard_index)
     settings = {"semantic_subdir": semantic_subdir, "centroids": sha256_optional(centroids_path),
@@ -150,7 +149,8 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
     json_path = root / output_subdir / f"{split_name}{suffix}.json"
     if suffix:
         write_prediction_json(json_path, annotations, shard={"index": shard_index, "count": num_shards,
-                                                              "keys": keys, "settings": settings})
+                                                              "keys": keys, "settings": settings,
+                                                              "depth_subdir": depth_subdir})
     else:
         write_prediction_json(json_path, annotations)
     manifest.write(out, extra={"images": len(keys)}, name=f"manifest{suffix}.json")

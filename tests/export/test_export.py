@@ -347,6 +347,11 @@ def test_panoptic_shards_merge_into_the_single_run(synthetic_val: Path, tmp_path
 
     whole, parts = outputs(root / "whole"), outputs(root / "parts")
     assert whole == parts and len(whole) == 1 + 3 * 2
+    for index in range(4):  # more shards than images: the empty shard is written and merged
+        assert gp.main([*base, "--output_subdir", "many", "--num_shards", "4", "--shard_index", str(index),
+                        "--workers", "1"]) == 0
+    assert gp.main(["merge", *map(str, sorted((root / "many").glob("val.shard-*-of-4.json")))]) == 0
+    assert outputs(root / "many") == whole
 
 
 def test_a_thousand_instances_of_a_class_do_not_fit_the_panoptic_ids() -> None:
