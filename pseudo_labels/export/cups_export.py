@@ -34,6 +34,7 @@ from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.export import cups
 from pseudo_labels.export.cups_images import ExportSettings, check_semantic_job, export_job
 from pseudo_labels.formats.centroids import thing_clusters
+from pseudo_labels.formats import cups_labels
 from pseudo_labels.formats.cups_labels import ThresholdInterval, read_distributions, threshold_interval
 from pseudo_labels.formats.instance_npz import instance_npz
 from pseudo_labels.formats.semantic import read_label_png
@@ -80,6 +81,17 @@ def check_output_folder(folder: Path, stems: set[str]) -> None:
     if foreign:
         raise InputError(f"{folder}: holds {len(foreign)} unrelated file(s) with '.pt' in the name (e.g. {foreign[:3]}), "
                          f"which CUPS would load as labels. Use a new --output_subdir.")
+
+
+def remove_stale_labels(folder: Path, stems: set[str]) -> int:
+    """Remove the label files (semantic PNG, instance PNG, ``.pt``) of images not among ``stems``; returns how many."""
+    removed = 0
+    for suffix in (cups_labels.SEMANTIC_SUFFIX, cups_labels.INSTANCE_SUFFIX, cups_labels.PT_SUFFIX):
+        for path in folder.glob(f"*{suffix}") if folder.is_dir() else []:
+            if path.name[: -len(suffix)] not in stems:
+                path.unlink()
+                removed += 1
+    return removed
 
 
 def image_size(root: Path, split: str, key: str, semantic: tuple[int, int]) -> tuple[int, int]:
@@ -206,7 +218,8 @@ def export_split(root: Path, split: str = "train", semantic_subdir: str = DEFAUL
     if missing and not skip_missing:
         raise InputError(f"{len(missing)} {what}(s) missing, e.g. {missing[:5]}. {fix}, or --skip_missing to leave "
                          f"those images out.")
-    keys = run_shard([k for k in semantic_files if not missing or aux[k].is_file()], num_shards, shard_index)
+    run_keys = [k for k in semantic_files if not missing or aux[k].is_file()]  # every shard's images
+    keys = run_shard(run_keys, num_shards, shard_index)
     if not keys:
         raise InputError(f"shard {shard_index} of {num_shards} has no images.")
     first = read_label_png(semantic_files[keys[0]])
@@ -228,7 +241,8 @@ def export_split(root: Path, split: str = "train", semantic_subdir: str = DEFAUL
                              f"{first.shape[0]}x{first.shape[1]}; all maps of a split must have one size.")
 
     output = settings.output
-    check_output_folder(output, {k.split("/")[1] for k in semantic_files})  # any shard's images are ours
+    split_stems = {k.split("/")[1] for k in cs.output_paths(root / semantic_subdir, split, ".png", "semantic PNG")}
+    check_output_folder(output, split_stems)  # any image of the split is ours, whatever --limit a run used
     tau = split_settings.tau if requested_tau is None else requested_tau
     suffix = shard_suffix(num_shards, shard_index)
     manifest.claim(output, {
@@ -242,6 +256,10 @@ def export_split(root: Path, split: str = "train", semantic_subdir: str = DEFAUL
         overwrite, name=f"manifest{suffix}.json",
         inputs=(root / semantic_subdir / split, root / depth_subdir / split if use_depth else None,
                 root / instance_subdir / split if mode == "npz" else None, centroids_path, stuff_things))
+    if overwrite:  # what the new run does not rewrite must not stay under its manifest (nor in CUPS' .pt sums)
+        removed = remove_stale_labels(output, {k.split("/")[1] for k in run_keys})
+        if removed:
+            log.info("--overwrite: removed %d file(s) of images this run does not export", removed)
     jobs = [(settings, key, semantic_files[key], aux[key]) for key in keys]
     counts = list(tqdm(ordered_map(export_job, jobs, workers), total=len(jobs), desc=f"cups {split}", unit="img"))
 

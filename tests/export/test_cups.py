@@ -344,3 +344,15 @@ def test_the_documented_original_commands_run(command: dict, original_root: Path
         assert not dropped and set(kept.values()) <= things
     if "--instance_subdir" in argv:
         assert stats["mode"] == "npz" and stats["num_classes"] == 27 and stats["instances"] > 0
+
+
+def test_a_smaller_rerun_is_ours_and_overwrite_removes_what_it_does_not_rewrite(train: Path, tmp_path: Path) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(train, root, ignore=shutil.ignore_patterns("cups_pseudo_labels"))
+    assert _export(root, "--output_subdir", "smaller") == 0
+    assert len(list((root / "smaller").glob("*.pt"))) == 3
+    assert _export(root, "--output_subdir", "smaller", "--limit", "2") == 0  # its own files are not "unrelated"
+    assert _export(root, "--output_subdir", "smaller", "--limit", "2", "--overwrite") == 0
+    stats = json.loads((root / "smaller" / "stats.json").read_text())
+    assert len(list((root / "smaller").glob("*.pt"))) == 2 == stats["pt_files_in_folder"] == stats["images"]
+    assert len(list((root / "smaller").glob("*_semantic.png"))) == 2
