@@ -8,6 +8,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TypeVar
 
@@ -71,16 +72,44 @@ def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int = 1
     context = multiprocessing.get_context(start_method) if start_method else None
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
                                initargs=(torch_threads,))
-    pending: deque[Future[R]] = deque()
+    pending: deque[tuple[Future[R], T]] = deque()
+
+    def first_result() -> R:
+        future, _ = pending[0]
+        try:
+            result = future.result()
+        except BrokenProcessPool:
+            in_flight = ", ".join(describe_item(item) for _, item in pending)
+            raise InputError(f"a worker process stopped abruptly (killed by a signal, often the out-of-memory "
+                             f"killer) while working on: {in_flight}. Re-run with fewer --workers or more memory; "
+                             f"finished files are kept.") from None
+        pending.popleft()
+        return result
+
     try:
         for item in items:
-            pending.append(pool.submit(function, item))
+            pending.append((pool.submit(function, item), item))
             if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
+                yield first_result()
         while pending:
-            yield pending.popleft().result()
+            yield first_result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def describe_item(item: object) -> str:
+    """A short name of a work item for messages: its ``key``, else the first path in it, else a cut repr."""
+    key = getattr(item, "key", None)
+    if isinstance(key, str):
+        return key
+    for part in item if isinstance(item, tuple) else (item,):
+        if isinstance(part, Path) or (isinstance(part, str) and "/" in part):
+            return str(part)
+        inner = getattr(part, "key", None)
+        if isinstance(inner, str):
+            return inner
+    text = repr(item)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def shard(items: Sequence[T], num_shards: int, shard_index: int) -> list[T]:

@@ -40,6 +40,21 @@ def test_an_error_stops_the_queued_items(tmp_path: Path) -> None:
     assert len(list(tmp_path.iterdir())) < 10  # not the 59 a pool that runs its whole queue would write
 
 
+def _killed_on_the_third(job: tuple[Path, int]) -> int:
+    folder, index = job
+    if index == 3:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+    return index
+
+
+def test_a_killed_worker_is_one_message_naming_the_items_in_flight(tmp_path: Path) -> None:
+    from pseudo_labels.core.errors import InputError
+
+    with pytest.raises(InputError, match=r"worker process stopped abruptly.*while working on: .*") as info:
+        list(ordered_map(_killed_on_the_third, [(tmp_path / f"img{i}.png", i) for i in range(8)], workers=2))
+    assert "img3.png" in str(info.value) and "fewer --workers" in str(info.value)
+
+
 def _torch_threads(_: int) -> int:
     import torch
 
