@@ -25,22 +25,29 @@ PNG_8BIT_LIMIT = 255
 """Most instances an 8-bit instance PNG holds (id 0 is "no instance")."""
 
 
-def label_scale(image_size: tuple[int, int], target: tuple[int, int]) -> float:
-    """CUPS' ``DATA.SCALE`` for labels of size ``target``: an error unless it maps the image exactly onto them.
+def default_target(image_size: tuple[int, int]) -> tuple[int, int]:
+    """The label size CUPS' default ``DATA.SCALE`` gives: ``F.interpolate``'s floor of size x 0.625."""
+    return math.floor(image_size[0] * DEFAULT_SCALE), math.floor(image_size[1] * DEFAULT_SCALE)
 
-    CUPS resizes the image by one scale factor (``F.interpolate``, floor of
-    size x scale) and crops image and labels together, so labels of another
-    aspect ratio, or a size that factor does not reach, are misaligned.
+
+def label_scale(image_size: tuple[int, int], target: tuple[int, int]) -> float:
+    """CUPS' ``DATA.SCALE`` for labels of size ``target``: an error unless one factor maps the image exactly onto them.
+
+    CUPS resizes the image by one scale factor (``F.interpolate``: floor of
+    size x scale) and crops image and labels together, so the labels must
+    have exactly the floored size of one factor: CUPS' default 0.625, or
+    the factor of either side. Labels of another aspect ratio, or a size no
+    factor reaches, would be misaligned.
     """
     (height, width), (target_h, target_w) = image_size, target
-    scale = target_h / height
-    if target_h * width != target_w * height or math.floor(width * scale) != target_w \
-            or math.floor(height * scale) != target_h:
-        raise InputError(f"--target_h {target_h} --target_w {target_w} is not an exact scale of the {height}x{width} "
-                         f"images: CUPS scales the image by one factor and crops labels and image together, so these "
-                         f"labels would be misaligned. Use {round(height * DEFAULT_SCALE)}x{round(width * DEFAULT_SCALE)}"
-                         f" (DATA.SCALE {DEFAULT_SCALE}, upstream CUPS) or {height}x{width} (the original repo's CUPS copy).")
-    return scale
+    for scale in (DEFAULT_SCALE, target_h / height, target_w / width):
+        if math.floor(height * scale) == target_h and math.floor(width * scale) == target_w:
+            return scale
+    default_h, default_w = default_target(image_size)
+    raise InputError(f"--target_h {target_h} --target_w {target_w} is not one scale of the {height}x{width} images: "
+                     f"CUPS scales the image by one factor and crops labels and image together, so these labels "
+                     f"would be misaligned. Use {default_h}x{default_w} (DATA.SCALE {DEFAULT_SCALE}, upstream CUPS) "
+                     f"or {height}x{width} (the original repo's CUPS copy).")
 
 
 def train_command(root: Path, root_pseudo: Path, threshold: float | None, scale: float) -> str:

@@ -227,7 +227,7 @@ def export_split(root: Path, split: str = "train", semantic_subdir: str = DEFAUL
                       trainid_input, use_trainid_things)
 
     size = image_size(root, split, keys[0], first.shape)
-    target = target or (round(size[0] * cups.DEFAULT_SCALE), round(size[1] * cups.DEFAULT_SCALE))
+    target = target or cups.default_target(size)
     scale = cups.label_scale(size, target)
     settings = ExportSettings(root / output_subdir, mode, ids.units or train_id_units(), ids.things,
                               ids.read_things, ids.num_ids, ids.train_ids, ids.output_ids, split_settings, target,

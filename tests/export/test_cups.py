@@ -144,10 +144,10 @@ def test_default_size_is_the_image_size_times_0625_and_other_aspects_are_refused
     assert stats["target_size"] == [160, 320] and stats["cups_data_scale"] == 0.625  # images are 256x512
     png = next((root / "default").glob("*_semantic.png"))
     assert cs.read_png(png).shape == (160, 320)
-    for size in (("200", "320"), ("160", "321")):  # other aspects
+    for size in (("200", "320"), ("160", "330")):  # no one factor floors to both sides
         with pytest.raises(SystemExit) as info:
             _export(root, "--output_subdir", "bad", "--target_h", size[0], "--target_w", size[1])
-        assert info.value.code == 2 and "not an exact scale" in capsys.readouterr().err
+        assert info.value.code == 2 and "not one scale" in capsys.readouterr().err
     assert not (root / "bad").exists()
 
 
@@ -356,3 +356,11 @@ def test_a_smaller_rerun_is_ours_and_overwrite_removes_what_it_does_not_rewrite(
     stats = json.loads((root / "smaller" / "stats.json").read_text())
     assert len(list((root / "smaller").glob("*.pt"))) == 2 == stats["pt_files_in_folder"] == stats["images"]
     assert len(list((root / "smaller").glob("*_semantic.png"))) == 2
+
+
+def test_the_default_size_of_an_odd_image_is_what_cups_scales_it_to() -> None:
+    from pseudo_labels.export.cups import default_target, label_scale
+
+    assert default_target((513, 1025)) == (320, 640)  # F.interpolate floors 320.6 and 640.6
+    assert label_scale((513, 1025), (320, 640)) == 0.625
+    assert label_scale((256, 512), (160, 321)) == 321 / 512  # DATA.SCALE 0.626953125 gives exactly 160x321
