@@ -135,7 +135,10 @@ def network_verdicts(folder: Path, spidepth_backbone: str | None = None) -> list
     for network in NETWORKS:
         missing = [name for name in network.files if not (folder / name).is_file()]
         if missing:
-            verdicts.append((network, f"not checked: {', '.join(missing)} missing"))
+            unreadable = [problem for name in network.files if name not in missing
+                          for problem in [_unreadable(folder / name)] if problem]
+            verdicts.append((network, f"FAILS: {'; '.join(unreadable)} (and {', '.join(missing)} missing)"
+                             if unreadable else f"not checked: {', '.join(missing)} missing"))
             continue
         try:
             network.load(folder, spidepth_backbone)
@@ -144,3 +147,20 @@ def network_verdicts(folder: Path, spidepth_backbone: str | None = None) -> list
         else:
             verdicts.append((network, "loads strictly"))
     return verdicts
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why a present official file cannot be read at all (None when it deserialises): checked even when the
+    network cannot be loaded because a partner file is missing, so a damaged file is never passed as fine."""
+    try:
+        if path.suffix == ".npy":
+            import numpy as np
+
+            np.load(path, allow_pickle=False)
+        else:
+            import torch
+
+            torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to read is the verdict
+        return f"{path.name} cannot be read ({type(exc).__name__}: {str(exc)[:120]})"
+    return None

@@ -356,6 +356,28 @@ def marker_path(root: str | Path, split: str) -> Path:
     return Path(root) / f"synthetic_{split}.json"
 
 
+def shared_cluster_table(path: Path, num_clusters: int, seed: int) -> np.ndarray:
+    """The prediction's ``cluster_to_class``: the one already in ``path`` (another split of this root), else a new one.
+
+    Every split of a root shares one centroid file, as the semantics stage's
+    splits do, so writing a second split never replaces the table the first
+    split's cluster maps were drawn with.
+    """
+    if path.is_file():
+        try:
+            with np.load(path) as npz:
+                table = np.asarray(npz["cluster_to_class"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(f"{path}: cannot be read as the synthetic centroid file ({exc}); remove it.") from None
+        if table.shape != (num_clusters,):
+            raise InputError(f"{path}: a table of {table.shape} where k = {num_clusters}; remove it.")
+        return table
+    table_rng = np.random.default_rng([seed, 2**31])
+    table = cluster_table(num_clusters, table_rng)
+    write_npz(path, {"centroids": random_centroids(num_clusters, table_rng), "cluster_to_class": table})
+    return table
+
+
 def write_dataset(root: str | Path, split: str = "val", num_images: int = 4, seed: int = 0,
                   size: tuple[int, int] = (1024, 2048), depth_size: tuple[int, int] | None = None,
                   num_clusters: int | None = None, show_progress: bool = True) -> list[str]:
@@ -374,10 +396,7 @@ def write_dataset(root: str | Path, split: str = "val", num_images: int = 4, see
     pred_dir = root / f"pseudo_semantic_raw_k{num_clusters}" if num_clusters else None
     cluster_to_class = None
     if pred_dir is not None:
-        table_rng = np.random.default_rng([seed, 2**31])
-        cluster_to_class = cluster_table(num_clusters, table_rng)
-        write_npz(pred_dir / "kmeans_centroids.npz",
-                  {"centroids": random_centroids(num_clusters, table_rng), "cluster_to_class": cluster_to_class})
+        cluster_to_class = shared_cluster_table(pred_dir / "kmeans_centroids.npz", num_clusters, seed)
     keys = [image_key(split, i) for i in range(num_images)]
     for index, key in enumerate(tqdm(keys, desc=f"synthetic {split}", disable=not show_progress)):
         rng = np.random.default_rng([seed, index])

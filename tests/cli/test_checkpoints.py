@@ -56,6 +56,16 @@ def test_verify_fails_on_a_file_that_does_not_fit(folder: Path, tmp_path: Path,
     assert "CAUSE features (semantics): FAILS" in out and "segment_tr.pth" in out
 
 
+def test_a_damaged_file_fails_even_when_its_partner_is_missing(folder: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    copy = tmp_path / "copy"
+    (copy / "spidepth").mkdir(parents=True)
+    (copy / "spidepth" / "encoder.pth").write_bytes(b"truncated")  # depth.pth missing: the network cannot load
+    assert _verify(copy) == 2
+    out = capsys.readouterr().out
+    assert "SPIdepth (depth): FAILS: encoder.pth cannot be read" in out and "depth.pth missing" in out
+
+
 def test_verify_of_an_empty_or_missing_folder_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _verify(tmp_path) == 2
     assert "no official file found" in capsys.readouterr().err

@@ -104,3 +104,11 @@ def test_bad_arguments_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         synthetic_cli.main(["--root", str(tmp_path), *argv])
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_second_split_keeps_the_first_splits_centroid_file(tmp_path: Path) -> None:
+    synthetic.write_dataset(tmp_path, "val", num_images=1, seed=0, size=(64, 128), num_clusters=24, show_progress=False)
+    centroids = tmp_path / "pseudo_semantic_raw_k24" / "kmeans_centroids.npz"
+    before = centroids.read_bytes()
+    synthetic.write_dataset(tmp_path, "train", num_images=1, seed=5, size=(64, 128), num_clusters=24, show_progress=False)
+    assert centroids.read_bytes() == before  # the val maps were drawn with this table
