@@ -52,7 +52,10 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f"{TEMP_PREFIX}{_HOST_TAG}-{os.getpid()}-{secrets.token_hex(6)}"
     # os.open with mode 0o666 lets the umask decide permissions, like a plain open() would.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:  # name the output the user asked for, not our temporary name
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -61,7 +64,8 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        if exc.filename is None and exc.errno is not None:  # a full disk reports no file name: name this one
+        if exc.errno is not None and (exc.filename is None or Path(exc.filename) == tmp):
+            # a full disk reports no file name, a failed rename the temporary one: name the output
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
     except BaseException:

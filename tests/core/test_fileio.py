@@ -179,3 +179,14 @@ def test_row_stream_writes_the_bytes_of_the_materialised_array() -> None:
     assert empty == fileio.encode_npz({"masks": np.zeros((0, 3000), bool)})
     with pytest.raises(ValueError, match="rows written"):
         fileio.encode_npz({"masks": fileio.RowStream((8, 3000), np.dtype(bool), rows)})
+
+
+def test_an_unwritable_folder_names_the_output_not_the_temporary_file(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(os, "open", refuse)
+    with pytest.raises(OSError) as info:
+        fileio.write_json(tmp_path / "result.json", {"a": 1})
+    assert info.value.filename == str(tmp_path / "result.json") and fileio.TEMP_PREFIX not in str(info.value)
