@@ -17,11 +17,13 @@ from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.data.cityscapes import IGNORE_ID, read_png
 
 
-def read_label_png(path: str | Path, num_ids: int | None = None, allow_ignore: bool = False) -> np.ndarray:
+def read_label_png(path: str | Path, num_ids: int | None = None, allow_ignore: bool = False,
+                   limit_from: str | None = None) -> np.ndarray:
     """A semantic map (cluster ids or trainIds): HxW uint8 (mode L) or uint16 (I;16), checked at full resolution.
 
     ``num_ids`` (k for cluster maps): every id must be below it, except 255
-    (ignore) with ``allow_ignore``. An RGB colour picture or a map from
+    (ignore) with ``allow_ignore``; ``limit_from`` says where that number came from
+    when it was not a centroid file (the message names it). An RGB colour picture or a map from
     another run stops here, naming the file, before anything is written.
     """
     array = read_png(path)
@@ -31,6 +33,8 @@ def read_label_png(path: str | Path, num_ids: int | None = None, allow_ignore: b
     if num_ids is not None and array.size:
         top = int(np.where(array == IGNORE_ID, 0, array).max()) if allow_ignore else int(array.max())
         if top >= num_ids:
+            if limit_from is not None:
+                raise InputError(f"{path}: id {top} >= {num_ids} ids ({limit_from}).")
             raise InputError(f"{path}: id {top} >= {num_ids} ids of the centroid file. The semantic maps and the "
                              f"centroid file come from different runs (or k differs).")
     return array

@@ -66,11 +66,13 @@ def measure(files: dict[str, Path], depth_dir: Path, split: str, tau: float, num
 
     ``num_clusters`` None: 1 + the largest id of the first map.
     """
-    first = read_label_png(next(iter(files.values())))
-    k = num_clusters or int(first.max()) + 1
+    first_path = next(iter(files.values()))
+    k = num_clusters or int(read_label_png(first_path).max()) + 1
+    limit_from = (f"--num_clusters {num_clusters}" if num_clusters else
+                  f"k guessed from {first_path.name}, its largest id + 1: pass --num_clusters, the number of clusters")
     statistics = stuff_things.ClusterStatistics(k)
     for key, path in tqdm(files.items(), desc="cluster statistics", unit="img"):
-        clusters = cs.resize_nearest(read_label_png(path, k), cs.WORKING_SIZE)
+        clusters = cs.resize_nearest(read_label_png(path, k, limit_from=limit_from), cs.WORKING_SIZE)
         depth = load_depth(cs.output_path(depth_dir, split, key, ".npy"), cs.WORKING_SIZE)
         statistics.add(clusters, inst.depth_gradient(depth, sigma) > tau)
     return statistics

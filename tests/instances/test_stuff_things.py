@@ -205,3 +205,19 @@ def test_original_interface_missing_depth(synthetic_val: Path, tmp_path: Path,
     assert info.value.code == 2 and "1 depth map(s) missing" in capsys.readouterr().err
     assert not (tmp_path / "o.json").exists()
     assert classify.main([*argv, "--skip_missing"]) == 0 and (tmp_path / "o.json").is_file()
+
+
+def test_a_guessed_k_is_blamed_not_a_centroid_file(synthetic_val: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    root = tmp_path / "root"
+    shutil.copytree(synthetic_val, root)
+    maps = sorted((root / "pseudo_semantic_raw_k24" / "val").rglob("*.png"))
+    first = np.array(Image.open(maps[0]))
+    Image.fromarray(np.minimum(first, 5).astype(np.uint8)).save(maps[0])  # the first map holds ids 0..5 only
+    with pytest.raises(SystemExit) as info:
+        classify.main(["--cityscapes_root", str(root), "--split", "val", "--semantic_subdir", "pseudo_semantic_raw_k24"])
+    message = capsys.readouterr().err
+    assert info.value.code == 2 and "guessed from" in message and "--num_clusters" in message
+    assert "centroid file" not in message
