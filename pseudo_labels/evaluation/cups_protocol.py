@@ -173,6 +173,13 @@ def image_table(pseudo: np.ndarray, instance: np.ndarray, gt: tuple[np.ndarray, 
 # --------------------------------------------------------------------------- step 2: matching
 
 
+def cups_image_order(keys: Sequence[str], cities: Sequence[str]) -> list[int]:
+    """Indices of ``city/stem`` keys in CUPS' dataset order: cities as ``cities`` lists them (``os.listdir`` of
+    gtFine/{split}; unknown cities last), files sorted within a city. The order of CUPS' float32 batch sums."""
+    rank = {city: i for i, city in enumerate(cities)}
+    return sorted(range(len(keys)), key=lambda i: (rank.get(keys[i].split("/")[0], len(rank)), keys[i]))
+
+
 def batched_float32_sum(matrices: Iterable[np.ndarray], batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Sum per-image int64 matrices as CUPS' float32 metric state does: exact within a batch, float32 across.
 
@@ -344,11 +351,16 @@ def image_stats(table: ImageTable, classes: np.ndarray) -> CupsStats:
     shape = (len(keys), len(table.gt_class))
     counts = np.rint(np.bincount(segment[table.atom] * shape[1] + table.gt, weights=table.pixels,
                                  minlength=shape[0] * shape[1])).astype(np.int64).reshape(shape)
-    found = match_segments(counts, segment_class, table.gt_class)
+    return segment_stats(counts, segment_class, table.gt_class)
+
+
+def segment_stats(counts: np.ndarray, pred_class: np.ndarray, gt_class: np.ndarray) -> CupsStats:
+    """Per-class TP/FP/FN/IoU of one image from its (predicted segment, GT segment) counts (:func:`match_segments`)."""
+    found = match_segments(counts, pred_class, gt_class)
     stats = CupsStats()
-    matched_class = table.gt_class[found.gt]
+    matched_class = gt_class[found.gt]
     stats.tp = _per_class(matched_class).astype(np.int64)
     stats.iou = _per_class(matched_class, found.iou.astype(np.float64))
-    stats.fn = _per_class(table.gt_class[found.false_negative]).astype(np.int64)
-    stats.fp = _per_class(segment_class[found.false_positive]).astype(np.int64)
+    stats.fn = _per_class(gt_class[found.false_negative]).astype(np.int64)
+    stats.fp = _per_class(pred_class[found.false_positive]).astype(np.int64)
     return stats

@@ -79,17 +79,12 @@ def reference_score(images: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, n
     label[list(stuffs)] = np.arange(len(stuffs))
     label[list(things)] = len(stuffs) + np.arange(len(things))
 
-    def lookup(values: np.ndarray) -> np.ndarray:
-        table = np.full(256, cp.VOID, np.int64)
-        table[: len(values)] = values
-        return table
-
     def cost_of(batch: Sequence, classes: np.ndarray | None = None) -> np.ndarray:
         """One batch's (rows, 27) counts of label-space ids (or their ``classes``) against GT classes."""
         rows = num_pseudo if classes is None else cp.NUM_CLASSES
         matrix = np.zeros((rows, cp.NUM_CLASSES), np.int64)
         for pseudo, _, gt_class, _ in batch:
-            pred = label[pseudo] if classes is None else lookup(classes)[label[pseudo]]
+            pred = label[pseudo] if classes is None else cp.class_lookup(classes)[label[pseudo]]
             valid = (pred < rows) & (gt_class < cp.NUM_CLASSES)
             np.add.at(matrix, (pred[valid], gt_class[valid].astype(np.int64)), 1)
         return matrix
@@ -106,7 +101,7 @@ def reference_score(images: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, n
     miou_classes = cp.match_rows(cost)
     stats = cp.CupsStats()
     for pseudo, instance, gt_class, gt_instance in images:
-        stats += reference_image_stats((lookup(pq_classes)[label[pseudo]], instance), (gt_class, gt_instance))
+        stats += reference_image_stats((cp.class_lookup(pq_classes)[label[pseudo]], instance), (gt_class, gt_instance))
     confusion = np.zeros((cp.NUM_CLASSES, cp.NUM_CLASSES), np.float32)
     for batch in batches:
         confusion += cost_of(batch, miou_classes).astype(np.float32)

@@ -49,8 +49,8 @@ def cups_order(root: Path, split: str) -> list[tuple[str, Path]]:
     """(key, instanceIds path) of a split in CUPS' order: cities as ``os.listdir`` lists them, files sorted within."""
     paths = cs.instance_ids_paths(root, split)
     folder = Path(root) / "gtFine" / split
-    rank = {city: i for i, city in enumerate(os.listdir(folder))}
-    return sorted(paths.items(), key=lambda item: (rank[item[0].split("/")[0]], item[0]))
+    keys = list(paths)
+    return [(keys[i], paths[keys[i]]) for i in cp.cups_image_order(keys, os.listdir(folder))]
 
 
 def _listed(paths: list[str]) -> str:

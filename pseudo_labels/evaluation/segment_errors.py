@@ -204,14 +204,8 @@ def image_scores(gt: pan.Segments, pred: pan.Segments, protocol: str) -> dict[st
     without any thing (GT or predicted) has PQ_things NaN rather than 0.
     """
     if protocol == cp.CUPS:
-        found = cp.match_segments(pan.pair_counts(gt, pred.resized(gt.ids.shape)).T, pred.classes.astype(np.int64),
-                                  gt.classes.astype(np.int64))
-        stats = cp.CupsStats()
-        stats.tp = np.bincount(gt.classes[found.gt], minlength=cp.NUM_CLASSES)[: cp.NUM_CLASSES]
-        stats.iou = np.bincount(gt.classes[found.gt], found.iou.astype(np.float64), cp.NUM_CLASSES)[: cp.NUM_CLASSES]
-        stats.fn = np.bincount(gt.classes[found.false_negative], minlength=cp.NUM_CLASSES)[: cp.NUM_CLASSES]
-        stats.fp = np.bincount(pred.classes[found.false_positive], minlength=cp.NUM_CLASSES)[: cp.NUM_CLASSES]
-        numbers = summary(stats)
+        counts = pan.pair_counts(gt, pred.resized(gt.ids.shape)).T
+        numbers = summary(cp.segment_stats(counts, pred.classes.astype(np.int64), gt.classes.astype(np.int64)))
         return {key: math.nan if numbers[name] is None else numbers[name]
                 for key, name in (("PQ", "pq"), ("PQ_stuff", "pq_stuff"), ("PQ_things", "pq_things"))}
     stats = pan.match(gt, pred.resized(gt.ids.shape), protocol)

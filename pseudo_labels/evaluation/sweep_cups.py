@@ -15,7 +15,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 
 from pseudo_labels.evaluation import cups_protocol as cp
 from pseudo_labels.evaluation.cups_scores import score_tables
@@ -33,20 +32,14 @@ def cups_settings(root: Path, split: str, thing_clusters: Sequence[int], num_pse
             "thing_stuff_threshold": threshold, "city_order": os.listdir(Path(root) / "gtFine" / split)}
 
 
-def _float32_sum(vectors: Sequence[np.ndarray]) -> np.ndarray:
-    """Sequential float32 sum, as the export's ``.pt`` vectors are summed."""
-    total = np.zeros(len(vectors[0]), np.float32)
-    for vector in vectors:
-        total = total + vector.astype(np.float32)
-    return total
-
-
 def cups_row(tables: Sequence[cp.ImageTable], keys: Sequence[str], settings: dict) -> dict:
     """The CUPS-protocol record of one configuration (``tables`` and ``keys`` in the same image order)."""
     num_pseudo = settings["num_pseudo"]
     by_file = sorted(range(len(keys)), key=lambda i: keys[i].split("/")[1])  # the export folder's sorted file order
     sums = [t.distributions(num_pseudo) for t in (tables[i] for i in by_file)]
-    inside, everywhere = _float32_sum([s[0] for s in sums]), _float32_sum([s[1] for s in sums])
+    # summed one file after the other in float32, as the export's .pt vectors are (batches of one)
+    inside = cp.batched_float32_sum((s[0] for s in sums), batch_size=1)
+    everywhere = cp.batched_float32_sum((s[1] for s in sums), batch_size=1)
     threshold, source = settings["thing_stuff_threshold"], "given"
     if threshold is None:
         interval = threshold_interval(inside, everywhere, tuple(settings["thing_clusters"]))
@@ -58,9 +51,8 @@ def cups_row(tables: Sequence[cp.ImageTable], keys: Sequence[str], settings: dic
     if not things:
         return {"thing_stuff_threshold": threshold, "threshold_source": source,
                 "error": f"threshold {threshold:g} leaves no thing pseudo-class"}
-    rank = {city: i for i, city in enumerate(settings["city_order"])}
-    cups_order = sorted(range(len(keys)), key=lambda i: (rank.get(keys[i].split("/")[0], len(rank)), keys[i]))
-    record = score_tables([tables[i] for i in cups_order], things, stuffs)
+    order = cp.cups_image_order(keys, settings["city_order"])
+    record = score_tables([tables[i] for i in order], things, stuffs)
     return {**record, "thing_stuff_threshold": threshold, "threshold_source": source}
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pseudo_labels.core.errors import InputError
-from pseudo_labels.data.cityscapes import IGNORE_ID, read_png
+from pseudo_labels.formats.semantic import read_label_png
 
 INSIDE = "distribution inside object proposals"
 EVERYWHERE = "distribution all pixels"
@@ -183,23 +183,14 @@ def label_stems(folder: Path) -> list[str]:
 
 def read_semantic_labels(path: Path, num_classes: int) -> np.ndarray:
     """A ``*_semantic.png``: HxW uint8 pseudo-class ids below ``num_classes``, 255 = void (checked)."""
-    array = read_png(path)
-    if array.ndim != 2 or array.dtype != np.uint8:
-        raise InputError(f"{path}: expected an 8-bit single-channel map of pseudo-class ids, got shape "
-                         f"{array.shape} dtype {array.dtype}.")
-    counts = np.bincount(array.ravel(), minlength=256)
-    wrong = np.flatnonzero(counts[num_classes:IGNORE_ID]) + num_classes if num_classes < IGNORE_ID else []
-    if len(wrong):
-        raise InputError(f"{path}: pseudo-class id {int(wrong[-1])} >= {num_classes}, the length of the folder's "
-                         f".pt vectors (255 is the only id allowed above them: void). The maps and the .pt files "
-                         f"come from different exports; re-run the export into a new folder.")
+    array = read_label_png(path, num_classes, allow_ignore=True, limit_from=(
+        "the length of the folder's .pt vectors; 255 is the only id allowed above them: void. The maps and the .pt "
+        "files come from different exports; re-run the export into a new folder"))
+    if array.dtype != np.uint8:
+        raise InputError(f"{path}: expected an 8-bit single-channel map of pseudo-class ids, got dtype {array.dtype}.")
     return array
 
 
 def read_instance_labels(path: Path) -> np.ndarray:
     """A ``*_instance.png``: HxW instance ids (8- or 16-bit, all 16 bits read), 0 = no instance."""
-    array = read_png(path)
-    if array.ndim != 2 or array.dtype not in (np.uint8, np.uint16):
-        raise InputError(f"{path}: expected an 8- or 16-bit single-channel instance map, got shape {array.shape} "
-                         f"dtype {array.dtype}.")
-    return array
+    return read_label_png(path)
