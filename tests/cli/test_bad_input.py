@@ -24,6 +24,7 @@ from pseudo_labels.cli import evaluate_cascade as evaluate_cascade_pseudolabels,
 from pseudo_labels.data.synthetic import write_dataset
 
 RAW = "pseudo_semantic_raw_k24"
+RELEASE_FILES = ("dinov2_vitb14_pretrain.pth", "segment_tr.pth", "modular.npy")  # the CAUSE release
 IMAGE_ID = r"[a-z]+_\d{6}_\d{6}"  # city_sequence_frame, as in every per-image file name
 
 
@@ -33,7 +34,7 @@ def clean(cause_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     write_dataset(root, "val", num_images=2, seed=21, size=(128, 256), num_clusters=24, show_progress=False)
     # a wrong-architecture CAUSE release: the head's projection has the wrong width
     for name in ("dinov2_vitb14_pretrain.pth", "modular.npy"):
-        shutil.copy(cause_release / name, root / name)
+        (root / name).symlink_to(cause_release / name)
     head = torch.load(cause_release / "segment_tr.pth", weights_only=True)
     head["head_ema.tr.f1.weight"] = torch.zeros(64, 768, 1, 1)
     torch.save(head, root / "segment_tr.pth")
@@ -262,7 +263,9 @@ def test_bad_input_exits_2_naming_the_file(clean: Path, tmp_path: Path, capsys: 
                                            main: Callable, damage: Callable[[Path], str],
                                            argv: Callable[[Path], list[str]], message: str) -> None:
     root = tmp_path / "data"
-    shutil.copytree(clean, root)
+    shutil.copytree(clean, root, ignore=shutil.ignore_patterns(*RELEASE_FILES))
+    for name in RELEASE_FILES:  # no case damages the checkpoints: link them instead of copying 370 MB per case
+        (root / name).symlink_to(clean / name)
     named = damage(root)
     before = {p for p in root.rglob("*") if p.is_file()}
     with pytest.raises(SystemExit) as info:
