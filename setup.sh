@@ -5,7 +5,16 @@
 #
 #   bash setup.sh            # uses python3 from PATH
 #   PYTHON=python3.11 bash setup.sh
+#   bash setup.sh --dev      # also what the tests use: Debian's chromium (needs root and apt-get)
 set -euo pipefail
+
+DEV=0
+for arg in "$@"; do
+    case "$arg" in
+        --dev) DEV=1 ;;
+        *) echo "error: unknown option $arg; usage: bash setup.sh [--dev]" >&2; exit 2 ;;
+    esac
+done
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
 PYTHON="${PYTHON:-python3}"
@@ -42,6 +51,20 @@ import torch, torchvision, timm, numpy, cityscapesscripts  # noqa: F401  (fail h
 import pseudo_labels
 print(f"[setup] ok: torch {torch.__version__}, torchvision {torchvision.__version__}, timm {timm.__version__}, numpy {numpy.__version__}")
 PY
+
+if [ "$DEV" = 1 ]; then
+    if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
+        echo "[setup] chromium found: the browser tests of the HTML report will run"
+    elif command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        echo "[setup] installing Debian's chromium for the browser tests of the HTML report (about 30 s)"
+        if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; then
+            echo "[setup] warning: apt-get could not install chromium: the two browser tests will be skipped" >&2
+        fi
+    else
+        echo "[setup] warning: no chromium, and no root apt-get to install it: the two browser tests of the HTML" >&2
+        echo "[setup]          report will be skipped (install the chromium package to run them)." >&2
+    fi
+fi
 
 cat <<'MSG'
 [setup] done. Next:

@@ -59,13 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_k_values(text: str) -> list[int]:
-    """``"27,50,100"`` -> [27, 50, 100]; anything but positive integers is an InputError."""
+    """``"27,50,100"`` -> [27, 50, 100]; anything but integers >= 2 is an InputError."""
     try:
         k_values = [int(k) for k in text.split(",")]
     except ValueError:
         raise InputError(f"--k_values must be comma-separated integers, got {text!r}.") from None
-    if any(k < 1 for k in k_values):
-        raise InputError(f"--k_values must be positive, got {text!r}.")
+    if any(k < 2 for k in k_values):
+        raise InputError(f"--k_values must be integers >= 2 (one cluster is no clustering), got {text!r}.")
     return k_values
 
 

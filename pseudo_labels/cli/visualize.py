@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise InputError(f"{next(iter(files.values()))}: a 16-bit cluster map (k > 255). Label-free drawing merges "
                          f"the thing clusters into id {MERGED_THINGS}, so it needs 8-bit maps (k <= 255); "
                          f"draw through --centroids_path instead.")
-    units = picture_units(root, args.semantic_subdir, int(first.max()), args.centroids_path, args.stuff_things)
+    units = picture_units(root, args.semantic_subdir, first, args.centroids_path, args.stuff_things)
     cups_classes = None
     if args.protocol == CUPS:
         if args.cups_result is None:

@@ -327,18 +327,23 @@ UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 def read_npy(path: str | Path, fix: str = "Re-run the stage that wrote it.") -> np.ndarray:
     """The array of a ``.npy`` file (no pickles); an unreadable file is an InputError naming it and ``fix``."""
     try:
-        return np.load(path, allow_pickle=False)
+        loaded = np.load(path, allow_pickle=False)
     except UNREADABLE as exc:
         raise InputError(f"{path}: cannot be read as .npy ({type(exc).__name__}: {exc or 'empty or truncated'}). "
                          f"{fix}") from None
+    if not isinstance(loaded, np.ndarray):  # an .npz archive under another name
+        loaded.close()
+        raise InputError(f"{path}: a .npz archive, where a .npy array is expected. {fix}")
+    return loaded
 
 
 def read_npz(path: str | Path, fix: str = "Re-run the stage that wrote it.") -> dict[str, np.ndarray]:
     """Every array of a ``.npz`` file, read at once (a truncated member fails here, not later)."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise ValueError("a .npy file, not a .npz archive")
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise InputError(f"{path}: a .npy array, where a .npz archive is expected. {fix}")
+        with loaded as npz:
             return {name: np.asarray(npz[name]) for name in npz.files}
     except UNREADABLE as exc:
         raise InputError(f"{path}: cannot be read as .npz ({type(exc).__name__}: {exc or 'empty or truncated'}). "

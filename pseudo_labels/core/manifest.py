@@ -18,7 +18,8 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,43 @@ def describe_files(files: Mapping[str, str | Path | Sequence[str | Path]], root:
     return described
 
 
+@dataclass(frozen=True)
+class RunOutputs:
+    """The per-image files a run writes under its folder.
+
+    ``patterns``: globs, relative to the folder, that match every file of the
+    kinds the stage writes there; ``paths``: the files this run writes (all
+    shards' and ranks' together). With ``--overwrite``, :meth:`RunManifest.claim`
+    removes the files the patterns match that are not among ``paths``: an
+    earlier run over more images (or another ``--limit``) must not leave its
+    files under a manifest that claims the new settings.
+    """
+
+    patterns: tuple[str, ...]
+    paths: frozenset[Path]
+
+    @classmethod
+    def of(cls, patterns: Sequence[str], paths: Iterable[str | Path]) -> "RunOutputs":
+        """Build from any iterable of paths."""
+        return cls(tuple(patterns), frozenset(Path(p) for p in paths))
+
+
+def remove_replaced(folder: Path, outputs: RunOutputs) -> int:
+    """Remove the files under ``folder`` that ``outputs.patterns`` match and the run does not write (and their
+    source records); returns how many outputs were removed."""
+    keep = {Path(p).absolute() for p in outputs.paths}
+    removed = 0
+    for pattern in outputs.patterns:
+        for path in sorted(folder.glob(pattern)) if folder.is_dir() else []:
+            if path.is_file() and not path.name.startswith(".") and path.absolute() not in keep:
+                path.unlink()
+                source_record_path(path).unlink(missing_ok=True)
+                removed += 1
+    if removed:
+        log.info("--overwrite: removed %d file(s) in %s that this run does not write", removed, folder)
+    return removed
+
+
 class RunManifest:
     """Collects a run's provenance; :meth:`write` adds the finish time and writes it atomically.
 
@@ -131,7 +169,8 @@ class RunManifest:
         self.record["checkpoints"].update(describe_files(files))
 
     def claim(self, folder: str | Path, settings: Mapping[str, Any], overwrite: bool = False,
-              name: str = MANIFEST_NAME, inputs: Sequence[str | Path | None] = ()) -> bool:
+              name: str = MANIFEST_NAME, inputs: Sequence[str | Path | None] = (),
+              outputs: RunOutputs | None = None) -> bool:
         """Before writing into ``folder``: refuse to mix its outputs with ones made under other settings.
 
         ``settings`` are the arguments (and input hashes) that change the
@@ -141,6 +180,8 @@ class RunManifest:
         still marks the folder. Returns True when an earlier run with the same
         settings left outputs there (a resume). An output folder that is, or
         lies inside, one of ``inputs`` is refused before anything is written.
+        With ``overwrite``, the files of ``outputs``' kinds that this run does
+        not write are removed (see :class:`RunOutputs`).
         """
         folder = Path(folder)
         check_not_an_input(folder, inputs, "the output folder")
@@ -161,6 +202,8 @@ class RunManifest:
         self.record["complete"] = False
         write_json(folder / name, self.record)
         remove_stale_temp_files(folder)
+        if overwrite and outputs is not None:
+            remove_replaced(folder, outputs)
         return any(earlier == current for _, earlier in previous) and not overwrite
 
     def write(self, folder: str | Path, extra: Mapping[str, Any] | None = None, name: str = MANIFEST_NAME) -> Path:

@@ -242,10 +242,30 @@ def output_path(folder: str | Path, split: str, key: str, suffix: str) -> Path:
 # --------------------------------------------------------------------------- loaders
 
 
-def read_png(path: str | Path) -> np.ndarray:
-    """Read a PNG as a numpy array, turning unreadable files into an InputError naming the file."""
+LABEL_MODES = ("L", "I;16")
+"""Pillow modes of a PNG of ids: 8- or 16-bit greyscale. A palette ('P') PNG stores indices into its
+colours, so a colour picture saved with a palette would read as plausible ids: it is refused instead."""
+PHOTO_MODES = ("RGB", "RGBA", "L", "LA", "P", "PA", "CMYK", "YCbCr")
+"""Pillow modes of 8-bit photos; each is converted to RGB by its own rule (a palette through its colours)."""
+MODE_NAMES = {"1": "1-bit", "L": "8-bit greyscale", "LA": "8-bit greyscale+alpha", "P": "palette (colour-indexed)",
+              "PA": "palette+alpha", "I;16": "16-bit greyscale", "I": "32-bit integer", "F": "32-bit float",
+              "RGB": "8-bit RGB", "RGBA": "8-bit RGBA", "CMYK": "CMYK", "YCbCr": "YCbCr"}
+
+
+def _mode_name(mode: str) -> str:
+    return MODE_NAMES.get(mode, f"mode {mode}")
+
+
+def read_png(path: str | Path, modes: tuple[str, ...] | None = None, what: str = "this file",
+             fix: str = "") -> np.ndarray:
+    """Read an image file as a numpy array; unreadable files, and (given ``modes``) files of another Pillow
+    mode, are an InputError naming the file (``what`` it should be, and ``fix``)."""
     try:
         with Image.open(path) as img:
+            if modes is not None and img.mode not in modes:
+                wanted = " or ".join(_mode_name(m) for m in modes)
+                raise InputError(f"{path}: the image is {_mode_name(img.mode)}, but {what} must be {wanted}. "
+                                 f"{fix}".rstrip())
             img.load()
             return np.array(img)
     except FileNotFoundError:
@@ -273,18 +293,26 @@ def read_png_fast(path: str | Path) -> np.ndarray:
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """Read an image as HxWx3 uint8 RGB."""
-    array = read_png(path)
-    if array.ndim == 2:
-        array = np.repeat(array[:, :, None], 3, axis=2)
-    if array.ndim != 3 or array.shape[2] not in (3, 4) or array.dtype != np.uint8:
-        raise InputError(f"{path}: expected an 8-bit RGB image, got shape {array.shape} dtype {array.dtype}.")
-    return np.ascontiguousarray(array[:, :, :3])
+    """Read a photo as HxWx3 uint8 RGB: greyscale repeated, alpha dropped, a palette through its colours.
+
+    16-bit, float and 1-bit images are refused, naming the file: no conversion
+    of them is the image a network was trained on.
+    """
+    try:
+        with Image.open(path) as img:
+            if img.mode not in PHOTO_MODES:
+                raise InputError(f"{path}: the image is {_mode_name(img.mode)}; photos must be 8-bit (RGB, greyscale "
+                                 f"or palette). Convert it to 8-bit RGB.")
+            return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found.") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InputError(f"{path}: cannot be read as an image ({exc}). Re-create or remove the file.") from None
 
 
 def load_label_ids(path: str | Path) -> np.ndarray:
     """Read a gtFine ``*_labelIds.png``: HxW uint8 Cityscapes labelIds."""
-    array = read_png(path)
+    array = read_png(path, ("L",), "a labelIds PNG", "Use the gtFine file as distributed.")
     if array.ndim != 2 or array.dtype != np.uint8:
         raise InputError(f"{path}: expected a single-channel 8-bit labelIds PNG, got shape {array.shape} dtype {array.dtype}.")
     return array

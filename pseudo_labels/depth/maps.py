@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from pseudo_labels.core import distributed
 from pseudo_labels.core.devices import pick_device
 from pseudo_labels.core.errors import LOG_FORMAT, InputError
 from pseudo_labels.core.fileio import write_npy
-from pseudo_labels.core.manifest import RunManifest, record_source, source_fingerprint, split_done
+from pseudo_labels.core.manifest import RunManifest, RunOutputs, record_source, source_fingerprint, split_done
 from pseudo_labels.core.parallel import shard
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.depth import spidepth as depth
@@ -135,12 +135,16 @@ def collate_frames(items: list[tuple[int, torch.Tensor | None, str | None]]
     return [i for i, _, _ in items], torch.stack([x for _, x, _ in items]), None
 
 
+def split_keys(images: Mapping[str, Path], limit: int | None) -> list[str]:
+    """The images of a split a run labels: all of them, or the first ``limit``."""
+    return list(images)[:limit] if limit else list(images)
+
+
 def run_split(model: torch.nn.Module, root: Path, split: str, output_dir: Path, options: DepthOptions,
               device: torch.device, process: distributed.Process = distributed.Process()) -> int:
     """Write this process's depth maps of one split; returns how many were written (current ones are skipped)."""
     images = cs.image_paths(root, split)
-    keys = list(images)[: options.limit] if options.limit else list(images)
-    keys = shard(keys, process.world, process.rank)
+    keys = shard(split_keys(images, options.limit), process.world, process.rank)
     outputs = {k: cs.output_path(output_dir, split, k, ".npy") for k in keys}
     fingerprints = {k: source_fingerprint(images[k]) for k in keys}
     done = split_done(outputs, fingerprints, options.overwrite, "depth maps")
@@ -197,7 +201,10 @@ def write_depth_maps(options: DepthOptions) -> dict[str, int]:
     written = {}
     for split in options.splits:
         if process.leader:
-            manifest.claim(output_dir / split, settings, options.overwrite, inputs=(root / "leftImg8bit" / split,))
+            keys = split_keys(cs.image_paths(root, split), options.limit)
+            manifest.claim(output_dir / split, settings, options.overwrite, inputs=(root / "leftImg8bit" / split,),
+                           outputs=RunOutputs.of(("*/*.npy",), (cs.output_path(output_dir, split, k, ".npy")
+                                                               for k in keys)))
         distributed.wait_for_all(process)
         written[split] = run_split(model, root, split, output_dir, options, device, process)
         distributed.wait_for_all(process)

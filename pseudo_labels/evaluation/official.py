@@ -13,7 +13,6 @@ sits above this layer: :func:`evaluate` takes the reader as an argument.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -25,6 +24,7 @@ from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.parallel import ordered_map
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import panoptic as pan
+from pseudo_labels.formats.panoptic_json import read_prediction_json
 
 log = logging.getLogger("evaluate_panoptic")  # the command's name, as its log lines have always said
 
@@ -46,17 +46,6 @@ def evaluate_one(job: tuple[Path, Path, dict], read_prediction: PredictionReader
     return pan.match(gt, pred.resized(gt.ids.shape), pan.OFFICIAL), resized
 
 
-def load_annotations(pred_json: Path) -> dict[str, dict]:
-    """``image_id -> annotation`` of a prediction JSON."""
-    try:
-        data = json.loads(Path(pred_json).read_text())
-        return {str(a["image_id"]): a for a in data["annotations"]}
-    except FileNotFoundError:
-        raise InputError(f"{pred_json}: prediction JSON not found.") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{pred_json}: not a COCO panoptic JSON with 'annotations' ({exc}).") from None
-
-
 def evaluate(root: Path, split: str, pred_json: Path, pred_dir: Path, workers: int = 1, show_progress: bool = True,
              *, read_prediction: PredictionReader) -> dict:
     """Official summary (percent) over every GT image of the split; every GT image needs a prediction.
@@ -67,7 +56,7 @@ def evaluate(root: Path, split: str, pred_json: Path, pred_dir: Path, workers: i
     ``n_images`` and the summed ``stats``.
     """
     gt_files = cs.instance_ids_paths(root, split)
-    annotations = load_annotations(pred_json)
+    annotations = read_prediction_json(pred_json)
     jobs, missing = [], []
     for key, path in gt_files.items():
         stem = key.split("/")[1]
@@ -77,7 +66,11 @@ def evaluate(root: Path, split: str, pred_json: Path, pred_dir: Path, workers: i
             continue
         jobs.append((path, Path(pred_dir) / annotation["file_name"], annotation))
     if missing:
-        raise InputError(f"{pred_json}: no prediction for {len(missing)} GT image(s), e.g. {missing[:10]}.")
+        stems = {key.split("/")[1] for key in gt_files}
+        strays = sorted(set(annotations) - stems)
+        hint = f" It lists {len(strays)} image_id(s) with no GT image, e.g. {strays[:5]}." if strays else ""
+        raise InputError(f"{pred_json}: no prediction for {len(missing)} GT image(s) of {root}/gtFine/{split}, "
+                         f"e.g. {missing[:10]}.{hint}")
     total = pan.PanopticStats()
     resized = []
     score = partial(evaluate_one, read_prediction=read_prediction)

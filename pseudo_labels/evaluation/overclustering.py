@@ -131,7 +131,7 @@ def rows_and_labels(patches: np.ndarray, train_ids: np.ndarray) -> tuple[np.ndar
 
 
 def analyse(load: Loader, keys: Sequence[str], gt: Callable[[str], np.ndarray], k_values: Sequence[int],
-            seed: int = clustering.DEFAULT_SEED) -> dict[int, dict]:
+            seed: int = clustering.DEFAULT_SEED, source: str = "the features") -> dict[int, dict]:
     """Per k: the semantic scores (mIoU / pixel accuracy / per-class IoU, percent) of the majority-vote map at the patch grid."""
     sampler = clustering.FitSampler(seed=seed)
     for key in tqdm(keys, desc="sample", unit="img"):
@@ -140,7 +140,8 @@ def analyse(load: Loader, keys: Sequence[str], gt: Callable[[str], np.ndarray], 
     fitted = {}
     for k in k_values:
         if len(vectors) < k:
-            raise InputError(f"{len(vectors)} sampled vectors for k = {k}: use more images or smaller k values.")
+            raise InputError(f"{source}: {len(vectors)} feature vectors sampled from {len(keys)} images, fewer than "
+                             f"k = {k}: use more images (--limit) or smaller --k_values.")
         centroids, assignment, _ = clustering.fit_minibatch(vectors, k, seed)
         fitted[k] = (torch.from_numpy(clustering.normalise_rows(centroids)), clustering.majority_classes(assignment, labels, k))
     matrices = {k: np.zeros((cs.NUM_CLASSES, cs.NUM_CLASSES), np.int64) for k in k_values}
@@ -178,10 +179,11 @@ def run_overclustering(root: Path, split: str, k_values: Sequence[int], *,
         raise InputError(f"no image of {root}/leftImg8bit/{split} has gtFine labelIds: the analysis needs them.")
     sources, origins = feature_sources(root, split, images, keys, cause_cache=cause_cache,
                                        dinov2_subdir=dinov2_subdir, checkpoint_dir=checkpoint_dir, device=device)
-    results = {name: analyse(load, keys, lambda key: cs.load_train_ids(labels[key]), k_values)
-               for name, load in sources.items()}
-    output = prepare_output_file(output or root / f"overclustering_{split}.json",
+    output = prepare_output_file(output or root / f"overclustering_{split}.json",  # checked before the work
                                  inputs=(root / "leftImg8bit" / split, root / "gtFine" / split))
+    results = {name: analyse(load, keys, lambda key: cs.load_train_ids(labels[key]), k_values,
+                             source=f"{name} ({origins[name]})" if name in origins else name)
+               for name, load in sources.items()}
     write_json(output, {"split": split, "images": len(keys), "k_values": list(k_values), "sources": origins,
                         "results": {name: {str(k): v for k, v in per_k.items()} for name, per_k in results.items()}})
     table = markdown(results)

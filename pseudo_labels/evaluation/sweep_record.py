@@ -4,8 +4,9 @@
 into the JSON the original sweep writes (its keys first, unrounded numbers),
 plus mode, protocol and per-class rows; :func:`print_sweep` prints the
 original's tables and the best configuration per protocol. A sharded run
-keeps per-image statistics (:func:`write_shard`) so that :func:`merge_shards`
-sums them in the same image order as one run, giving the same bytes.
+keeps per-image statistics (:func:`write_shard`, read back and checked by
+:func:`read_shard`) so that :func:`merge_shards` sums them in the same image
+order as one run, giving the same bytes.
 :func:`write_results` writes the JSON and, beside it, every image's statistics.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -193,38 +195,156 @@ def write_shard(path: Path, meta: dict, index: int, totals: sweep.SweepTotals, s
     })
 
 
+SHARD_FIX = "Re-run that shard of the sweep (the same flags, with its --num_shards/--shard_index)."
+SHARD_MEMBERS = ("meta", "shard_index", "keys", "stats", "instances", "semantic_lines", "depth_lines")
+"""The arrays :func:`write_shard` writes; :func:`read_shard` needs each of them."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One shard file as :func:`read_shard` returns it, checked: its run's settings and its images' statistics."""
+
+    meta: dict
+    index: int
+    keys: np.ndarray
+    stats: np.ndarray
+    instances: np.ndarray
+    semantic_lines: np.ndarray
+    depth_lines: np.ndarray
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _meta_problem(meta: object) -> str | None:
+    """What is wrong with a shard's settings (``meta``), or None: the fields a merge reads, with their types."""
+    if not isinstance(meta, dict):
+        return f"its 'meta' is JSON {type(meta).__name__}, not an object"
+    strings = ("split", "depth_subdir", "semantic_subdir")
+    for name in (*strings, "k", "num_shards", "dilation_iters", "depth_blur_sigma", "needs_depth", "protocols",
+                 "grid", "eval_resolution", "centroids"):
+        if name not in meta:
+            return f"its 'meta' has no {name!r}"
+    checks = [
+        *((name, isinstance(meta[name], str), "a string") for name in strings),
+        ("k", _is_int(meta["k"]) and meta["k"] >= 1, "an integer >= 1"),
+        ("num_shards", _is_int(meta["num_shards"]) and meta["num_shards"] >= 1, "an integer >= 1"),
+        ("dilation_iters", _is_int(meta["dilation_iters"]) and meta["dilation_iters"] >= 0, "an integer >= 0"),
+        ("depth_blur_sigma", _is_number(meta["depth_blur_sigma"]) and meta["depth_blur_sigma"] >= 0, "a number >= 0"),
+        ("needs_depth", isinstance(meta["needs_depth"], bool), "true or false"),
+        ("protocols", isinstance(meta["protocols"], list) and bool(meta["protocols"])
+         and all(isinstance(p, str) and p in pan.PROTOCOLS for p in meta["protocols"])
+         and len(set(meta["protocols"])) == len(meta["protocols"]),
+         f"a non-empty list of distinct protocols from {list(pan.PROTOCOLS)}"),
+        ("grid", isinstance(meta["grid"], list) and bool(meta["grid"]) and all(
+            isinstance(c, list) and len(c) == 2 and (c[0] is None or _is_number(c[0]) and c[0] >= 0)
+            and _is_int(c[1]) and c[1] >= 0 for c in meta["grid"]),
+         "a non-empty list of [tau or null, A_min] pairs"),
+        ("eval_resolution", isinstance(meta["eval_resolution"], list) and len(meta["eval_resolution"]) == 2
+         and all(_is_int(n) and n >= 1 for n in meta["eval_resolution"]), "[height, width] in pixels"),
+        ("centroids", isinstance(meta["centroids"], dict) and isinstance(meta["centroids"].get("path"), str)
+         and isinstance(meta["centroids"].get("sha256"), str), "an object with 'path' and 'sha256' strings"),
+        ("sources", isinstance(meta.get("sources", {}), dict), "an object"),
+    ]
+    for name, ok, expected in checks:
+        if not ok:
+            return f"its meta {name!r} is {meta.get(name)!r}, not {expected}"
+    return None
+
+
+def _member_problem(name: str, array: np.ndarray, kinds: str, shape: tuple[int | None, ...]) -> str | None:
+    """What is wrong with array ``name`` (dtype kind in ``kinds``, ``shape`` with None for any length), or None."""
+    if array.dtype.kind not in kinds or array.ndim != len(shape) or any(
+            want is not None and have != want for have, want in zip(array.shape, shape)):
+        words = {"U": "strings", "f": "floats", "iu": "integers"}[kinds]
+        wanted = "one value" if not shape else "shape (" + ", ".join("n" if n is None else str(n) for n in shape) + ")"
+        return f"its {name!r} is {array.dtype} of shape {array.shape}; the sweep writes {words}, {wanted}"
+    return None
+
+
+def read_shard(path: Path) -> Shard:
+    """Read and check one shard file of :func:`write_shard`; anything else is an InputError naming the file.
+
+    Every member must be there with the writer's dtype and shape, the shapes
+    must agree with each other and with the settings in ``meta`` (a JSON
+    object holding the fields a merge reads, with their types), and the
+    statistics must be finite, non-negative counts.
+    """
+    arrays = read_npz(path, SHARD_FIX)
+    missing = [name for name in SHARD_MEMBERS if name not in arrays]
+    if missing:
+        raise InputError(f"{path}: not a sweep shard of this toolkit: no {missing} (members: {sorted(arrays)}). "
+                         f"{SHARD_FIX}")
+    problem = _member_problem("meta", arrays["meta"], "U", ()) or _member_problem(
+        "shard_index", arrays["shard_index"], "iu", ())
+    if problem:
+        raise InputError(f"{path}: not a sweep shard of this toolkit: {problem}. {SHARD_FIX}")
+    try:
+        meta = json.loads(str(arrays["meta"]))
+    except ValueError as exc:
+        raise InputError(f"{path}: its 'meta' is not JSON ({exc}). {SHARD_FIX}") from None
+    problem = _meta_problem(meta)
+    index = int(arrays["shard_index"])
+    if problem is None and not 0 <= index < meta["num_shards"]:
+        problem = f"its shard_index {index} is not in 0..{meta['num_shards'] - 1}"
+    if problem is None:
+        keys = arrays["keys"]
+        images = len(keys) if keys.ndim == 1 else None
+        protocols, configs = len(meta["protocols"]), len(meta["grid"])
+        problem = (_member_problem("keys", keys, "U", (None,))
+                   or _member_problem("stats", arrays["stats"], "f", (images, protocols, configs, 4, cs.NUM_CLASSES))
+                   or _member_problem("instances", arrays["instances"], "iu", (images, configs))
+                   or _member_problem("semantic_lines", arrays["semantic_lines"], "U", (images,))
+                   or _member_problem("depth_lines", arrays["depth_lines"], "U",
+                                      (images if meta["needs_depth"] else 0,)))
+    if problem is None:
+        stats = arrays["stats"]
+        if not np.isfinite(stats).all() or (stats < 0).any() or (stats[:, :, :, :3] % 1 != 0).any():
+            problem = "its 'stats' hold values that are not counts (negative, fractional or not finite)"
+        elif (arrays["instances"] < 0).any():
+            problem = "its 'instances' hold negative counts"
+    if problem:
+        raise InputError(f"{path}: not a sweep shard of this toolkit: {problem}. {SHARD_FIX}")
+    return Shard(meta, index, arrays["keys"], arrays["stats"], arrays["instances"], arrays["semantic_lines"],
+                 arrays["depth_lines"])
+
+
 def merge_shards(shards: Sequence[Path], output: Path | None = None) -> tuple[dict, Path]:
     """Write the JSON a single run over all shards' images writes; returns (record, path).
 
     Every shard 0..n-1 of one run is needed once: the same settings and
     inputs (subfolders, centroid hash, sources), and images that are the
-    deterministic partition of one list (:func:`~pseudo_labels.core.parallel.check_partition`);
-    anything else is an InputError naming the files. ``output`` None: the
-    shards' name without the shard suffix.
+    deterministic partition of one list (:func:`~pseudo_labels.core.parallel.check_partition`),
+    each file as :func:`read_shard` checks it; anything else is an InputError
+    naming the files. ``output`` None: the shards' name without the shard suffix.
     """
     if not shards:
         raise InputError("no shard files given: pass every .shard-i-of-n.npz file of one sweep.")
-    parts = [read_npz(path, "Re-run that shard of the sweep.") for path in shards]
-    metas = [json.loads(str(part["meta"])) for part in parts]
-    check_same_settings(metas, shards, "sweep settings or inputs")
-    meta = metas[0]
-    indices = [int(part["shard_index"]) for part in parts]
+    parts = [read_shard(Path(path)) for path in shards]
+    check_same_settings([part.meta for part in parts], shards, "sweep settings or inputs")
+    meta = parts[0].meta
+    indices = [part.index for part in parts]
     check_all_shards(indices, meta["num_shards"], shards)
-    check_partition([[str(k) for k in part["keys"]] for part in parts], indices, meta["num_shards"], shards)
-    keys = np.concatenate([part["keys"] for part in parts])
+    check_partition([[str(k) for k in part.keys] for part in parts], indices, meta["num_shards"], shards)
+    keys = np.concatenate([part.keys for part in parts])
     order = np.argsort(keys, kind="stable")
-    stats = np.concatenate([part["stats"] for part in parts])[order]
-    instances = np.concatenate([part["instances"] for part in parts])[order]
+    stats = np.concatenate([part.stats for part in parts])[order]
+    instances = np.concatenate([part.instances for part in parts])[order]
     grid = grid_from(meta)
     params = sweep.SweepParams(tuple(grid), tuple(meta["protocols"]))
     totals = sweep.SweepTotals.empty(params, keep_images=True)
     for key, result in zip(keys[order], sweep.results_from_array(stats, instances, meta["protocols"])):
         totals.add(str(key), result)
-    semantic_lines = np.concatenate([part["semantic_lines"] for part in parts])[order]
+    semantic_lines = np.concatenate([part.semantic_lines for part in parts])[order]
     inputs = {"semantic": {"count": len(keys), "sha256": sha256_of_lines(str(x) for x in semantic_lines)},
               "centroids": meta["centroids"]}
     if meta["needs_depth"]:
-        depth_lines = np.concatenate([part["depth_lines"] for part in parts])[order]
+        depth_lines = np.concatenate([part.depth_lines for part in parts])[order]
         inputs["depth"] = {"count": len(keys), "sha256": sha256_of_lines(str(x) for x in depth_lines)}
     path = prepare_output_file(output or unsharded_path(shards[0], ".json"), inputs=shards)
     record, _ = write_results(path, meta, grid, totals, inputs)

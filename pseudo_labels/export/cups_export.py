@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import sha256_optional, write_json
-from pseudo_labels.core.manifest import RunManifest
+from pseudo_labels.core.manifest import RunManifest, RunOutputs
 from pseudo_labels.core.parallel import default_workers, ordered_map, run_shard, shard_suffix
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.export import cups
@@ -81,17 +81,6 @@ def check_output_folder(folder: Path, stems: set[str]) -> None:
     if foreign:
         raise InputError(f"{folder}: holds {len(foreign)} unrelated file(s) with '.pt' in the name (e.g. {foreign[:3]}), "
                          f"which CUPS would load as labels. Use a new --output_subdir.")
-
-
-def remove_stale_labels(folder: Path, stems: set[str]) -> int:
-    """Remove the label files (semantic PNG, instance PNG, ``.pt``) of images not among ``stems``; returns how many."""
-    removed = 0
-    for suffix in (cups_labels.SEMANTIC_SUFFIX, cups_labels.INSTANCE_SUFFIX, cups_labels.PT_SUFFIX):
-        for path in folder.glob(f"*{suffix}") if folder.is_dir() else []:
-            if path.name[: -len(suffix)] not in stems:
-                path.unlink()
-                removed += 1
-    return removed
 
 
 def image_size(root: Path, split: str, key: str, semantic: tuple[int, int]) -> tuple[int, int]:
@@ -150,7 +139,7 @@ def _decide_ids(mode: str, first: np.ndarray, first_path: Path, centroids_path: 
                      "remap_raw_clusters_to_trainid.py), things = trainIds 11..18")
             train_ids = True
         units = (train_id_units(allows_ignore=True) if train_ids
-                 else decide_units(int(first.max()), centroids_path, stuff_things, str(first_path)))
+                 else decide_units(first, centroids_path, stuff_things, str(first_path)))
         num_ids = units.max_id + 1
     read_things, things = thing_classes(units, use_trainid_things, trainid_input, stuff_things)
     output_ids = cs.TRAIN_ID_TO_CAUSE27 if trainid_input else None
@@ -255,11 +244,10 @@ def export_split(root: Path, split: str = "train", semantic_subdir: str = DEFAUL
         "centroids": sha256_optional(centroids_path), "stuff_things": sha256_optional(stuff_things)},
         overwrite, name=f"manifest{suffix}.json",
         inputs=(root / semantic_subdir / split, root / depth_subdir / split if use_depth else None,
-                root / instance_subdir / split if mode == "npz" else None, centroids_path, stuff_things))
-    if overwrite:  # what the new run does not rewrite must not stay under its manifest (nor in CUPS' .pt sums)
-        removed = remove_stale_labels(output, {k.split("/")[1] for k in run_keys})
-        if removed:
-            log.info("--overwrite: removed %d file(s) of images this run does not export", removed)
+                root / instance_subdir / split if mode == "npz" else None, centroids_path, stuff_things),
+        # what the new run does not rewrite must not stay under its manifest (nor in CUPS' .pt sums)
+        outputs=RunOutputs.of([f"*{end}" for end in cups_labels.LABEL_SUFFIXES],
+                              [output / f"{k.split('/')[1]}{end}" for k in run_keys for end in cups_labels.LABEL_SUFFIXES]))
     jobs = [(settings, key, semantic_files[key], aux[key]) for key in keys]
     counts = list(tqdm(ordered_map(export_job, jobs, workers), total=len(jobs), desc=f"cups {split}", unit="img"))
 

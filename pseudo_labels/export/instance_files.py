@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import RowStream, sha256_optional, write_json, write_npz, write_png
-from pseudo_labels.core.manifest import RunManifest
+from pseudo_labels.core.manifest import RunManifest, RunOutputs
 from pseudo_labels.core.parallel import default_workers, ordered_map, run_shard, shard_suffix
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation.panoptic import THING_MIN_AREA
@@ -40,7 +40,7 @@ from pseudo_labels.formats.stuff_things import read_stuff_things
 from pseudo_labels.instances.painting import drawn_instance_map, instance_id_map
 from pseudo_labels.instances.settings import SplitSettings
 from pseudo_labels.instances.splitting import Instances, split
-from pseudo_labels.instances.units import MERGED_THINGS, Units, centroids_beside, decide_units
+from pseudo_labels.instances.units import MERGED_THINGS, Units, centroids_beside, decide_units, largest_class_id
 
 log = logging.getLogger("instances")  # the command's name: log lines read as they did when this lived in the command
 
@@ -75,12 +75,12 @@ def choose_units(first_map: np.ndarray, first_path: Path, centroids_path: Path |
         else:
             num_ids = 256 if first_map.dtype == np.uint8 else 65536
         return per_cluster_units(stuff_things, num_ids)
-    if centroids_path is None and stuff_things is None and int(first_map.max()) >= cs.NUM_CLASSES:
-        raise InputError(f"{first_path} holds id {int(first_map.max())} > 18: raw cluster ids, not trainIds. Pass "
+    if centroids_path is None and stuff_things is None and largest_class_id(first_map) >= cs.NUM_CLASSES:
+        raise InputError(f"{first_path} holds id {largest_class_id(first_map)} > 18: raw cluster ids, not trainIds. Pass "
                          f"--centroids_path (split per class of its cluster_to_class) or --stuff_things (split per "
                          f"thing cluster). Without either the original split clusters 11..18 as if they were the "
                          f"thing trainIds, which names arbitrary clusters things.")
-    return decide_units(int(first_map.max()), centroids_path, stuff_things, str(first_path))
+    return decide_units(first_map, centroids_path, stuff_things, str(first_path))
 
 
 def instance_record(found: Instances, instance_ids_painted: np.ndarray) -> dict[str, np.ndarray]:
@@ -113,7 +113,7 @@ class ImageJob:
 
 def write_instances(job: ImageJob) -> np.ndarray:
     """Split one image, write its ``.npz`` and ``_instance.png``; returns the unit id of each instance."""
-    semantic = cs.resize_nearest(read_label_png(job.semantic, job.units.max_id + 1), cs.WORKING_SIZE)
+    semantic = cs.resize_nearest(job.units.read(job.semantic), cs.WORKING_SIZE)
     depth = load_depth(job.depth, cs.WORKING_SIZE)
     found = split(job.units.unit_map(semantic, job.semantic), job.units.things, depth, job.split)
     found = job.units.named(found, semantic)
@@ -148,13 +148,14 @@ def write_instance_files(semantic_dir: Path, depth_dir: Path, output_dir: Path, 
     if missing and not skip_missing:
         raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}. Generate them or pass "
                          f"--skip_missing (there is no silent fallback to connected components).")
-    keys = run_shard([k for k in keys if depth_files[k].is_file()], num_shards, shard_index)
+    run_keys = [k for k in keys if depth_files[k].is_file()]  # every shard's
+    keys = run_shard(run_keys, num_shards, shard_index)
     if not keys:
         raise InputError(f"no semantic map under {semantic_dir} has a depth map under {depth_dir}.")
     first = read_label_png(semantic_files[keys[0]])
     found = None
     if centroids_path is None and stuff_things is None and not merge_thing_clusters and \
-            int(first.max()) >= cs.NUM_CLASSES:  # raw cluster ids and no mapping given: the semantics stage's file
+            largest_class_id(first) >= cs.NUM_CLASSES:  # raw cluster ids and no mapping given: the semantics stage's file
         found = centroids_beside(semantic_dir)
         if found is not None:
             log.info("%s holds raw cluster ids and no --centroids_path was given: using %s, where the semantics "
@@ -174,7 +175,9 @@ def write_instance_files(semantic_dir: Path, depth_dir: Path, output_dir: Path, 
     manifest.claim(output_dir, {
         **config, "centroids": sha256_optional(centroids_path), "stuff_things": sha256_optional(stuff_things),
         "merge_thing_clusters": merge_thing_clusters, "instance_png": instance_png},
-        overwrite, name=f"manifest{suffix}.json", inputs=(semantic_dir, depth_dir, centroids_path, stuff_things))
+        overwrite, name=f"manifest{suffix}.json", inputs=(semantic_dir, depth_dir, centroids_path, stuff_things),
+        outputs=RunOutputs.of(("*/*.npz", "*/*_instance.png"),
+                              [Path(output_dir) / f"{k}{end}" for k in run_keys for end in (".npz", "_instance.png")]))
     jobs = [ImageJob(key, semantic_files[key], depth_files[key], output_dir, units, split_settings, instance_png)
             for key in keys]
     per_image, per_unit = [], np.zeros(max(256, units.max_id + 1), np.int64)

@@ -30,16 +30,17 @@ import numpy as np
 from tqdm import tqdm
 
 from pseudo_labels.core.errors import InputError
-from pseudo_labels.core.fileio import sha256_optional, write_json, write_npy, write_png
-from pseudo_labels.core.manifest import RunManifest
+from pseudo_labels.core.fileio import remove_stale_temp_files, sha256_optional, write_json, write_npy, write_png
+from pseudo_labels.core.manifest import RunManifest, RunOutputs
 from pseudo_labels.core.parallel import (check_all_shards, check_partition, check_same_settings, default_workers,
                                          ordered_map, run_shard, shard_suffix, unsharded_path)
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.export import original_panoptic
-from pseudo_labels.export.cityscapes_panoptic import write_prediction_json, write_prediction_png
+from pseudo_labels.export.cityscapes_panoptic import PANOPTIC_SUFFIX, write_prediction_json, write_prediction_png
 from pseudo_labels.formats.depth import load_depth
 from pseudo_labels.formats.instance_npz import read_instance_masks
+from pseudo_labels.formats.panoptic_json import read_prediction_json
 from pseudo_labels.formats.semantic import read_label_png
 from pseudo_labels.formats.stuff_things import read_stuff_and_things
 from pseudo_labels.instances.settings import SplitSettings
@@ -50,6 +51,12 @@ log = logging.getLogger("panoptic")  # the command's name: log lines read as the
 
 VOID_VALUE = -1
 DEFAULT_OUTPUT_SUBDIR = "panoptic_pseudolabels"
+
+
+ARRAY_SUFFIX = "_panoptic.npy"
+"""Beside each ``{stem}_panoptic.png``: the class*1000+instance array of the same labels."""
+PANOPTIC_ENDS = (PANOPTIC_SUFFIX, ARRAY_SUFFIX)
+PANOPTIC_PATTERNS = tuple(f"*{end}" for end in PANOPTIC_ENDS)
 
 
 def class_instance_array(segments: pan.Segments, source: str = "image") -> np.ndarray:
@@ -85,7 +92,7 @@ class LabelSettings:
 
 def label_image(settings: LabelSettings, key: str, semantic_path: Path, depth_path: Path) -> dict:
     """Write one image's panoptic PNG and class*1000+instance array; returns its JSON annotation."""
-    semantic = settings.units.unit_map(cs.resize_nearest(read_label_png(semantic_path, settings.units.max_id + 1),
+    semantic = settings.units.unit_map(cs.resize_nearest(settings.units.read(semantic_path),
                                                          cs.WORKING_SIZE),
                                        semantic_path)
     depth = load_depth(depth_path, cs.WORKING_SIZE) if settings.split.uses_depth else None
@@ -93,7 +100,7 @@ def label_image(settings: LabelSettings, key: str, semantic_path: Path, depth_pa
     segments = pan.predicted_segments(semantic, found, settings.min_stuff_area,
                                      settings.min_new_pixels).resized(settings.target)
     stem = key.split("/")[1]
-    write_npy(settings.out / f"{stem}_panoptic.npy", class_instance_array(segments, str(semantic_path)))
+    write_npy(settings.out / f"{stem}{ARRAY_SUFFIX}", class_instance_array(segments, str(semantic_path)))
     return write_prediction_png(settings.out, stem, segments)
 
 
@@ -124,7 +131,7 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
         raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}; generate them or pass --cc_instances.")
     keys = run_shard(list(semantic_files), num_shards, shard_index)  # may be empty: more shards than images
     first = keys[0] if keys else next(iter(semantic_files))  # the units do not depend on the shard
-    units = decide_units(int(read_label_png(semantic_files[first]).max()), centroids_path, None,
+    units = decide_units(read_label_png(semantic_files[first]), centroids_path, None,
                          str(semantic_files[first]))
     out = root / output_subdir / split_name
     suffix = shard_suffix(num_shards, shard_index)
@@ -140,8 +147,11 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
         "output_subdir": output_subdir, "target": target, "min_stuff_area": min_stuff_area,
         "min_new_pixels": min_new_pixels, "limit": limit, "num_shards": num_shards, "shard_index": shard_index,
         "workers": workers, "overwrite": overwrite})
+    stems = [key.split("/")[1] for key in semantic_files]  # every shard's
     manifest.claim(out, settings, overwrite, name=f"manifest{suffix}.json",
-                   inputs=(root / semantic_subdir / split_name, root / depth_subdir / split_name, centroids_path))
+                   inputs=(root / semantic_subdir / split_name, root / depth_subdir / split_name, centroids_path),
+                   outputs=RunOutputs.of(PANOPTIC_PATTERNS, [out / f"{s}{end}" for s in stems for end in PANOPTIC_ENDS]))
+    remove_stale_temp_files(out.parent, recursive=False)  # the folder of the prediction JSON
     shared = LabelSettings(out, units, split_settings, target, min_stuff_area, min_new_pixels)
     jobs = [(shared, key, semantic_files[key], depth_files[key]) for key in keys]
     annotations = list(tqdm(ordered_map(label_job, jobs, workers or default_workers()), total=len(jobs),
@@ -161,38 +171,96 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
     return json_path
 
 
+SHARD_FIX = "Re-run that shard (the same flags, with its --num_shards/--shard_index)."
+
+
+def _json_type(value: object) -> str:
+    """The JSON name of a parsed value's type (for messages)."""
+    names = {type(None): "null", bool: "true/false", int: "a number", float: "a number", str: "a string",
+             list: "a list", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _shard_problem(shard: object) -> str | None:
+    """What is wrong with a panoptic shard's ``shard`` entry, or None (index, count, keys, settings, depth_subdir)."""
+    if not isinstance(shard, dict):
+        return f"its 'shard' entry is {_json_type(shard)}, not an object"
+    missing = [name for name in ("index", "count", "keys", "settings") if name not in shard]
+    if missing:
+        return f"its 'shard' entry has no {missing}"
+    count, index = shard["count"], shard["index"]
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        return f"shard.count is {count!r}, not an integer >= 1"
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count:
+        return f"shard.index is {index!r}, not an integer in 0..{count - 1}"
+    if not isinstance(shard["keys"], list) or not all(isinstance(k, str) for k in shard["keys"]):
+        return "shard.keys is not a list of image keys (strings)"
+    if not isinstance(shard["settings"], dict):
+        return f"shard.settings is {_json_type(shard['settings'])}, not an object"
+    if not isinstance(shard.get("depth_subdir", ""), str):  # absent in shards of older runs
+        return f"shard.depth_subdir is {shard['depth_subdir']!r}, not a string"
+    return None
+
+
+def read_panoptic_shard(path: Path) -> tuple[list[dict], dict]:
+    """``(annotations, shard entry)`` of one ``{split}.shard-i-of-n.json``, checked; anything else is an InputError.
+
+    The file must be a JSON object with an ``annotations`` list that passes the
+    prediction JSON's rules (:func:`~pseudo_labels.formats.panoptic_json.read_prediction_json`:
+    objects with an ``image_id``, a ``file_name`` string and a ``segments_info``
+    list) and a ``shard`` object: integers ``index`` and ``count`` (0 <= index <
+    count), ``keys`` (strings, one per annotation, in its order), ``settings``
+    (an object) and, when present, ``depth_subdir`` (a string).
+    """
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot be read as JSON ({exc}). {SHARD_FIX}") from None
+    what = f"{path}: not a panoptic-label shard"
+    if not isinstance(data, dict) or "shard" not in data:
+        raise InputError(f"{what} (no 'shard' entry); pass the {{split}}.shard-i-of-n.json files a sharded run wrote.")
+    if not isinstance(data.get("annotations"), list):
+        got = _json_type(data["annotations"]) if "annotations" in data else "none"
+        raise InputError(f"{what}: it needs an 'annotations' list, got {got}. {SHARD_FIX}")
+    problem = _shard_problem(data["shard"])
+    if problem:
+        raise InputError(f"{what}: {problem}. {SHARD_FIX}")
+    try:
+        read_prediction_json(path)  # the annotations' schema: the one reader of the prediction JSON
+    except InputError as exc:
+        raise InputError(f"{exc} {SHARD_FIX}") from None
+    annotations, shard = data["annotations"], data["shard"]
+    if len(annotations) != len(shard["keys"]):
+        raise InputError(f"{path}: {len(annotations)} annotations for {len(shard['keys'])} images; the file is "
+                         f"damaged. {SHARD_FIX}")
+    for annotation, key in zip(annotations, shard["keys"]):
+        if str(annotation["image_id"]) != key.split("/")[-1]:
+            raise InputError(f"{path}: the annotation of image {key} names image {annotation['image_id']!r}; the file "
+                             f"is damaged. {SHARD_FIX}")
+    return annotations, shard
+
+
 def merge_shards(shard_paths: list[Path], output: Path | None = None) -> Path:
     """Write the JSON a single run over all shards' images writes (default: the shards' name without the suffix).
 
-    Every shard 0..n-1 of one run must be given once: the same settings and
-    count, and images that are the deterministic partition of one list
+    Every shard 0..n-1 of one run must be given once, each as
+    :func:`read_panoptic_shard` checks it: the same settings and count, and
+    images that are the deterministic partition of one list
     (:func:`~pseudo_labels.core.parallel.check_partition`); anything else is
     an InputError naming the files. Returns the path written.
     """
     if not shard_paths:
         raise InputError("no shard files given: pass every {split}.shard-i-of-n.json file of one run.")
-    parts = []
-    for path in shard_paths:
-        try:
-            part = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{path}: cannot be read as JSON ({exc}).") from None
-        if not isinstance(part, dict) or not isinstance(part.get("shard"), dict) or "annotations" not in part:
-            raise InputError(f"{path}: not a panoptic-label shard (no 'shard' entry); pass the "
-                             f"{{split}}.shard-i-of-n.json files a sharded run wrote.")
-        parts.append(part)
-    shards = [part.pop("shard") for part in parts]
+    shard_paths = [Path(path) for path in shard_paths]
+    parts = [read_panoptic_shard(path) for path in shard_paths]
+    shards = [shard for _, shard in parts]
     check_same_settings([{**s["settings"], "shards": s["count"], **({"depth_subdir": s["depth_subdir"]} if
                           "depth_subdir" in s else {})} for s in shards], shard_paths, "runs (settings or inputs)")
     indices = [s["index"] for s in shards]
     check_all_shards(indices, shards[0]["count"], shard_paths)
     check_partition([s["keys"] for s in shards], indices, shards[0]["count"], shard_paths)
-    for part, s, path in zip(parts, shards, shard_paths):
-        if len(part["annotations"]) != len(s["keys"]):
-            raise InputError(f"{path}: {len(part['annotations'])} annotations for {len(s['keys'])} images; the file "
-                             f"is damaged. Re-run that shard.")
-    keyed = sorted((key, annotation) for part, s in zip(parts, shards)
-                   for key, annotation in zip(s["keys"], part["annotations"]))
+    keyed = sorted(((key, annotation) for annotations, s in parts for key, annotation in zip(s["keys"], annotations)),
+                   key=lambda pair: pair[0])  # the keys are distinct (check_partition)
     output = output or unsharded_path(shard_paths[0], ".json")
     write_prediction_json(output, [annotation for _, annotation in keyed])
     log.info("merged %d shards (%d images) into %s", len(parts), len(keyed), output)
@@ -229,7 +297,10 @@ def write_original_panoptic(semantic_dir: Path, stuff_things: Path, output_dir: 
         "output_dir": output_dir, "limit": limit, "skip_missing": skip_missing, "overwrite": overwrite})
     manifest.claim(output_dir, {"semantic_dir": str(semantic_dir), "instance_dir": str(instance_dir),
                                 "stuff_things": sha256_optional(stuff_things)}, overwrite,
-                   inputs=(semantic_dir, instance_dir, stuff_things))
+                   inputs=(semantic_dir, instance_dir, stuff_things),
+                   outputs=RunOutputs.of(("**/*.npy", "**/*_panoptic.png"),
+                                         [output_dir / r.parent / f"{r.stem}{end}" for r in relative
+                                          for end in (".npy", "_panoptic.png")]))
     per_image = []
     for path, rel, instance_path in tqdm(list(zip(files, relative, instance_files)), desc="panoptic", unit="img"):
         semantic = read_label_png(path)

@@ -23,6 +23,7 @@ from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import check_not_an_input, write_png
 from pseudo_labels.formats.centroids import load_cluster_to_class
+from pseudo_labels.formats.semantic import read_label_png
 
 log = logging.getLogger("remap_cause27")  # the command's name: log lines read as they did when this lived in it
 
@@ -64,10 +65,7 @@ def remap_folder(input_dir: Path, output_dir: Path, table: np.ndarray, valid_ids
     if not files:
         raise InputError(f"no PNG files under {input_dir}.")
     for path in tqdm(files, desc="remap", unit="img"):
-        ids = cs.read_png(path)
-        if ids.ndim != 2 or ids.dtype not in (np.uint8, np.uint16):
-            raise InputError(f"{path}: expected a single-channel 8- or 16-bit PNG of {what}, got shape {ids.shape} "
-                             f"{ids.dtype}.")
+        ids = read_label_png(path)
         bad = (ids >= valid_ids) & (ids != cs.IGNORE_ID)
         if bad.any():
             raise InputError(f"{path}: id {int(ids[bad].max())} is not a {what} id (0..{valid_ids - 1}).")

@@ -28,6 +28,8 @@ EVERYWHERE = "distribution all pixels"
 SEMANTIC_SUFFIX = "_leftImg8bit_semantic.png"
 INSTANCE_SUFFIX = "_leftImg8bit_instance.png"
 PT_SUFFIX = "_leftImg8bit.pt"
+LABEL_SUFFIXES = (SEMANTIC_SUFFIX, INSTANCE_SUFFIX, PT_SUFFIX)
+"""The three files of one image in a CUPS label folder."""
 CUPS_DEFAULT_THRESHOLD = 0.08
 """CUPS' ``DATA.THING_STUFF_THRESHOLD`` default (``cups/config.py``)."""
 

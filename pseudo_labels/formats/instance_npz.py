@@ -67,15 +67,20 @@ def read_instance_masks(path: Path, require: tuple[str, ...] = (), no_grid_is_em
         raise InputError(f"{path}: not an instance file of generate_depth_guided_instances.py: no "
                          f"{', '.join(repr(k) for k in missing)} (keys: {sorted(arrays)}). {RERUN}")
     masks = arrays["masks"]
-    count = int(arrays["num_valid"]) if "num_valid" in arrays else len(masks)
-    grid = (int(arrays["h_patches"]), int(arrays["w_patches"])) if "h_patches" in arrays and "w_patches" in arrays \
-        else None
+    count = _whole(arrays, "num_valid", path) if "num_valid" in arrays else len(masks)
+    grid = (_whole(arrays, "h_patches", path), _whole(arrays, "w_patches", path)) \
+        if "h_patches" in arrays and "w_patches" in arrays else None
+    if masks.dtype != bool and not (np.issubdtype(masks.dtype, np.integer) and (masks.size == 0 or masks.max() <= 1
+                                                                                 and masks.min() >= 0)):
+        raise InputError(f"{path}: masks must be boolean (or 0/1 integers), got {masks.dtype}. {RERUN}")
     if no_grid_is_empty and (count <= 0 or (masks.ndim == 2 and not (grid and grid[0] and grid[1]))):
         return None
     if masks.ndim == 2:
         if grid is None or grid[0] * grid[1] != masks.shape[1]:
+            given = "no h_patches and w_patches" if grid is None else \
+                f"h_patches x w_patches = {grid[0]} x {grid[1]} = {grid[0] * grid[1]}"
             raise InputError(f"{path}: flat masks of shape {masks.shape} need h_patches x w_patches = "
-                             f"{masks.shape[1]}. {RERUN}")
+                             f"{masks.shape[1]} (the pixels of one mask), but the file has {given}. {RERUN}")
         masks = masks[:count].reshape(-1, *grid)
     elif masks.ndim == 3:
         masks = masks[:count]
@@ -83,8 +88,39 @@ def read_instance_masks(path: Path, require: tuple[str, ...] = (), no_grid_is_em
         raise InputError(f"{path}: masks must be (N, H*W) or (N, H, W), got shape {masks.shape}. {RERUN}")
     if len(masks) < count:
         raise InputError(f"{path}: num_valid {count} but only {len(masks)} masks. {RERUN}")
-    scores = arrays["scores"][:count] if "scores" in arrays else None
+    scores = _per_mask(arrays, "scores", count, path)
+    if scores is not None and not np.isfinite(scores).all():
+        raise InputError(f"{path}: scores hold NaN or inf. {RERUN}")
+    classes = _per_mask(arrays, "classes", count, path, integer=True)
+    if classes is not None and count and not (0 <= classes.min() and classes.max() <= 255):
+        raise InputError(f"{path}: classes must lie in 0..255, got {int(classes.min())}..{int(classes.max())}. {RERUN}")
+    painted = arrays.get("painted")
+    if painted is not None and (painted.ndim != 1 or not np.issubdtype(painted.dtype, np.integer)
+                                or (painted.size and not (0 <= painted.min() and painted.max() < count))):
+        raise InputError(f"{path}: painted must be a 1-D integer array of mask indices 0..{count - 1}, got "
+                         f"{painted.dtype} of shape {painted.shape}. {RERUN}")
     return InstanceMasks(masks.astype(bool, copy=False), scores)
+
+
+def _whole(arrays: dict[str, np.ndarray], key: str, path: Path) -> int:
+    """A non-negative integer scalar field (``num_valid``, ``h_patches``, ``w_patches``)."""
+    value = arrays[key]
+    if value.ndim != 0 or not np.issubdtype(value.dtype, np.integer) or int(value) < 0:
+        raise InputError(f"{path}: {key} must be a non-negative integer, got {value.dtype} {value.tolist()!r}. {RERUN}")
+    return int(value)
+
+
+def _per_mask(arrays: dict[str, np.ndarray], key: str, count: int, path: Path, integer: bool = False
+              ) -> np.ndarray | None:
+    """A per-mask field (one value for each of the ``count`` valid masks), checked; None when absent."""
+    if key not in arrays:
+        return None
+    values = arrays[key]
+    kind = np.integer if integer else np.number
+    if values.ndim != 1 or len(values) < count or not np.issubdtype(values.dtype, kind) or values.dtype == bool:
+        raise InputError(f"{path}: {key} must be a 1-D {'integer' if integer else 'numeric'} array with a value "
+                         f"for each of the {count} masks, got {values.dtype} of shape {values.shape}. {RERUN}")
+    return values[:count]
 
 
 def masks_from_npz(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

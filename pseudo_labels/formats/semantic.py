@@ -14,7 +14,7 @@ import numpy as np
 
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.data import cityscapes as cs
-from pseudo_labels.data.cityscapes import IGNORE_ID, read_png
+from pseudo_labels.data.cityscapes import IGNORE_ID, LABEL_MODES, read_png
 
 
 def read_label_png(path: str | Path, num_ids: int | None = None, allow_ignore: bool = False,
@@ -26,7 +26,8 @@ def read_label_png(path: str | Path, num_ids: int | None = None, allow_ignore: b
     when it was not a centroid file (the message names it). An RGB colour picture or a map from
     another run stops here, naming the file, before anything is written.
     """
-    array = read_png(path)
+    array = read_png(path, LABEL_MODES, "a map of ids", "Pass the raw id PNGs, not visualisations (a palette "
+                     "PNG's indices can be saved as greyscale: Image.fromarray(np.array(Image.open(f))).save(f)).")
     if array.ndim != 2 or array.dtype not in (np.uint8, np.uint16):
         raise InputError(f"{path}: expected a single-channel 8- or 16-bit map of ids, got shape {array.shape} "
                          f"dtype {array.dtype} (a colour picture?). Pass the raw id PNGs, not visualisations.")
@@ -42,12 +43,6 @@ def read_label_png(path: str | Path, num_ids: int | None = None, allow_ignore: b
 
 def load_semantic(path: Path, cluster_to_class: np.ndarray, eval_size: tuple[int, int]) -> np.ndarray:
     """Raw cluster PNG (8-bit, or 16-bit for k > 255) -> trainIds through ``cluster_to_class``, at the eval size."""
-    clusters = cs.read_png(path)
-    if clusters.ndim != 2 or clusters.dtype not in (np.uint8, np.uint16):
-        raise InputError(f"{path}: expected a single-channel 8- or 16-bit cluster PNG, got shape {clusters.shape} "
-                         f"dtype {clusters.dtype}.")
-    if int(clusters.max()) >= len(cluster_to_class):
-        raise InputError(f"{path}: cluster id {int(clusters.max())} >= k = {len(cluster_to_class)} of the centroid "
-                         f"file. The semantics and --centroids_path come from different runs.")
+    clusters = read_label_png(path, len(cluster_to_class))
     semantic = cluster_to_class[clusters]
     return semantic if semantic.shape == tuple(eval_size) else cs.resize_nearest(semantic, eval_size)

@@ -15,16 +15,40 @@ from pseudo_labels.core.errors import InputError
 
 
 def _id_lists(path: Path, keys: tuple[str, ...]) -> list[list[int]]:
-    """The integer lists under ``keys``; a missing or malformed file is an InputError naming it."""
+    """The id lists under ``keys``, validated; a missing or malformed file is an InputError naming it.
+
+    Each list holds JSON integers (not strings, floats or booleans), without
+    repeats, and no id is in both ``thing_ids`` and ``stuff_ids`` (when the file
+    has both): coercing ``"3"`` or ``3.5`` would label with ids nobody chose.
+    """
+    lists = " and ".join(f"'{key}'" for key in keys)
     try:
         data = json.loads(Path(path).read_text())
-        return [[int(i) for i in data[key]] for key in keys]
     except FileNotFoundError:
         raise InputError(f"{path}: stuff_things file not found.") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        lists = " and ".join(f"'{key}'" for key in keys)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a JSON file ({exc}). Re-create it with classify_stuff_things.py.") from None
+    if not isinstance(data, dict) or any(not isinstance(data.get(key), list) for key in keys):
         raise InputError(f"{path}: not a stuff_things.json with {lists} list{'s' if len(keys) > 1 else ''} "
-                         f"({exc}).") from None
+                         f"(found {type(data).__name__} with keys {sorted(data) if isinstance(data, dict) else []}).")
+    found = {}
+    for key in ("thing_ids", "stuff_ids"):
+        if key not in data and key not in keys:
+            continue
+        values = data[key]
+        if not isinstance(values, list):
+            raise InputError(f"{path}: '{key}' must be a list of integer ids, got {type(values).__name__}.")
+        bad = [v for v in values if type(v) is not int]  # bool is an int subclass: refused too
+        if bad:
+            raise InputError(f"{path}: '{key}' must hold integer ids only; found {bad[:5]}.")
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if repeated:
+            raise InputError(f"{path}: '{key}' lists ids {repeated[:10]} more than once.")
+        found[key] = values
+    both = sorted(set(found.get("thing_ids", ())) & set(found.get("stuff_ids", ())))
+    if both:
+        raise InputError(f"{path}: ids {both[:10]} are in both 'thing_ids' and 'stuff_ids'; each id is one or the other.")
+    return [found[key] for key in keys]
 
 
 def read_stuff_things(path: Path, num_ids: int | None = None) -> tuple[int, ...]:
@@ -38,8 +62,8 @@ def read_stuff_things(path: Path, num_ids: int | None = None) -> tuple[int, ...]
 
 
 def read_stuff_and_things(path: Path) -> tuple[list[int], list[int]]:
-    """``stuff_ids`` and ``thing_ids`` (each sorted, without repeats) of a stuff_things.json; errors name the file."""
-    stuff, things = (sorted(set(ids)) for ids in _id_lists(path, ("stuff_ids", "thing_ids")))
+    """``stuff_ids`` and ``thing_ids`` (each sorted) of a stuff_things.json; errors name the file."""
+    stuff, things = (sorted(ids) for ids in _id_lists(path, ("stuff_ids", "thing_ids")))
     if min(stuff + things, default=0) < 0 or max(stuff + things, default=0) > 255:
         raise InputError(f"{path}: ids must lie in 0..255 (the _panoptic.png encodes id*256 + n).")
     return stuff, things

@@ -28,6 +28,7 @@ from pseudo_labels.core.errors import InputError
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.data import published
 from pseudo_labels.formats.centroids import cluster_to_class
+from pseudo_labels.formats.semantic import read_label_png
 from pseudo_labels.formats.stuff_things import read_stuff_things
 from pseudo_labels.instances import splitting as inst
 
@@ -60,6 +61,10 @@ class Units:
     def thing_ids(self) -> tuple[int, ...]:
         """The semantic ids that are things: the thing clusters when merged, else the thing units."""
         return self.thing_clusters if self.merged else self.things
+
+    def read(self, path: Path) -> np.ndarray:
+        """The semantic map at ``path``, its ids checked against these units (void 255 too, for trainIds)."""
+        return read_label_png(path, self.max_id + 1, allow_ignore=self.allows_ignore)
 
     def unit_map(self, semantic: np.ndarray, path: Path | str = "semantic map") -> np.ndarray:
         """The map the split runs on; an id above ``max_id`` is an error naming ``path``."""
@@ -101,9 +106,22 @@ def train_id_units(allows_ignore: bool = False) -> Units:
     return Units(_identity(), cs.THING_TRAIN_IDS, "trainIds", cs.NUM_CLASSES - 1, allows_ignore=allows_ignore)
 
 
-def decide_units(max_id: int, centroids_path: Path | None = None, stuff_things_path: Path | None = None,
+def largest_class_id(semantic: np.ndarray) -> int:
+    """The largest id of a semantic map other than void (255 of an 8-bit map); 0 for an all-void map.
+
+    TrainId maps mark void 255 (the CAUSE-27 remap writes it), while 8-bit
+    cluster maps of k <= 255 hold ids up to 254, so 255 tells them apart from
+    raw cluster ids only when it is left out.
+    """
+    values = semantic[semantic != cs.IGNORE_ID] if semantic.dtype == np.uint8 else semantic
+    return int(values.max()) if values.size else 0
+
+
+def decide_units(first_map: np.ndarray, centroids_path: Path | None = None, stuff_things_path: Path | None = None,
                  what: str = "semantic maps") -> Units:
-    """Pick the units from the inputs; raw cluster ids (> 18) without a mapping are an error saying which flag is missing."""
+    """Pick the units from the inputs and the first semantic map; raw cluster ids (> 18) without a mapping are an
+    error saying which flag is missing. A map of ids 0..18 and void 255 holds trainIds."""
+    max_id = int(first_map.max()) if first_map.size else 0
     if stuff_things_path is not None:
         num_ids = None
         if centroids_path is not None:
@@ -118,10 +136,11 @@ def decide_units(max_id: int, centroids_path: Path | None = None, stuff_things_p
         lookup = np.full(max(256, len(table)), cs.IGNORE_ID, np.uint8)  # k > 255: 16-bit cluster maps
         lookup[: len(table)] = table
         return Units(lookup, cs.THING_TRAIN_IDS, f"cluster_to_class: {centroids_path}", len(table) - 1)
-    if max_id >= cs.NUM_CLASSES:
-        raise InputError(f"{what} holds id {max_id} > 18: these are raw cluster ids, not trainIds. Pass "
+    largest = largest_class_id(first_map)
+    if largest >= cs.NUM_CLASSES:
+        raise InputError(f"{what} holds id {largest} > 18: these are raw cluster ids, not trainIds. Pass "
                          f"--centroids_path (its cluster_to_class) or --stuff_things (label-free thing clusters).")
-    return train_id_units()
+    return train_id_units(allows_ignore=True)
 
 
 def centroids_beside(semantic_dir: Path) -> Path | None:

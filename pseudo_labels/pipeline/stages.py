@@ -240,7 +240,7 @@ def report(config: RunConfig, shard: Shard = Shard(), note: str | None = None) -
         root, split = config.root, config.sweep.split
         files = semantic_files(root, sem.subdir, split)
         centroids, things_file, _ = _things(config)  # the pictures show the labels the exports write
-        units = picture_units(root, sem.subdir, int(read_label_png(next(iter(files.values()))).max()),
+        units = picture_units(root, sem.subdir, read_label_png(next(iter(files.values()))),
                               centroids or centroids_path(config), things_file)
         pictures = out.parent / "pictures"
         draw_pictures(root, split, sem.subdir, config.depth.subdir, files,

@@ -19,7 +19,6 @@ from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import write_json, write_png
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.formats.depth import load_depth
-from pseudo_labels.formats.semantic import read_label_png
 from pseudo_labels.instances.units import Units, decide_units
 from pseudo_labels.report.pictures import INDEX_NAME, Analysis, Settings, analyse, index_entry, picture, select_keys
 
@@ -48,15 +47,15 @@ def semantic_files(root: Path, semantic_subdir: str, split: str, stems: Sequence
     return files
 
 
-def picture_units(root: Path, semantic_subdir: str, first_max: int, centroids_path: Path | None = None,
+def picture_units(root: Path, semantic_subdir: str, first_map: np.ndarray, centroids_path: Path | None = None,
                   stuff_things: Path | None = None) -> Units:
     """The units the export would use: label-free with ``stuff_things`` (no cluster_to_class), else the centroid
     file (default: the semantic folder's ``kmeans_centroids.npz`` when present), else trainIds."""
     if stuff_things is not None:
-        return decide_units(first_max, centroids_path, stuff_things, "semantic maps")
+        return decide_units(first_map, centroids_path, stuff_things, "semantic maps")
     default = root / semantic_subdir / "kmeans_centroids.npz"
     centroids = centroids_path or (default if default.is_file() else None)
-    units = decide_units(first_max, centroids, None, "semantic maps")
+    units = decide_units(first_map, centroids, None, "semantic maps")
     beside = root / semantic_subdir / "stuff_things.json"
     if centroids is not None and beside.is_file():
         log.warning("drawing through the GT-voted cluster_to_class of %s; to draw the label-free labels "
@@ -76,7 +75,7 @@ def draw_pictures(root: Path, split: str, semantic_subdir: str, depth_subdir: st
 
     def load(key: str) -> tuple[np.ndarray, Analysis]:
         path = files[key]
-        raw = cs.resize_nearest(read_label_png(path, units.max_id + 1), cs.WORKING_SIZE)
+        raw = cs.resize_nearest(units.read(path), cs.WORKING_SIZE)
         units.unit_map(raw, path)  # ids checked, naming the file
         depth = load_depth(cs.output_path(root / depth_subdir, split, key, ".npy"), cs.WORKING_SIZE)
         has_gt = key in labels and key in instances

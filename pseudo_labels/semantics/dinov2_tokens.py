@@ -24,7 +24,7 @@ from pseudo_labels.core import distributed
 from pseudo_labels.core.devices import pick_device
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import write_json, write_npy
-from pseudo_labels.core.manifest import RunManifest, record_source, source_fingerprint, split_done
+from pseudo_labels.core.manifest import RunManifest, RunOutputs, record_source, source_fingerprint, split_done
 from pseudo_labels.core.parallel import shard
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.semantics.features import IMAGENET_MEAN, IMAGENET_STD
@@ -112,7 +112,9 @@ def extract_split(model: DinoVisionTransformer, options: TokenOptions, split: st
     manifest.add_checkpoints({"dinov2": options.checkpoint})
     if process.leader:
         manifest.claim(out, {"checkpoint": manifest.record["checkpoints"]["dinov2"]["sha256"],
-                             "input_size": list(INPUT_SIZE), "dtype": "float16"}, options.overwrite)
+                             "input_size": list(INPUT_SIZE), "dtype": "float16"}, options.overwrite,
+                       outputs=RunOutputs.of(("*/*.npy",), (cs.output_path(out.parent, out.name, k, ".npy")
+                                                           for k in keys)))
     distributed.wait_for_all(process)
     written = run_split(model, images, shard(keys, process.world, process.rank), out, options.batch_size, device,
                         options.overwrite)

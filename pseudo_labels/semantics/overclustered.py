@@ -27,10 +27,11 @@ from pseudo_labels.core import distributed
 from pseudo_labels.core.devices import pick_device
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import remove_stale_temp_files, sha256_optional, write_json, write_npz, write_png
-from pseudo_labels.core.manifest import RunManifest, record_source, source_fingerprint, split_done
+from pseudo_labels.core.manifest import RunManifest, RunOutputs, record_source, source_fingerprint, split_done
 from pseudo_labels.core.parallel import shard
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.formats.centroids import load_centroid_file
+from pseudo_labels.formats.semantic import read_label_png
 from pseudo_labels.semantics import cluster_maps, clustering, crf
 from pseudo_labels.semantics.features import Windows
 from refs.cause.model import CHECKPOINT_FILES, CheckpointError, load_cause
@@ -106,7 +107,7 @@ def _given_centroids(options: SemanticsOptions) -> Centroids:
 
 
 def _claim(manifest: RunManifest, options: SemanticsOptions, settings: cluster_maps.ExtractSettings,
-           process: distributed.Process) -> bool:
+           process: distributed.Process, keys: Sequence[str]) -> bool:
     """Rank 0 claims the split folder; every rank learns whether this run resumes an earlier one."""
     resuming = None
     if process.leader:
@@ -115,7 +116,9 @@ def _claim(manifest: RunManifest, options: SemanticsOptions, settings: cluster_m
             "kmeans": options.kmeans, "n_init": options.n_init, "seed": options.seed, "limit": options.limit or None,
             "amp": settings.amp, "crf": not options.skip_crf, "load_centroids": sha256_optional(options.load_centroids),
             "checkpoints": {k: v["sha256"] for k, v in manifest.record["checkpoints"].items()}}, options.overwrite,
-            inputs=(options.cityscapes_root / "leftImg8bit" / options.split, options.load_centroids))
+            inputs=(options.cityscapes_root / "leftImg8bit" / options.split, options.load_centroids),
+            outputs=RunOutputs.of(("*/*.png",), (cs.output_path(options.output_dir, options.split, k, ".png")
+                                                for k in keys)))
         remove_stale_temp_files(options.output_dir, recursive=False)  # the centroid file's folder
     return distributed.from_leader(process, resuming)
 
@@ -156,7 +159,7 @@ def _write_label_maps(options: SemanticsOptions, images: dict[str, Path], mine: 
     classes = len(centres) if options.raw_clusters else cs.NUM_CLASSES
     pixels = np.zeros(classes, np.int64)
     for key in sorted(done):  # written by the interrupted run (atomically, so complete)
-        labels = cs.read_png(cs.output_path(output_dir, split, key, ".png"))
+        labels = read_label_png(cs.output_path(output_dir, split, key, ".png"))
         pixels += np.bincount(labels.ravel(), minlength=classes)[:classes]
 
     def jobs() -> Iterator[cluster_maps.LabelJob]:
@@ -199,7 +202,7 @@ def write_semantic_labels(options: SemanticsOptions) -> Path:
     manifest.add_checkpoints({name: options.checkpoint_dir / name for name in CHECKPOINT_FILES})
     if options.load_centroids:
         manifest.add_inputs({"load_centroids": options.load_centroids})
-    resuming = _claim(manifest, options, settings, process)
+    resuming = _claim(manifest, options, settings, process, keys)
     kept: dict[str, tuple[Windows, tuple[int, int]]] = {}
     centroids = given if given is not None else _fitted_centroids(model, options, settings, resuming, kept, process)
     split_dir = options.output_dir / options.split

@@ -62,3 +62,38 @@ def test_report_refuses_to_write_over_its_sweep(tmp_path: Path, capsys: pytest.C
     sweep_json.write_text("{}")
     message = _refused(capsys, report.main, ["--sweep", str(sweep_json), "--out", str(sweep_json)])
     assert "--out" in message and sweep_json.read_text() == "{}"
+
+
+def test_overwrite_removes_the_files_of_its_kinds_that_the_run_does_not_write(tmp_path: Path) -> None:
+    from pseudo_labels.core.manifest import RunManifest, RunOutputs, record_source
+
+    folder = tmp_path / "out"
+    for name in ("a/x.png", "a/y.png", "b/z.png", "a/notes.txt", "stats.png"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"old")
+    record_source(folder / "a" / "y.png", "fingerprint")
+    outputs = RunOutputs.of(("*/*.png",), [folder / "a" / "x.png", folder / "c" / "new.png"])
+    before = sorted(p for p in folder.rglob("*") if p.is_file())
+    RunManifest("test", {}).claim(folder, {"k": 1}, outputs=outputs)  # no --overwrite: nothing removed
+    assert sorted(p for p in folder.rglob("*") if p.is_file() and "manifest" not in p.name) == before
+    RunManifest("test", {}).claim(folder, {"k": 2}, overwrite=True, outputs=outputs)
+    left = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and "manifest" not in p.name)
+    assert left == ["a/notes.txt", "a/x.png", "stats.png"]  # y's source record went with it; other kinds stay
+
+
+def test_overwrite_with_fewer_images_leaves_only_the_new_run(root: Path) -> None:
+    """Per-image stages: ``--overwrite --limit 1`` after a run over every image leaves one image's files."""
+    from pseudo_labels.cli import instances, panoptic
+
+    centroids = str(root / SEMANTIC / "kmeans_centroids.npz")
+    args = ["--cityscapes_root", str(root), "--split", "val", "--semantic_subdir", SEMANTIC, "--centroids_path",
+            centroids, "--target_h", "256", "--target_w", "512", "--workers", "1"]
+    assert panoptic.main(args) == 0
+    assert panoptic.main([*args, "--limit", "1", "--overwrite"]) == 0
+    assert len(list((root / "panoptic_pseudolabels" / "val").glob("*_panoptic.*"))) == 2  # one PNG, one array
+    args = ["--semantic_dir", str(root / SEMANTIC / "val"), "--depth_dir", str(root / "depth_spidepth" / "val"),
+            "--output_dir", str(root / "inst"), "--centroids_path", centroids, "--workers", "1"]
+    assert instances.main(args) == 0
+    assert len(list((root / "inst").rglob("*.npz"))) == 3
+    assert instances.main([*args, "--limit", "1", "--overwrite"]) == 0
+    assert len(list((root / "inst").rglob("*.npz"))) == 1

@@ -156,7 +156,7 @@ def test_corrupt_and_missing_png_name_the_file(tmp_path: Path) -> None:
 
 def test_rgb_image_where_labels_expected_is_an_error(tmp_path: Path) -> None:
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "rgb.png")
-    with pytest.raises(InputError, match="single-channel"):
+    with pytest.raises(InputError, match="is 8-bit RGB, but a labelIds PNG must be 8-bit greyscale"):
         cs.load_label_ids(tmp_path / "rgb.png")
 
 

@@ -174,7 +174,7 @@ def test_cups_error_statuses_add_up_to_the_sweeps_cups_counts(exported: Path) ->
     record = json.loads((exported / "sweep.json").read_text())
     row = next(e for e in record["results"] if e["protocol"] == "cups" and e["mode"] == "depth")
     centroids = exported / SEMANTIC / "kmeans_centroids.npz"
-    settings = Settings(picture_units(exported, SEMANTIC, 23, centroids, None), SplitSettings(0.20, 1000), "cups",
+    settings = Settings(picture_units(exported, SEMANTIC, np.full((1, 1), 23, np.uint8), centroids, None), SplitSettings(0.20, 1000), "cups",
                         read_assignment(exported / "sweep.json", 0.20, 1000))
     tp = fp = fn = 0
     for key, path in cs.output_paths(exported / SEMANTIC, "val", ".png").items():

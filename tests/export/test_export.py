@@ -142,7 +142,7 @@ def test_label_free_units_merge_the_thing_clusters(train: Path) -> None:
     thing_clusters = tuple(int(c) for c in np.flatnonzero(cs.IS_THING[table]))
     things_json = train / "things.json"
     things_json.write_text(json.dumps({"thing_ids": list(thing_clusters)}))
-    units = decide_units(int(semantic.max()), None, things_json)
+    units = decide_units(semantic, None, things_json)
     assert units.merged and units.thing_clusters == thing_clusters and units.things == (MERGED_THINGS,)
     unit_map = units.unit_map(semantic)
     is_thing = np.isin(semantic, thing_clusters)
@@ -158,7 +158,7 @@ def test_an_object_of_two_thing_clusters_stays_one_label_free_instance(tmp_path:
     semantic = np.zeros((20, 20), np.uint8)  # cluster 0: stuff
     semantic[5:15, 2:12], semantic[5:15, 12:18] = 3, 4  # one object, two touching thing clusters
     (tmp_path / "things.json").write_text(json.dumps({"thing_ids": [3, 4]}))
-    units = decide_units(int(semantic.max()), None, tmp_path / "things.json")
+    units = decide_units(semantic, None, tmp_path / "things.json")
     found = units.named(split(units.unit_map(semantic), units.things, None, SplitSettings(None, 10)), semantic)
     assert len(found) == 1 and found.classes.tolist() == [3] and int(found.areas[0]) == 160
     per_cluster = split(semantic, (3, 4), None, SplitSettings(None, 10))  # the old way cut it at the cluster border
@@ -367,3 +367,36 @@ def test_a_thousand_instances_of_a_class_do_not_fit_the_panoptic_ids() -> None:
     assert values.max() == 13 * 1000 + 999 and len(np.unique(values)) == 999
     with pytest.raises(InputError, match="img.png: 1000 instances of car do not fit"):
         class_instance_array(cars(1000), "img.png")
+
+
+def test_train_id_maps_with_void_are_train_ids_for_every_stage(train: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """TrainIds with void 255 (what the CAUSE-27 remap writes) are trainIds, not raw cluster ids, everywhere."""
+    from pseudo_labels.cli import panoptic as gp
+    from pseudo_labels.core.errors import InputError
+    from pseudo_labels.instances.units import largest_class_id
+
+    root = tmp_path / "root"
+    shutil.copytree(train / cs.DEPTH_SUBDIR, root / cs.DEPTH_SUBDIR)
+    with np.load(train / SEMANTIC / "kmeans_centroids.npz") as npz:
+        table = npz["cluster_to_class"]
+    for key, path in cs.output_paths(train / SEMANTIC, "train", ".png").items():
+        ids = table[cs.read_png(path)]
+        ids[:40] = cs.IGNORE_ID
+        write_png(cs.output_path(root / "trainids", "train", key, ".png"), ids)
+    first = cs.read_png(next(iter(cs.output_paths(root / "trainids", "train", ".png").values())))
+    assert first.max() == cs.IGNORE_ID and largest_class_id(first) <= 18
+    units = decide_units(first)  # the pictures' and exports' choice
+    assert units.things == cs.THING_TRAIN_IDS and units.allows_ignore
+    assert gen.main(["--semantic_dir", str(root / "trainids" / "train"), "--depth_dir",
+                     str(root / cs.DEPTH_SUBDIR / "train"), "--output_dir", str(tmp_path / "inst"),
+                     "--min_area", "200"]) == 0
+    assert gp.main(["--cityscapes_root", str(root), "--split", "train", "--semantic_subdir", "trainids",
+                    "--min_area", "200", "--target_h", "256", "--target_w", "512", "--workers", "1"]) == 0
+    annotations = json.loads((root / "panoptic_pseudolabels" / "train.json").read_text())["annotations"]
+    categories = {s["category_id"] for a in annotations for s in a["segments_info"]}
+    assert len(annotations) == 3 and categories <= set(cs.TRAIN_ID_TO_LABEL_ID.tolist()), categories
+    first[50, :] = 19  # one id beyond the trainIds: raw cluster ids after all
+    with pytest.raises(InputError, match="id 19 > 18"):
+        decide_units(first)
+    assert largest_class_id(np.full((2, 2), 255, np.uint16)) == 255  # 16-bit cluster maps have no void

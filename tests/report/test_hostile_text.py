@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -113,3 +115,44 @@ def test_markdown_code_and_escapes() -> None:
     assert text.escape_markdown("_a_ *b*\n[c]") == r"\_a\_ \*b\* \[c\]"
     assert text.from_markup("see `a [x](y)` and **b**") == (
         text.Data("see "), text.Code("a [x](y)"), text.Data(" and "), text.Bold(text.Data("b")))
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+WATCH = """<script>
+var alerts = 0; window.alert = function () { alerts += 1; };
+window.addEventListener("load", function () {
+  var links = Array.from(document.querySelectorAll("a"));
+  var targets = links.map(function (a) { return a.protocol; }).concat(
+    Array.from(document.images).map(function (i) { return new URL(i.src).protocol; }));
+  var bad = targets.filter(function (p) { return !["file:", "http:", "https:"].includes(p); });
+  document.body.setAttribute("data-alerts", alerts);
+  document.body.setAttribute("data-bad-links", bad.length);
+  document.body.setAttribute("data-links", links.length);
+  document.body.setAttribute("data-shown", document.body.innerText.includes("[x](javascript:alert(1))<script>"));
+});
+</script>"""
+"""Counts alerts (a hostile script that ran) and links or images of a scheme other than file or http(s), as the
+browser resolves them."""
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no chromium or chromium-browser on PATH (bash setup.sh --dev "
+                                                 "installs it); the page is parsed without a browser above")
+def test_hostile_names_stay_text_in_headless_chromium(hostile: tuple[dict, dict], tmp_path: Path) -> None:
+    page = report_html.to_html(_render(*hostile)).replace("<head>", "<head>" + WATCH, 1)
+    planted = page.replace("</body>", '<a href="javascript:alert(9)">p</a><script>alert(8)</script></body>', 1)
+
+    def dom(html: str, name: str) -> str:
+        path = tmp_path / name
+        path.write_text(html)
+        done = subprocess.run([str(_chromium()), "--headless", "--no-sandbox", "--disable-gpu",
+                               "--virtual-time-budget=10000", "--dump-dom", path.as_uri()],
+                              capture_output=True, text=True, timeout=120, check=True)
+        return done.stdout
+
+    shown, control = dom(page, "hostile.html"), dom(planted, "planted.html")
+    assert 'data-alerts="0"' in shown and 'data-bad-links="0"' in shown and 'data-shown="true"' in shown, shown[-600:]
+    assert not re.search(r'data-links="0"', shown)  # the page's own links were looked at
+    assert 'data-alerts="0"' not in control and 'data-bad-links="1"' in control  # the check can fail

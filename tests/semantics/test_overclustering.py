@@ -72,7 +72,8 @@ def test_parser_has_the_original_defaults() -> None:
                                                                                           "27,50,100", 0)
 
 
-def test_network_features_equal_the_semantics_stage_cache(cause_release: Path, tmp_path: Path) -> None:
+def test_network_features_equal_the_semantics_stage_cache(cause_release: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
     """Without --cause_cache the network runs (random full-size weights) and gives both sources, as the original;
     its CAUSE numbers equal those from a cache that the semantics stage's own code path wrote."""
     import torch
@@ -97,6 +98,12 @@ def test_network_features_equal_the_semantics_stage_cache(cause_release: Path, t
     cached = json.loads(cache_json.read_text())
     assert set(cached["results"]) == {"CAUSE (90-d)"}
     assert cached["results"]["CAUSE (90-d)"] == network["results"]["CAUSE (90-d)"]
+    with pytest.raises(SystemExit) as info:  # more clusters than sampled vectors: the source and the fix named
+        overclustering_cause.main([*common[:2], "--k_values", "100000", "--device", "cpu", "--cause_cache",
+                                   str(tmp_path / "cache"), "--output", str(tmp_path / "big.json")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and f"cache {tmp_path / 'cache'}" in err and "fewer than k = 100000" in err, err
+    assert not (tmp_path / "big.json").exists()
 
 
 def test_pooling_tokens_in_channel_slices_equals_one_pass() -> None:

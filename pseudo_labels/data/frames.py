@@ -1,0 +1,137 @@
+"""The images of a dataset, whatever its layout: one small interface, one module per layout.
+
+A layout answers three questions: which frames a split holds (``key -> image
+path``, sorted by key), how to read one (8-bit RGB, any size), and where the
+outputs of a frame go. A key is the frame's path below the split's image folder
+without the layout's image suffix, in POSIX form (``frankfurt/frankfurt_000000_000294``
+for Cityscapes, ``drive_a/0000000012`` for a folder), so keys keep sub-folders
+apart and every stage writes ``{output folder}/{split}/{key}{suffix}``.
+
+Layouts: ``cityscapes`` (:mod:`pseudo_labels.data.cityscapes`, every current
+path unchanged), ``folder`` (a plain folder of images, searched recursively),
+``kitti_raw`` and ``kitti_step`` (:mod:`pseudo_labels.data.kitti`) and ``bdd100k``
+(:mod:`pseudo_labels.data.bdd100k`). The stages do not read these yet: this is
+the interface they will go through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+from pseudo_labels.core.errors import InputError
+from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.data.bdd100k import Bdd100kLayout
+from pseudo_labels.data.kitti import KittiRawLayout, KittiStepLayout
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+"""What the folder layout takes as an image (any letter case)."""
+MIN_SHORT_SIDE = 322
+"""One CAUSE/DINOv2 window (322 px): a smaller image would be enlarged past its own detail."""
+
+
+class Layout(Protocol):
+    """Where a dataset's images are, and where the outputs of each go."""
+
+    name: str
+
+    def frames(self, root: Path, split: str) -> dict[str, Path]:
+        """``key -> image path`` of one split, sorted by key; an empty or missing split is an InputError."""
+        ...
+
+    def output_path(self, folder: Path, split: str, key: str, suffix: str) -> Path:
+        """Where the output of frame ``key`` with ``suffix`` goes."""
+        ...
+
+
+def read_frame(path: Path) -> np.ndarray:
+    """HxWx3 uint8 RGB of any layout's image file (PNG or JPEG; greyscale and palette converted)."""
+    return cs.read_rgb(path)
+
+
+@dataclass(frozen=True)
+class CityscapesLayout:
+    """``{root}/leftImg8bit/{split}/{city}/{stem}_leftImg8bit.png``, keyed ``city/stem``."""
+
+    name: str = "cityscapes"
+
+    def frames(self, root: Path, split: str) -> dict[str, Path]:
+        return cs.image_paths(root, split)
+
+    def output_path(self, folder: Path, split: str, key: str, suffix: str) -> Path:
+        return cs.output_path(folder, split, key, suffix)
+
+
+@dataclass(frozen=True)
+class FolderLayout:
+    """Every PNG or JPEG below ``{root}`` (the split names only the output folder), keyed by relative path.
+
+    ``root/a/b.jpg`` is frame ``a/b``. Two files that differ only in their
+    extension (``b.png`` and ``b.jpg``) would share every output: refused.
+    Hidden files and folders (``.name``) are skipped.
+    """
+
+    name: str = "folder"
+
+    def frames(self, root: Path, split: str) -> dict[str, Path]:
+        root = Path(root)
+        if not root.is_dir():
+            raise InputError(f"{root}: image folder not found. Pass the folder that holds the images.")
+        found: dict[str, Path] = {}
+        for path in sorted(root.rglob("*")):
+            relative = path.relative_to(root)
+            if path.suffix.lower() not in IMAGE_EXTENSIONS or any(p.startswith(".") for p in relative.parts) \
+                    or not path.is_file():
+                continue
+            key = str(PurePosixPath(*relative.parts).with_suffix(""))
+            if key in found:
+                raise InputError(f"{found[key]} and {path} would write the same outputs (frame {key!r}): rename or "
+                                 f"remove one of them.")
+            found[key] = path
+        if not found:
+            raise InputError(f"no image (*{', *'.join(IMAGE_EXTENSIONS)}) under {root}: the folder is empty.")
+        return dict(sorted(found.items()))
+
+    def output_path(self, folder: Path, split: str, key: str, suffix: str) -> Path:
+        return Path(folder) / split / f"{key}{suffix}"
+
+
+LAYOUTS: Mapping[str, Layout] = {layout.name: layout for layout in (
+    CityscapesLayout(), FolderLayout(), KittiRawLayout(), KittiStepLayout(), Bdd100kLayout())}
+"""Every layout, by the name ``--layout`` takes."""
+
+
+def layout_named(name: str) -> Layout:
+    """The layout called ``name``; an unknown name is an InputError listing the known ones."""
+    try:
+        return LAYOUTS[name]
+    except KeyError:
+        raise InputError(f"unknown layout {name!r}: one of {sorted(LAYOUTS)}.") from None
+
+
+def frame_size(path: Path) -> tuple[int, int]:
+    """(H, W) of an image from its header; a zero-byte, unreadable or too small image is an InputError naming it."""
+    try:
+        if path.stat().st_size == 0:
+            raise InputError(f"{path}: zero-byte image. Re-copy it or remove it.")
+        with Image.open(path) as image:
+            height, width = image.height, image.width
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found.") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InputError(f"{path}: cannot be read as an image ({exc}). Re-copy it or remove it.") from None
+    if min(height, width) < MIN_SHORT_SIDE:
+        raise InputError(f"{path}: {height}x{width}, smaller than one {MIN_SHORT_SIDE}-px CAUSE window on its short "
+                         f"side; the features would be of an enlarged blur. Use images of at least "
+                         f"{MIN_SHORT_SIDE} px on each side.")
+    return height, width
+
+
+def frame_sizes(frames: Mapping[str, Path]) -> dict[str, tuple[int, int]]:
+    """(H, W) of every frame, read from the headers before any work: bad images stop the run first."""
+    return {key: frame_size(path) for key, path in frames.items()}
