@@ -324,6 +324,17 @@ UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 """What numpy raises for a missing, zero-byte, truncated or wrong-format array file."""
 
 
+def read_json(path: str | Path, what: str, fix: str) -> Any:
+    """The parsed JSON of ``path``; a missing or unreadable file, or one that is not JSON, is an InputError naming
+    it, ``what`` it should be and ``fix``. The schema is the caller's: each file kind's reader checks its own."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} not found. {fix}") from None
+    except (OSError, ValueError) as exc:  # a folder, no permission, truncated or invalid JSON, not UTF-8
+        raise InputError(f"{path}: cannot be read as JSON ({exc}); expected {what}. {fix}") from None
+
+
 def read_npy(path: str | Path, fix: str = "Re-run the stage that wrote it.") -> np.ndarray:
     """The array of a ``.npy`` file (no pickles); an unreadable file is an InputError naming it and ``fix``."""
     try:

@@ -21,7 +21,6 @@ Reads no ground truth.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pseudo_labels.core.errors import InputError
-from pseudo_labels.core.fileio import remove_stale_temp_files, sha256_optional, write_json, write_npy, write_png
+from pseudo_labels.core.fileio import read_json, remove_stale_temp_files, sha256_optional, write_json, write_npy, write_png
 from pseudo_labels.core.manifest import RunManifest, RunOutputs
 from pseudo_labels.core.parallel import (check_all_shards, check_partition, check_same_settings, default_workers,
                                          ordered_map, run_shard, shard_suffix, unsharded_path)
@@ -212,10 +211,7 @@ def read_panoptic_shard(path: Path) -> tuple[list[dict], dict]:
     count), ``keys`` (strings, one per annotation, in its order), ``settings``
     (an object) and, when present, ``depth_subdir`` (a string).
     """
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot be read as JSON ({exc}). {SHARD_FIX}") from None
+    data = read_json(path, "a panoptic-label shard", SHARD_FIX)
     what = f"{path}: not a panoptic-label shard"
     if not isinstance(data, dict) or "shard" not in data:
         raise InputError(f"{what} (no 'shard' entry); pass the {{split}}.shard-i-of-n.json files a sharded run wrote.")

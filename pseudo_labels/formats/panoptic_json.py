@@ -7,10 +7,10 @@ the categories and the PNG against the entry.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pseudo_labels.core.errors import InputError
+from pseudo_labels.core.fileio import read_json
 
 
 def read_prediction_json(path: str | Path) -> dict[str, dict]:
@@ -22,12 +22,7 @@ def read_prediction_json(path: str | Path) -> dict[str, dict]:
     PNG's agreement with the list are checked when the image is read
     (:func:`read_prediction`).
     """
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: prediction JSON not found.") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot be read as JSON ({exc}). Re-export the predictions.") from None
+    data = read_json(path, "a COCO panoptic prediction JSON", "Re-export the predictions.")
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
         raise InputError(f"{path}: not a COCO panoptic JSON: it needs an 'annotations' list.")
     annotations: dict[str, dict] = {}

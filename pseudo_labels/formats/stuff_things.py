@@ -8,10 +8,10 @@ lists as the original panoptic assembly takes them.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pseudo_labels.core.errors import InputError
+from pseudo_labels.core.fileio import read_json
 
 
 def _id_lists(path: Path, keys: tuple[str, ...]) -> list[list[int]]:
@@ -22,12 +22,7 @@ def _id_lists(path: Path, keys: tuple[str, ...]) -> list[list[int]]:
     has both): coercing ``"3"`` or ``3.5`` would label with ids nobody chose.
     """
     lists = " and ".join(f"'{key}'" for key in keys)
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: stuff_things file not found.") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a JSON file ({exc}). Re-create it with classify_stuff_things.py.") from None
+    data = read_json(path, "a stuff_things.json", "Re-create it with classify_stuff_things.py.")
     if not isinstance(data, dict) or any(not isinstance(data.get(key), list) for key in keys):
         raise InputError(f"{path}: not a stuff_things.json with {lists} list{'s' if len(keys) > 1 else ''} "
                          f"(found {type(data).__name__} with keys {sorted(data) if isinstance(data, dict) else []}).")

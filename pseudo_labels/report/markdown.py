@@ -32,7 +32,7 @@ from pseudo_labels.report.provenance import Origin, data_origin, sources_text
 from pseudo_labels.report.text import Bold, Code, Data, Inline, Link, file_url, from_markup
 from pseudo_labels.report.text import to_markdown as inline_markdown
 from pseudo_labels.core.errors import InputError
-from pseudo_labels.core.fileio import write_bytes_atomic, write_text
+from pseudo_labels.core.fileio import read_json, write_bytes_atomic, write_text
 from pseudo_labels.evaluation.bootstrap import METRICS, RESAMPLES, SEED, Intervals
 from pseudo_labels.instances.settings import SplitSettings
 
@@ -525,12 +525,7 @@ def sweep_problem(record: object) -> str | None:
 def read_sweep(sweep_json: Path) -> dict:
     """The sweep JSON, checked by :func:`sweep_problem`; a missing, unreadable or malformed file is an InputError
     naming it, the field and the fix (re-run the sweep)."""
-    try:
-        record = json.loads(Path(sweep_json).read_text())
-    except FileNotFoundError:
-        raise InputError(f"{sweep_json}: sweep JSON not found.") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{sweep_json}: not JSON ({exc}); re-run the sweep to write it again.") from None
+    record = read_json(sweep_json, "a sweep JSON", "Re-run the sweep to write it again.")
     problem = sweep_problem(record)
     if problem:
         raise InputError(f"{sweep_json}: not a sweep result of this toolkit ({problem}); re-run the sweep "

@@ -87,7 +87,7 @@ def test_stuff_things_files(tmp_path: Path) -> None:
         path.write_text(json.dumps(data))
         _refused(lambda: read_stuff_things(path), path, match)
     path.write_text('{"thing_ids": [3')
-    _refused(lambda: read_stuff_things(path), path, "not a JSON file")
+    _refused(lambda: read_stuff_things(path), path, "cannot be read as JSON")
 
 
 def test_instance_files(tmp_path: Path) -> None:
