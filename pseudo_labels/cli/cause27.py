@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_windows", type=POSITIVE_INT, default=None,
                         help="at most this many windows per network pass (default: all windows of all --scales of "
                              "--batch_size images in one pass)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into a label folder made with other settings, removing its label files that "
+                             "this run does not rewrite (else such a folder is refused)")
     return parser
 
 

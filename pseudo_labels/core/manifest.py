@@ -14,6 +14,7 @@ import datetime as dt
 import importlib.metadata
 import json
 import logging
+import os
 import platform
 import subprocess
 import sys
@@ -174,7 +175,8 @@ class RunManifest:
         """Before writing into ``folder``: refuse to mix its outputs with ones made under other settings.
 
         ``settings`` are the arguments (and input hashes) that change the
-        outputs. When a manifest in ``folder`` (complete or left by a killed
+        outputs; the real paths of ``inputs`` are recorded among them, so a
+        run from other input folders is not mistaken for a resume. When a manifest in ``folder`` (complete or left by a killed
         run) holds different settings, stop with a message naming them, unless
         ``overwrite``. The claim is recorded at once, so a run killed later
         still marks the folder. Returns True when an earlier run with the same
@@ -185,7 +187,8 @@ class RunManifest:
         """
         folder = Path(folder)
         check_not_an_input(folder, inputs, "the output folder")
-        current = json.loads(json.dumps(dict(settings), default=str))  # as it will read back
+        read_from = sorted(os.path.realpath(p) for p in inputs if p is not None)  # the folders and files read
+        current = json.loads(json.dumps({**settings, "inputs": read_from}, default=str))  # as it will read back
         previous = []
         for path in sorted(folder.glob("manifest*.json")) if folder.is_dir() else []:
             try:

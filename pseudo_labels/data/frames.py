@@ -114,6 +114,15 @@ def layout_named(name: str) -> Layout:
         raise InputError(f"unknown layout {name!r}: one of {sorted(LAYOUTS)}.") from None
 
 
+def working_size(height: int, width: int) -> tuple[int, int]:
+    """(H, W) the pipeline works at for a frame of ``height`` x ``width``: the short side at the Cityscapes working
+    height (512), the long side in proportion, rounded. Cityscapes' 1024x2048 -> 512x1024 (:data:`cs.WORKING_SIZE`),
+    KITTI's 375x1242 -> 512x1696, a 640x360 portrait frame -> 910x512."""
+    short = cs.WORKING_SIZE[0]
+    scale = short / min(height, width)
+    return (short, round(width * scale)) if height <= width else (round(height * scale), short)
+
+
 def frame_size(path: Path) -> tuple[int, int]:
     """(H, W) of an image from its header; a zero-byte, unreadable or too small image is an InputError naming it."""
     try:

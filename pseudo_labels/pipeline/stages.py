@@ -118,7 +118,8 @@ def semantics(config: RunConfig, shard: Shard = Shard()) -> str:
         split = "both" if set(sem.splits) == {"train", "val"} else sem.splits[0]
         run_cause27(Cause27Options(cityscapes_root=root, checkpoint_dir=checkpoints, split=split,
                                    batch_size=sem.batch_size, num_workers=sem.num_workers, skip_crf=sem.skip_crf,
-                                   device=sem.device, limit=sem.limit, output_subdir=sem.subdir))
+                                   device=sem.device, limit=sem.limit, output_subdir=sem.subdir,
+                                   overwrite=config.overwrite))
         write_npz(out / CAUSE27_CLASSES, {"cluster_to_class": cause27_table()[:CAUSE27_K]})
         return f"semantics: CAUSE-27 classes (Hungarian on val GT), labelled {split} -> {out}"
     if sem.centroids == "published":

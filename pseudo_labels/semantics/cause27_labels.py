@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import write_json, write_png, write_pt
-from pseudo_labels.core.manifest import RunManifest
+from pseudo_labels.core.manifest import RunManifest, RunOutputs
 from pseudo_labels.core.parallel import default_workers
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.semantics import cause27, crf, features
@@ -84,6 +84,8 @@ class Cause27Options:
     dinov3_checkpoint_dir: Path | None = None
     crf_workers: int | None = None
     max_windows: int | None = None
+    overwrite: bool = False
+    """Recompute into a folder made with other settings, removing the label files this run does not write."""
 
     @property
     def scale_values(self) -> tuple[float, ...]:
@@ -216,9 +218,19 @@ def write_split_labels(networks: Networks, options: Cause27Options, split: str, 
     """One split's class PNGs (and probabilities), then its manifest; returns the split folder."""
     images = cs.image_paths(options.cityscapes_root, split)
     keys = list(images)[: options.limit] if options.limit else list(images)
+    labels_dir = options.labels_dir
+    ends = (".png", "_logits.pt")  # the kinds of file a label folder holds; this run writes the logits only if asked
+    written = ends if options.save_logits else ends[:1]
+    manifest.claim(labels_dir / split, {
+        "cluster_to_class": cluster_to_class.tolist(), "scales": list(options.scale_values),
+        "crf": not options.skip_crf, "backbone": options.backbone, "limit": options.limit or None,
+        "logits": [options.logits_h, options.logits_w] if options.save_logits else None,
+        "checkpoints": {k: v["sha256"] for k, v in manifest.record["checkpoints"].items()}}, options.overwrite,
+        inputs=(options.cityscapes_root / "leftImg8bit" / split, options.mapping_dir / MAPPING_FILE),
+        outputs=RunOutputs.of([f"*/*{end}" for end in ends],
+                              [cs.output_path(labels_dir, split, k, end) for k in keys for end in written]))
     jobs = label_jobs(networks, keys, [images[k] for k in keys], cluster_to_class, options, device,
                       f"CAUSE-27 {split}")
-    labels_dir = options.labels_dir
     for key, classes, probabilities in crf.map_label_jobs(cause27.class_map, jobs, not options.skip_crf,
                                                           options.crf_workers):
         if probabilities is not None:

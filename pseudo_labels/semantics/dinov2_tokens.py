@@ -113,6 +113,7 @@ def extract_split(model: DinoVisionTransformer, options: TokenOptions, split: st
     if process.leader:
         manifest.claim(out, {"checkpoint": manifest.record["checkpoints"]["dinov2"]["sha256"],
                              "input_size": list(INPUT_SIZE), "dtype": "float16"}, options.overwrite,
+                       inputs=(options.cityscapes_root / "leftImg8bit" / split,),
                        outputs=RunOutputs.of(("*/*.npy",), (cs.output_path(out.parent, out.name, k, ".npy")
                                                            for k in keys)))
     distributed.wait_for_all(process)

@@ -270,6 +270,14 @@ def test_dinov3_backbone_end_to_end(tmp_path: Path) -> None:
     assert torch.load(next((out / "val").rglob("*_logits.pt")), weights_only=True).shape == (27, 32, 64)
     manifest = json.loads((out / "val" / "manifest.json").read_text())
     assert manifest["scales"] == [0.75, 1.0] and "dinov3" in manifest["checkpoints"]
+    again = ["--mode", "generate", "--cityscapes_root", str(root), "--checkpoint_dir", str(tmp_path / "ckpt"),
+             "--backbone", "dinov3_vitl16", "--split", "val", "--skip_crf", "--device", "cpu", "--output_dir", str(out),
+             "--num_workers", "0"]
+    with pytest.raises(SystemExit) as info:  # other scales, no logits: not mixed into the folder
+        cli.main(again)
+    assert info.value.code == 2
+    assert cli.main([*again, "--overwrite"]) == 0  # recomputed; the logits it no longer writes are removed
+    assert len(list((out / "val").rglob("*.png"))) == 1 and not list((out / "val").rglob("*_logits.pt"))
 
 
 def test_dinov3_heads_of_another_width_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
