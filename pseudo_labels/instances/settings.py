@@ -11,10 +11,10 @@ picture draws. :func:`from_sweep` reads them back from a sweep's result JSON.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pseudo_labels.formats.sweep_json import read_sweep
 from pseudo_labels.core.errors import InputError
 
 PUBLISHED_TAU = 0.20
@@ -69,14 +69,10 @@ class SplitSettings:
 
 def from_sweep(path: Path, protocol: str = "reference") -> SplitSettings:
     """The settings of the best ``protocol`` entry of a sweep result JSON (its tau, A_min, sigma and dilation)."""
-    try:
-        record = json.loads(Path(path).read_text())
-        best = record["best"][protocol]
-        tau = None if best["mode"] == "cc_only" else float(best["grad_threshold"])
-        return SplitSettings(tau, int(best["min_area"]), float(record["depth_blur_sigma"]),
-                             int(record["dilation_iters"]))
-    except FileNotFoundError:
-        raise InputError(f"{path}: sweep JSON not found.") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not a sweep result with a best {protocol!r} entry ({exc!r}); "
-                         f"re-run the sweep.") from None
+    record = read_sweep(path)
+    if protocol not in record["best"]:
+        raise InputError(f"{path}: the sweep has no best {protocol!r} entry (it scored {record['protocols']}); "
+                         f"pass one of those or re-run the sweep with --protocol {protocol}.")
+    best = record["best"][protocol]
+    tau = None if best["mode"] == "cc_only" else float(best["grad_threshold"])
+    return SplitSettings(tau, int(best["min_area"]), float(record["depth_blur_sigma"]), int(record["dilation_iters"]))

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from pseudo_labels.core.errors import InputError
 from pseudo_labels.data import cityscapes as cs
 
 MAX_PER_IMAGE = 2000
@@ -183,7 +184,8 @@ def fit(sampler: FitSampler, k: int, method: str = "minibatch", n_init: int = DE
     """Cluster the sampled vectors and (unless label-free) name each cluster by majority vote."""
     vectors, labels = sampler.matrix()
     if len(vectors) < k:
-        raise ValueError(f"{len(vectors)} fitting vectors for k = {k} clusters: use more images or a smaller k")
+        raise InputError(f"{len(vectors)} feature vectors sampled from {len(sampler.vectors)} fitting images, fewer "
+                         f"than k = {k} clusters: fit on more images (a larger --limit) or pass a smaller --k.")
     if method == "minibatch":
         centroids, assignment, inertia = fit_minibatch(vectors, k, sampler.seed, n_init)
     elif method == "torch":

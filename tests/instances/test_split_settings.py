@@ -32,13 +32,21 @@ def test_settings_check_their_values() -> None:
             SplitSettings(**bad)
 
 
-def test_from_sweep_reads_the_best_entry(tmp_path: Path) -> None:
-    record = {"depth_blur_sigma": 2.0, "dilation_iters": 1, "best": {
-        "reference": {"mode": "depth", "grad_threshold": 0.1, "min_area": 100},
-        "official": {"mode": "cc_only", "grad_threshold": None, "min_area": 10}}}
-    (tmp_path / "sweep.json").write_text(json.dumps(record))
-    assert from_sweep(tmp_path / "sweep.json") == SETTINGS
-    assert from_sweep(tmp_path / "sweep.json", "official") == SplitSettings(None, 10, 2.0, 1)
+def test_from_sweep_reads_the_best_entry(synthetic_val: Path, tmp_path: Path) -> None:
+    from pseudo_labels.cli import sweep as sweep_cli
+
+    out = tmp_path / "sweep.json"
+    assert sweep_cli.main(["--cityscapes_root", str(synthetic_val), "--semantic_subdir", RAW, "--eval_size", "64",
+                           "128", "--grad_thresholds", "0.1", "--min_areas", "20", "--protocol", "both",
+                           "--workers", "1", "--output", str(out)]) == 0
+    record = json.loads(out.read_text())
+    for protocol in ("reference", "official"):
+        best = record["best"][protocol]
+        expected = SplitSettings(None if best["mode"] == "cc_only" else best["grad_threshold"], best["min_area"],
+                                 record["depth_blur_sigma"], record["dilation_iters"])
+        assert from_sweep(out, protocol) == expected
+    with pytest.raises(InputError, match="no best 'cups' entry"):
+        from_sweep(out, "cups")
     (tmp_path / "other.json").write_text(json.dumps({"best": {}}))
     for path in (tmp_path / "other.json", tmp_path / "missing.json"):
         with pytest.raises(InputError, match=path.name):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from pseudo_labels.core.errors import InputError
 from pseudo_labels.semantics import clustering
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.cli import semantics as cli
@@ -29,6 +30,8 @@ def test_sampler_skips_void_and_caps_per_image() -> None:
     assert labels.tolist() == [7] and np.allclose(vectors[0], patches[:, 0, 0] / np.linalg.norm(patches[:, 0, 0]))
     free = clustering.FitSampler(seed=0, label_free=True, max_per_image=4)
     assert free.add(patches, None) == 4 and set(free.matrix()[1].tolist()) == {255}
+    with pytest.raises(InputError, match="4 feature vectors sampled from 1 fitting images, fewer than k = 5"):
+        clustering.fit(free, 5)  # more clusters than vectors: one message, not a traceback from k-means
 
 
 def test_sampler_draws_like_one_shared_random_state() -> None:
