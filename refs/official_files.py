@@ -32,11 +32,16 @@ class OfficialFile:
     """Of the official file, where recorded (no release publishes one)."""
     hugging_face: tuple[str, str] | None = None
     """(repo id, file name) a program can download it from."""
+    dataset: str = "cityscapes"
+    """The data the file was trained on: ``download --dataset`` fetches the files of one dataset."""
 
 
 CAUSE_SOURCE = "CAUSE release (ByungKwanLee/Causal-Unsupervised-Segmentation), Cityscapes, DINOv2 ViT-B/14"
 DINOV2_SOURCE = "DINOv2 release (facebookresearch/dinov2)"
 SPIDEPTH_SOURCE = "SPIdepth release (Lavreniuk/SPIdepth), Cityscapes"
+SPIDEPTH_KITTI_SOURCE = "SPIdepth release (Lavreniuk/SPIdepth), KITTI (eigen split, 320x1024)"
+SPIDEPTH_KITTI_DIR = "spidepth_kitti"
+"""Where the KITTI pair goes: pass ``--checkpoint_dir {folder}/spidepth_kitti`` to the depth stage."""
 SPIDEPTH_HF_REPO = "MykolaL/SPIdepth"
 """The Hugging Face repository the original's download_spidepth.py reads."""
 REGISTER_FILE = "dinov2_vitb14_reg4_pretrain.pth"
@@ -52,6 +57,10 @@ FILES: tuple[OfficialFile, ...] = (
                  hugging_face=(SPIDEPTH_HF_REPO, "cityscapes/encoder.pth")),
     OfficialFile("spidepth/depth.pth", "SPIdepth query-transformer decoder", "depth", SPIDEPTH_SOURCE,
                  hugging_face=(SPIDEPTH_HF_REPO, "cityscapes/depth.pth")),
+    OfficialFile(f"{SPIDEPTH_KITTI_DIR}/encoder.pth", "SPIdepth encoder trained on KITTI", "depth of KITTI-like data",
+                 SPIDEPTH_KITTI_SOURCE, hugging_face=(SPIDEPTH_HF_REPO, "kitti/encoder.pth"), dataset="kitti"),
+    OfficialFile(f"{SPIDEPTH_KITTI_DIR}/depth.pth", "SPIdepth decoder trained on KITTI", "depth of KITTI-like data",
+                 SPIDEPTH_KITTI_SOURCE, hugging_face=(SPIDEPTH_HF_REPO, "kitti/depth.pth"), dataset="kitti"),
 )
 """Every official file, in the order ``checkpoints/README.md`` lists them."""
 
@@ -107,12 +116,20 @@ def _load_spidepth(folder: Path, spidepth_backbone: str) -> object:
     return load_spidepth(folder / "spidepth", spidepth_backbone)
 
 
+def _load_spidepth_kitti(folder: Path, spidepth_backbone: str) -> object:
+    from refs.spidepth.model import load_spidepth
+
+    return load_spidepth(folder / SPIDEPTH_KITTI_DIR, spidepth_backbone)
+
+
 NETWORKS: tuple[Network, ...] = (
     Network("CAUSE features (semantics)", ("dinov2_vitb14_pretrain.pth", "segment_tr.pth", "modular.npy"),
             _load_cause),
     Network("CAUSE cluster probe (cause27)", ("cluster_tr.pth",), _load_probe),
     Network("DINOv2 with registers (dinov2-features)", (REGISTER_FILE,), _load_registers),
     Network("SPIdepth (depth)", ("spidepth/encoder.pth", "spidepth/depth.pth"), _load_spidepth),
+    Network("SPIdepth KITTI (depth --checkpoint_dir .../spidepth_kitti)",
+            (f"{SPIDEPTH_KITTI_DIR}/encoder.pth", f"{SPIDEPTH_KITTI_DIR}/depth.pth"), _load_spidepth_kitti),
 )
 """Every network a stage loads from the checkpoint folder, with the official files it reads."""
 

@@ -2,6 +2,7 @@
 
     pseudo-labels checkpoints verify --checkpoint_dir checkpoints
     pseudo-labels checkpoints download --checkpoint_dir checkpoints      # SPIdepth, from Hugging Face
+    pseudo-labels checkpoints download --dataset kitti                   # SPIdepth trained on KITTI
 
 ``verify`` lists every official file of the layout in ``checkpoints/README.md``:
 present or not, its size and sha256 (compared with the recorded hash where one
@@ -59,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=HelpFormatter)
     fetch.add_argument("--checkpoint_dir", type=Path, default=CHECKPOINT_DIR, help="where the files go")
     fetch.add_argument("--overwrite", action="store_true", help="fetch files that are already there again")
+    fetch.add_argument("--dataset", choices=("cityscapes", "kitti", "all"), default="cityscapes",
+                       help="which SPIdepth pair: Cityscapes' (into spidepth/), KITTI's (into spidepth_kitti/; for "
+                            "KITTI and other wide dashcam frames), or both")
     return parser
 
 
@@ -67,5 +71,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "verify":
         return verify(args.checkpoint_dir, args.spidepth_backbone)
-    download_official_files(args.checkpoint_dir, args.overwrite)
+    datasets = ("cityscapes", "kitti") if args.dataset == "all" else (args.dataset,)
+    download_official_files(args.checkpoint_dir, args.overwrite, datasets)
     return 0

@@ -53,8 +53,10 @@ def inspect_files(folder: Path) -> list[FileReport]:
     return reports
 
 
-def download_official_files(folder: Path, overwrite: bool = False) -> list[Path]:
-    """Fetch every official file with a Hugging Face source into ``folder``; returns the files written.
+def download_official_files(folder: Path, overwrite: bool = False, datasets: tuple[str, ...] = ("cityscapes",)
+                            ) -> list[Path]:
+    """Fetch every official file with a Hugging Face source, trained on one of ``datasets``, into ``folder``;
+    returns the files written.
 
     Existing files are kept unless ``overwrite``. Each file is downloaded into a
     scratch folder beside its target and moved into place (a rename on the same
@@ -68,7 +70,7 @@ def download_official_files(folder: Path, overwrite: bool = False) -> list[Path]
     endpoint = os.environ.get("HF_ENDPOINT") or None
     written = []
     for entry in FILES:
-        if entry.hugging_face is None:
+        if entry.hugging_face is None or entry.dataset not in datasets:
             continue
         target = folder / entry.path
         if target.is_file() and not overwrite:

@@ -140,3 +140,13 @@ def test_a_failed_download_exits_2_and_leaves_nothing(hub: dict[str, bytes], tmp
     assert info.value.code == 2 and "cityscapes/depth.pth: download failed" in capsys.readouterr().err
     assert not (target / "spidepth" / "depth.pth").exists()
     assert [p.name for p in (target / "spidepth").iterdir()] == ["encoder.pth"]
+
+
+def test_download_fetches_the_kitti_pair_only_when_asked(hub: dict[str, bytes], folder: Path, tmp_path: Path) -> None:
+    for name in ("encoder.pth", "depth.pth"):
+        hub[f"/{SPIDEPTH_HF_REPO}/resolve/main/kitti/{name}"] = (folder / "spidepth" / name).read_bytes()
+    target = tmp_path / "fresh"
+    assert checkpoints.main(["download", "--checkpoint_dir", str(target)]) == 0
+    assert not (target / "spidepth_kitti").exists()  # the default is Cityscapes' pair, as before
+    assert checkpoints.main(["download", "--checkpoint_dir", str(target), "--dataset", "kitti"]) == 0
+    assert sorted(p.name for p in (target / "spidepth_kitti").iterdir()) == ["depth.pth", "encoder.pth"]
