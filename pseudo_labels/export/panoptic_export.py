@@ -39,7 +39,7 @@ from pseudo_labels.export import original_panoptic
 from pseudo_labels.export.cityscapes_panoptic import PANOPTIC_SUFFIX, write_prediction_json, write_prediction_png
 from pseudo_labels.formats.depth import load_depth
 from pseudo_labels.formats.instance_npz import read_instance_masks
-from pseudo_labels.formats.panoptic_json import read_prediction_json
+from pseudo_labels.formats.panoptic_json import annotations_by_image
 from pseudo_labels.formats.semantic import read_label_png
 from pseudo_labels.formats.stuff_things import read_stuff_and_things
 from pseudo_labels.instances.settings import SplitSettings
@@ -205,7 +205,7 @@ def read_panoptic_shard(path: Path) -> tuple[list[dict], dict]:
     """``(annotations, shard entry)`` of one ``{split}.shard-i-of-n.json``, checked; anything else is an InputError.
 
     The file must be a JSON object with an ``annotations`` list that passes the
-    prediction JSON's rules (:func:`~pseudo_labels.formats.panoptic_json.read_prediction_json`:
+    prediction JSON's rules (:func:`~pseudo_labels.formats.panoptic_json.annotations_by_image`:
     objects with an ``image_id``, a ``file_name`` string and a ``segments_info``
     list) and a ``shard`` object: integers ``index`` and ``count`` (0 <= index <
     count), ``keys`` (strings, one per annotation, in its order), ``settings``
@@ -222,7 +222,7 @@ def read_panoptic_shard(path: Path) -> tuple[list[dict], dict]:
     if problem:
         raise InputError(f"{what}: {problem}. {SHARD_FIX}")
     try:
-        read_prediction_json(path)  # the annotations' schema: the one reader of the prediction JSON
+        annotations_by_image(data["annotations"], path)  # the prediction JSON's rules for each annotation
     except InputError as exc:
         raise InputError(f"{exc} {SHARD_FIX}") from None
     annotations, shard = data["annotations"], data["shard"]

@@ -25,8 +25,14 @@ def read_prediction_json(path: str | Path) -> dict[str, dict]:
     data = read_json(path, "a COCO panoptic prediction JSON", "Re-export the predictions.")
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
         raise InputError(f"{path}: not a COCO panoptic JSON: it needs an 'annotations' list.")
+    return annotations_by_image(data["annotations"], path)
+
+
+def annotations_by_image(entries: list, path: str | Path) -> dict[str, dict]:
+    """``image_id -> annotation`` of an already parsed ``annotations`` list, checked by the rules of
+    :func:`read_prediction_json` (the shard files of a sharded export hold such a list too)."""
     annotations: dict[str, dict] = {}
-    for index, entry in enumerate(data["annotations"]):
+    for index, entry in enumerate(entries):
         where = f"{path}: annotation {index}"
         if not isinstance(entry, dict):
             raise InputError(f"{where} is {type(entry).__name__}, not an object.")
