@@ -183,6 +183,11 @@ _STEM_TAIL = re.compile(r"_\d{6}_\d{6}$")
 
 
 
+def is_cityscapes_stem(city: str, stem: str) -> bool:
+    """Whether ``stem`` is a Cityscapes name of ``city``: ``{city}_{seq:06d}_{frame:06d}``."""
+    return stem.startswith(city + "_") and _STEM_TAIL.search(stem) is not None
+
+
 def stem_key(city: str, stem: str) -> str:
     """Key used throughout for one image: ``"{city}/{stem}"``."""
     return f"{city}/{stem}"
@@ -201,7 +206,7 @@ def scan_folder(folder: Path, suffix: str, what: str) -> dict[str, Path]:
         city = city_dir.name
         for path in sorted(city_dir.glob(f"*{suffix}")):
             stem = path.name[: -len(suffix)]
-            if not (stem.startswith(city + "_") and _STEM_TAIL.search(stem)):
+            if not is_cityscapes_stem(city, stem):
                 raise InputError(
                     f"{path}: name does not follow the Cityscapes pattern "
                     f"'{city}_<seq:6 digits>_<frame:6 digits>{suffix}'. Rename or remove the file."
@@ -335,6 +340,27 @@ def load_instance_ids(path: str | Path) -> np.ndarray:
                          f"{array.dtype}. An 8-bit or colour copy loses the instance ids (labelId * 1000 + index); "
                          f"use the gtFine file as distributed.")
     return array.astype(np.int32)
+
+
+def instance_ids_of(train_ids: np.ndarray, instances: np.ndarray, excluded: np.ndarray | None = None) -> np.ndarray:
+    """HxW int32 Cityscapes instanceIds of another dataset's GT given as trainIds and instance numbers.
+
+    ``labelId * 1000 + n`` where a thing pixel has instance ``n`` >= 1, the plain
+    labelId elsewhere (a thing pixel without instance is crowd, as in gtFine),
+    and 0 (unlabeled, void) for trainId 255 and ``excluded`` pixels. So KITTI-STEP
+    and BDD100K ground truth reach every evaluator through the one GT encoding
+    they read. Instances of 1000 or more cannot be encoded: an InputError.
+    """
+    if instances.size and int(instances.max()) >= INSTANCE_OFFSET:
+        raise InputError(f"instance number {int(instances.max())} does not fit Cityscapes' labelId * 1000 + n.")
+    label_ids = np.zeros(256, np.int32)
+    label_ids[:NUM_CLASSES] = TRAIN_ID_TO_LABEL_ID
+    ids = label_ids[train_ids]
+    thing = IS_THING[train_ids] & (instances > 0)
+    ids[thing] = ids[thing] * INSTANCE_OFFSET + instances[thing]
+    if excluded is not None:
+        ids[excluded] = 0
+    return ids
 
 
 @dataclass(frozen=True)

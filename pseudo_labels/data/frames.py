@@ -16,7 +16,8 @@ the interface they will go through.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -112,6 +113,42 @@ def layout_named(name: str) -> Layout:
         return LAYOUTS[name]
     except KeyError:
         raise InputError(f"unknown layout {name!r}: one of {sorted(LAYOUTS)}.") from None
+
+
+def cityscapes_names(keys: Sequence[str]) -> dict[str, str]:
+    """A Cityscapes-style name (``{city}_{seq:06d}_{frame:06d}``) for every frame key, unique, in key order.
+
+    Flat outputs (the panoptic JSON's ``image_id``, CUPS' label files and the
+    image links it reads) need one name per frame, and CUPS and cityscapesscripts
+    parse Cityscapes names. A Cityscapes key keeps its stem. Other keys: ``city``
+    is the key's first folder in lower-case letters and digits (``frames`` for a
+    top-level file), ``seq`` numbers the folders that share that city, ``frame``
+    numbers the frames of a folder, both in sorted order. Two keys that would
+    share a name are an InputError.
+    """
+    names: dict[str, str] = {}
+    folders: dict[str, dict[str, int]] = {}  # city -> folder -> seq
+    counts: dict[str, int] = {}  # folder -> frames so far
+    for key in sorted(keys):
+        parts = key.split("/")
+        if len(parts) == 2 and cs.is_cityscapes_stem(parts[0], parts[1]):
+            names[key] = parts[1]
+            continue
+        folder = "/".join(parts[:-1])
+        city = re.sub(r"[^a-z0-9]", "", parts[0].lower()) if len(parts) > 1 else ""
+        city = city or "frames"
+        seq = folders.setdefault(city, {}).setdefault(folder, len(folders[city]))
+        frame = counts.get(folder, 0)
+        counts[folder] = frame + 1
+        if max(seq, frame) >= 10**6:
+            raise InputError(f"frame {key!r}: more than 999999 frames or folders under {city!r}.")
+        names[key] = f"{city}_{seq:06d}_{frame:06d}"
+    seen: dict[str, str] = {}
+    for key, name in names.items():
+        if name in seen:
+            raise InputError(f"frames {seen[name]!r} and {key!r} would share the name {name}: rename one of them.")
+        seen[name] = key
+    return names
 
 
 def working_size(height: int, width: int) -> tuple[int, int]:

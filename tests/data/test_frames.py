@@ -138,3 +138,30 @@ def test_size_rules_follow_the_frame_and_keep_the_reference_sizes() -> None:
     assert network_size(720, 1280) == (320, 896) and network_size(640, 360) == (320, 288)
     assert window_size(1024, 2048) == (322, 644) and window_size(375, 1242) == (322, 1064)  # CAUSE: 14-px patches
     assert all(side % 14 == 0 for side in window_size(640, 360))
+
+
+def test_every_frame_gets_one_cityscapes_style_name() -> None:
+    from pseudo_labels.data.frames import cityscapes_names
+
+    names = cityscapes_names(["day/b", "day/a", "Night Drive/a", "night-drive/c", "portrait", "top",
+                              "frankfurt/frankfurt_000000_000019"])
+    assert names == {"day/a": "day_000000_000000", "day/b": "day_000000_000001",
+                     "Night Drive/a": "nightdrive_000000_000000", "night-drive/c": "nightdrive_000001_000000",
+                     "portrait": "frames_000000_000000", "top": "frames_000000_000001",
+                     "frankfurt/frankfurt_000000_000019": "frankfurt_000000_000019"}  # a Cityscapes key keeps its stem
+    assert all(cs.is_cityscapes_stem(name.split("_")[0], name) for name in names.values())
+    with pytest.raises(InputError, match="would share the name day_000000_000000"):
+        cityscapes_names(["day/a", "day/day_000000_000000"])  # a made name and a Cityscapes stem that agree
+
+
+def test_other_datasets_ground_truth_in_the_cityscapes_encoding() -> None:
+    train_ids = np.array([[13, 13, 11, 0, 255, 14]], np.uint8)  # car, car, person, road, void, truck
+    instances = np.array([[1, 2, 5, 7, 3, 0]], np.int32)  # road's and void's numbers mean nothing
+    excluded = np.array([[False, True, False, False, False, False]])
+    ids = cs.instance_ids_of(train_ids, instances, excluded)
+    assert ids.tolist() == [[26001, 0, 24005, 7, 0, 27]]  # a truck pixel without instance is crowd, as in gtFine
+    gt = cs.GroundTruth(train_ids=cs.LABEL_ID_TO_TRAIN_ID[np.where(ids >= 1000, ids // 1000, ids)].astype(np.uint8),
+                        instance_ids=ids)
+    assert gt.crowd.tolist() == [[False, False, False, False, False, True]]
+    with pytest.raises(InputError, match="1000 does not fit"):
+        cs.instance_ids_of(train_ids, np.full((1, 6), 1000, np.int32))
