@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from pseudo_labels.data.synthetic import write_dataset
 from refs.random_release import write_cause_release
+
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+"""Property tests draw the same examples on every run (a CI result means the same thing twice);
+``HYPOTHESIS_PROFILE=explore`` draws new ones, to look for cases the fixed draw misses."""
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"

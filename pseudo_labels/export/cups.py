@@ -6,6 +6,9 @@
 * **Instance PNGs** are read by torchvision, which before 0.20 (CUPS pins
   0.16) reads 8-bit PNGs only (:data:`PNG_8BIT_LIMIT`).
 * **Training command**: upstream CUPS' README command with our values (:func:`train_command`).
+* **Images.** For Cityscapes CUPS reads ``{DATA.ROOT}/leftImg8bit_sequence/{split}/{city}/{name}_leftImg8bit.png``
+  beside each label's name; other data gets that layout as links to its own files (:func:`link_images`).
+  torchvision's ``read_image`` decodes by content, so a JPEG behind a ``.png`` link is read as a JPEG.
 
 How CUPS splits the pseudo-classes into things and stuff, and which
 ``DATA.THING_STUFF_THRESHOLD`` values give the intended split, is a rule of the
@@ -15,6 +18,8 @@ label folder: :mod:`pseudo_labels.formats.cups_labels`.
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from pseudo_labels.core.errors import InputError
@@ -56,3 +61,38 @@ def train_command(root: Path, root_pseudo: Path, threshold: float | None, scale:
     return ("python -W ignore train.py --experiment_config_file configs/train_cityscapes.yaml "
             f'DATA.ROOT "{root}" DATA.ROOT_VAL "{root}" DATA.ROOT_PSEUDO "{root_pseudo}" '
             f"DATA.SCALE {scale:.10g} DATA.THING_STUFF_THRESHOLD {value}")
+
+
+IMAGE_FOLDER = "leftImg8bit_sequence"
+"""The folder below ``DATA.ROOT`` CUPS reads Cityscapes-named training images from."""
+
+
+def image_link(root: Path, split: str, name: str) -> Path:
+    """Where CUPS looks for the image of label name ``name`` (``{city}_{seq}_{frame}``)."""
+    return Path(root) / IMAGE_FOLDER / split / name.split("_")[0] / f"{name}_leftImg8bit.png"
+
+
+def link_images(images: Mapping[str, Path], names: Mapping[str, str], root: Path, split: str = "train",
+                overwrite: bool = False) -> int:
+    """Make CUPS' image layout under ``root`` as symbolic links to ``images`` (key -> file), named by ``names``.
+
+    Links, not copies: the images stay where they are. A link that already
+    points at its image is kept; any other file in the way is an InputError
+    naming it, unless ``overwrite``. Each link appears at once (made under a
+    temporary name and renamed). Returns how many links were made.
+    """
+    made = 0
+    for key, image in images.items():
+        link, target = image_link(root, split, names[key]), Path(image).resolve()
+        if link.is_symlink() and Path(os.readlink(link)) == target:
+            continue
+        if (link.exists() or link.is_symlink()) and not overwrite:
+            raise InputError(f"{link}: already there and not a link to {target}; use another --cups_root or pass "
+                             f"--overwrite.")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        temporary = link.with_name(f".pl-tmp-{os.getpid()}-{link.name}")
+        temporary.unlink(missing_ok=True)
+        temporary.symlink_to(target)
+        os.replace(temporary, link)
+        made += 1
+    return made

@@ -364,3 +364,31 @@ def test_the_default_size_of_an_odd_image_is_what_cups_scales_it_to() -> None:
     assert default_target((513, 1025)) == (320, 640)  # F.interpolate floors 320.6 and 640.6
     assert label_scale((513, 1025), (320, 640)) == 0.625
     assert label_scale((256, 512), (160, 321)) == 321 / 512  # DATA.SCALE 0.626953125 gives exactly 160x321
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torchvision 0.29 deprecates its decoders; CUPS pins 0.16
+def test_cups_image_layout_is_links_that_torchvision_reads(tmp_path: Path) -> None:
+    from torchvision.io import ImageReadMode, read_image
+
+    from pseudo_labels.core.errors import InputError
+    from pseudo_labels.data.frames import FolderLayout, cityscapes_names
+    from pseudo_labels.export.cups import image_link, link_images
+
+    photos = tmp_path / "dashcam"
+    (photos / "day").mkdir(parents=True)
+    Image.fromarray(np.full((40, 60, 3), 200, np.uint8)).save(photos / "day" / "a.jpg")
+    Image.fromarray(np.full((30, 50, 3), 10, np.uint8)).save(photos / "b.png")
+    frames = FolderLayout().frames(photos, "train")
+    names = cityscapes_names(list(frames))
+    root = tmp_path / "cups_root"
+    assert link_images(frames, names, root) == 2 and link_images(frames, names, root) == 0  # kept when current
+    link = image_link(root, "train", names["day/a"])
+    assert link == root / "leftImg8bit_sequence" / "train" / "day" / "day_000000_000000_leftImg8bit.png"
+    assert link.is_symlink() and Path(os.readlink(link)) == (photos / "day" / "a.jpg").resolve()
+    assert read_image(str(link), ImageReadMode.RGB).shape == (3, 40, 60)  # a JPEG behind a .png name, as CUPS reads
+    other = image_link(root, "train", names["b"])
+    other.unlink()
+    other.write_bytes(b"someone's file")
+    with pytest.raises(InputError, match="already there and not a link"):
+        link_images(frames, names, root)
+    assert link_images(frames, names, root, overwrite=True) == 1 and other.is_symlink()
