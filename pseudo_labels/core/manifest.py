@@ -176,8 +176,9 @@ class RunManifest:
 
         ``settings`` are the arguments (and input hashes) that change the
         outputs; the real paths of ``inputs`` are recorded among them, so a
-        run from other input folders is not mistaken for a resume. When a manifest in ``folder`` (complete or left by a killed
-        run) holds different settings, stop with a message naming them, unless
+        run from other input folders is not mistaken for a resume. When a
+        manifest in ``folder`` (complete or left by a killed run) holds
+        different settings, stop with a message naming them, unless
         ``overwrite``. The claim is recorded at once, so a run killed later
         still marks the folder. Returns True when an earlier run with the same
         settings left outputs there (a resume). An output folder that is, or
