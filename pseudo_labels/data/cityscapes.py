@@ -233,8 +233,24 @@ def instance_ids_paths(root: str | Path, split: str) -> dict[str, Path]:
 
 
 def output_paths(folder: str | Path, split: str, suffix: str, what: str = "pseudo-label") -> dict[str, Path]:
-    """Files this toolkit wrote under ``{folder}/{split}/{city}/{stem}{suffix}``, keyed ``city/stem``."""
-    return scan_folder(Path(folder) / split, suffix, what)
+    """Files this toolkit wrote under ``{folder}/{split}/{key}{suffix}``, keyed by ``key``, sorted.
+
+    A key is the frame's path below its split (``city/stem`` for Cityscapes,
+    any depth for other layouts: :mod:`pseudo_labels.data.frames`). Hidden
+    files and folders are skipped. A missing folder, or one without such
+    files, is an InputError.
+    """
+    base = Path(folder) / split
+    if not base.is_dir():
+        raise InputError(f"{what} folder not found: {base}. Check --cityscapes_root and --split.")
+    found = {}
+    for path in base.rglob(f"*{suffix}"):
+        relative = path.relative_to(base)
+        if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+            found[relative.as_posix()[: -len(suffix)]] = path
+    if not found:
+        raise InputError(f"no {what} files (*{suffix}) under {base}: the split is empty.")
+    return dict(sorted(found.items()))
 
 
 def output_path(folder: str | Path, split: str, key: str, suffix: str) -> Path:

@@ -31,6 +31,7 @@ from pseudo_labels.core.fileio import sha256_optional, write_json
 from pseudo_labels.core.manifest import RunManifest, RunOutputs
 from pseudo_labels.core.parallel import default_workers, ordered_map, run_shard, shard_suffix
 from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.data.frames import cityscapes_names
 from pseudo_labels.export import cups
 from pseudo_labels.export.cups_images import ExportSettings, check_semantic_job, export_job
 from pseudo_labels.formats.centroids import thing_clusters
@@ -230,8 +231,8 @@ def export_split(root: Path, split: str = "train", semantic_subdir: str = DEFAUL
                              f"{first.shape[0]}x{first.shape[1]}; all maps of a split must have one size.")
 
     output = settings.output
-    split_stems = {k.split("/")[1] for k in cs.output_paths(root / semantic_subdir, split, ".png", "semantic PNG")}
-    check_output_folder(output, split_stems)  # any image of the split is ours, whatever --limit a run used
+    split_names = cityscapes_names(list(cs.output_paths(root / semantic_subdir, split, ".png", "semantic PNG")))
+    check_output_folder(output, set(split_names.values()))  # any image of the split is ours, whatever --limit a run used
     tau = split_settings.tau if requested_tau is None else requested_tau
     suffix = shard_suffix(num_shards, shard_index)
     manifest.claim(output, {
@@ -247,8 +248,8 @@ def export_split(root: Path, split: str = "train", semantic_subdir: str = DEFAUL
                 root / instance_subdir / split if mode == "npz" else None, centroids_path, stuff_things),
         # what the new run does not rewrite must not stay under its manifest (nor in CUPS' .pt sums)
         outputs=RunOutputs.of([f"*{end}" for end in cups_labels.LABEL_SUFFIXES],
-                              [output / f"{k.split('/')[1]}{end}" for k in run_keys for end in cups_labels.LABEL_SUFFIXES]))
-    jobs = [(settings, key, semantic_files[key], aux[key]) for key in keys]
+                              [output / f"{split_names[k]}{end}" for k in run_keys for end in cups_labels.LABEL_SUFFIXES]))
+    jobs = [(settings, split_names[key], semantic_files[key], aux[key]) for key in keys]
     counts = list(tqdm(ordered_map(export_job, jobs, workers), total=len(jobs), desc=f"cups {split}", unit="img"))
 
     inside, everywhere, pt_files = read_distributions(output)

@@ -153,8 +153,9 @@ def instance_png(instance_map: np.ndarray, bits: int, key: str) -> np.ndarray:
     return instance_map
 
 
-def export_image(settings: ExportSettings, key: str, semantic_path: Path, aux_path: Path) -> int:
-    """Write one image's semantic PNG, instance PNG and ``.pt`` distributions; returns its instance count.
+def export_image(settings: ExportSettings, name: str, semantic_path: Path, aux_path: Path) -> int:
+    """Write one image's semantic PNG, instance PNG and ``.pt`` distributions, named ``{name}_leftImg8bit*``
+    (its Cityscapes-style name: :func:`~pseudo_labels.data.frames.cityscapes_names`); returns its instance count.
 
     ``aux_path`` is the image's instance ``.npz`` in the "npz" mode, else its depth map.
     """
@@ -170,8 +171,8 @@ def export_image(settings: ExportSettings, key: str, semantic_path: Path, aux_pa
             semantic_out, classes = settings.output_ids[semantic_out], settings.output_ids[classes]
     instance_out = cs.resize_nearest(instance_map, settings.target)
     semantic_out = paint_instance_classes(semantic_out, instance_out, classes)
-    instance_out = instance_png(instance_out, settings.png_bits, key)
-    stem = f"{key.split('/')[1]}_leftImg8bit"
+    instance_out = instance_png(instance_out, settings.png_bits, str(semantic_path))
+    stem = f"{name}_leftImg8bit"
     write_png(settings.output / f"{stem}_semantic.png", semantic_out)
     write_png(settings.output / f"{stem}_instance.png", instance_out)
     distributions = class_distributions(semantic_out, instance_out, settings.num_classes)
@@ -180,5 +181,5 @@ def export_image(settings: ExportSettings, key: str, semantic_path: Path, aux_pa
 
 
 def export_job(job: tuple[ExportSettings, str, Path, Path]) -> int:
-    """:func:`export_image` on one ``(settings, key, semantic path, aux path)`` tuple (for worker processes)."""
+    """:func:`export_image` on one ``(settings, name, semantic path, aux path)`` tuple (for worker processes)."""
     return export_image(*job)

@@ -34,6 +34,7 @@ from pseudo_labels.core.manifest import RunManifest, RunOutputs
 from pseudo_labels.core.parallel import (check_all_shards, check_partition, check_same_settings, default_workers,
                                          ordered_map, run_shard, shard_suffix, unsharded_path)
 from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.data.frames import cityscapes_names
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.export import original_panoptic
 from pseudo_labels.export.cityscapes_panoptic import PANOPTIC_SUFFIX, write_prediction_json, write_prediction_png
@@ -89,8 +90,9 @@ class LabelSettings:
     min_new_pixels: int = 1
 
 
-def label_image(settings: LabelSettings, key: str, semantic_path: Path, depth_path: Path) -> dict:
-    """Write one image's panoptic PNG and class*1000+instance array; returns its JSON annotation."""
+def label_image(settings: LabelSettings, name: str, semantic_path: Path, depth_path: Path) -> dict:
+    """Write one image's panoptic PNG and class*1000+instance array under its Cityscapes-style ``name`` (its
+    ``image_id``: :func:`~pseudo_labels.data.frames.cityscapes_names`); returns its JSON annotation."""
     semantic = settings.units.unit_map(cs.resize_nearest(settings.units.read(semantic_path),
                                                          cs.WORKING_SIZE),
                                        semantic_path)
@@ -98,13 +100,12 @@ def label_image(settings: LabelSettings, key: str, semantic_path: Path, depth_pa
     found = split(semantic, settings.units.things, depth, settings.split)
     segments = pan.predicted_segments(semantic, found, settings.min_stuff_area,
                                      settings.min_new_pixels).resized(settings.target)
-    stem = key.split("/")[1]
-    write_npy(settings.out / f"{stem}{ARRAY_SUFFIX}", class_instance_array(segments, str(semantic_path)))
-    return write_prediction_png(settings.out, stem, segments)
+    write_npy(settings.out / f"{name}{ARRAY_SUFFIX}", class_instance_array(segments, str(semantic_path)))
+    return write_prediction_png(settings.out, name, segments)
 
 
 def label_job(job: tuple[LabelSettings, str, Path, Path]) -> dict:
-    """:func:`label_image` on one ``(settings, key, semantic path, depth path)`` tuple (for worker processes)."""
+    """:func:`label_image` on one ``(settings, name, semantic path, depth path)`` tuple (for worker processes)."""
     return label_image(*job)
 
 
@@ -146,13 +147,13 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
         "output_subdir": output_subdir, "target": target, "min_stuff_area": min_stuff_area,
         "min_new_pixels": min_new_pixels, "limit": limit, "num_shards": num_shards, "shard_index": shard_index,
         "workers": workers, "overwrite": overwrite})
-    stems = [key.split("/")[1] for key in semantic_files]  # every shard's
+    names = cityscapes_names(list(semantic_files))  # every shard's images
     manifest.claim(out, settings, overwrite, name=f"manifest{suffix}.json",
                    inputs=(root / semantic_subdir / split_name, root / depth_subdir / split_name, centroids_path),
-                   outputs=RunOutputs.of(PANOPTIC_PATTERNS, [out / f"{s}{end}" for s in stems for end in PANOPTIC_ENDS]))
+                   outputs=RunOutputs.of(PANOPTIC_PATTERNS, [out / f"{n}{end}" for n in names.values() for end in PANOPTIC_ENDS]))
     remove_stale_temp_files(out.parent, recursive=False)  # the folder of the prediction JSON
     shared = LabelSettings(out, units, split_settings, target, min_stuff_area, min_new_pixels)
-    jobs = [(shared, key, semantic_files[key], depth_files[key]) for key in keys]
+    jobs = [(shared, names[key], semantic_files[key], depth_files[key]) for key in keys]
     annotations = list(tqdm(ordered_map(label_job, jobs, workers or default_workers()), total=len(jobs),
                             desc=f"panoptic {split_name}", unit="img"))
     json_path = root / output_subdir / f"{split_name}{suffix}.json"
@@ -229,10 +230,6 @@ def read_panoptic_shard(path: Path) -> tuple[list[dict], dict]:
     if len(annotations) != len(shard["keys"]):
         raise InputError(f"{path}: {len(annotations)} annotations for {len(shard['keys'])} images; the file is "
                          f"damaged. {SHARD_FIX}")
-    for annotation, key in zip(annotations, shard["keys"]):
-        if str(annotation["image_id"]) != key.split("/")[-1]:
-            raise InputError(f"{path}: the annotation of image {key} names image {annotation['image_id']!r}; the file "
-                             f"is damaged. {SHARD_FIX}")
     return annotations, shard
 
 
@@ -257,6 +254,12 @@ def merge_shards(shard_paths: list[Path], output: Path | None = None) -> Path:
     check_partition([s["keys"] for s in shards], indices, shards[0]["count"], shard_paths)
     keyed = sorted(((key, annotation) for annotations, s in parts for key, annotation in zip(s["keys"], annotations)),
                    key=lambda pair: pair[0])  # the keys are distinct (check_partition)
+    names = cityscapes_names([key for key, _ in keyed])  # the run's names, as each shard gave them
+    for (key, annotation), path in ((pair, path) for path, (annotations, s) in zip(shard_paths, parts)
+                                    for pair in zip(s["keys"], annotations)):
+        if str(annotation["image_id"]) != names[key]:
+            raise InputError(f"{path}: the annotation of image {key} names image {annotation['image_id']!r}, not "
+                             f"{names[key]!r}; the file is damaged. {SHARD_FIX}")
     output = output or unsharded_path(shard_paths[0], ".json")
     write_prediction_json(output, [annotation for _, annotation in keyed])
     log.info("merged %d shards (%d images) into %s", len(parts), len(keyed), output)

@@ -10,7 +10,7 @@ patch-level vectors k-means fits on are pooled from them exactly).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,8 +131,12 @@ def image_windows(model: torch.nn.Module, split: str, keys: Sequence[str], paths
 def fit_on_split(model: torch.nn.Module, root: Path, split: str, keys: Sequence[str], settings: ExtractSettings,
                  k: int, method: str, n_init: int, seed: int, label_free: bool,
                  keep: dict[str, tuple[features.Windows, tuple[int, int]]] | None = None,
-                 process: distributed.Process = distributed.Process()) -> clustering.Clustering:
+                 process: distributed.Process = distributed.Process(),
+                 images: Mapping[str, Path] | None = None) -> clustering.Clustering:
     """Sample patch features of every image (GT read only when not ``label_free``) and fit k-means.
+
+    ``images`` (key -> file) are the frames of another layout; None: the
+    Cityscapes split ``{root}/leftImg8bit/{split}``.
 
     ``keep`` (optional) receives the crop features, so a following assignment
     pass on the same split needs no second network pass. Under ``torchrun``
@@ -140,7 +144,7 @@ def fit_on_split(model: torch.nn.Module, root: Path, split: str, keys: Sequence[
     them and samples in image order, so the centroids equal a single process's,
     and sends them to every rank.
     """
-    images = cs.image_paths(root, split)
+    images = cs.image_paths(root, split) if images is None else images
     labels = None if label_free else cs.label_ids_paths(root, split)
     sampler = clustering.FitSampler(seed=seed, label_free=label_free)
     mine = shard(list(keys), process.world, process.rank)

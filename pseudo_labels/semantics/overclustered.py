@@ -30,6 +30,7 @@ from pseudo_labels.core.fileio import remove_stale_temp_files, sha256_optional, 
 from pseudo_labels.core.manifest import RunManifest, RunOutputs, record_source, source_fingerprint, split_done
 from pseudo_labels.core.parallel import shard
 from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.data import frames
 from pseudo_labels.formats.centroids import load_centroid_file
 from pseudo_labels.formats.semantic import read_label_png
 from pseudo_labels.semantics import cluster_maps, clustering, crf
@@ -84,6 +85,15 @@ class SemanticsOptions:
     seed: int = clustering.DEFAULT_SEED
     num_workers: int = 2
     overwrite: bool = False
+    layout: str = "cityscapes"
+    """How the images are laid out (:data:`pseudo_labels.data.frames.LAYOUTS`)."""
+    image_root: Path | None = None
+    """Where the images are, in ``layout``; None: ``cityscapes_root``. Outputs stay under ``cityscapes_root``."""
+
+    @property
+    def images_root(self) -> Path:
+        """The folder the layout reads the images from."""
+        return self.image_root or self.cityscapes_root
 
     @property
     def output_dir(self) -> Path:
@@ -91,6 +101,27 @@ class SemanticsOptions:
         subdir = self.output_subdir or (f"pseudo_semantic_raw_k{self.k}" if self.raw_clusters
                                         else f"pseudo_semantic_overclustered_k{self.k}")
         return self.cityscapes_root / subdir
+
+
+def frames_of(options: SemanticsOptions) -> dict[str, Path]:
+    """The frames of the split to label, in the options' layout; for layouts other than Cityscapes their headers
+    are checked first (zero-byte, unreadable, smaller than one window) and the fit must be label-free or given."""
+    layout = frames.layout_named(options.layout)
+    found = layout.frames(options.images_root, options.split)
+    if options.layout != "cityscapes":
+        if not options.load_centroids and not options.label_free:
+            raise InputError(f"--layout {options.layout} has no ground truth to name clusters by: pass "
+                             f"--load_centroids (for example 'published': Cityscapes' clusters transferred) or "
+                             f"--raw_clusters --label_free (clusters fitted on these images).")
+        frames.frame_sizes(found)
+    return found
+
+
+def split_images_folder(options: SemanticsOptions) -> Path:
+    """The folder the split's images are read from (what no output may lie in)."""
+    if options.layout == "cityscapes":
+        return options.images_root / "leftImg8bit" / options.split
+    return options.images_root
 
 
 def _first(keys: Sequence[str], limit: int) -> list[str]:
@@ -116,7 +147,7 @@ def _claim(manifest: RunManifest, options: SemanticsOptions, settings: cluster_m
             "kmeans": options.kmeans, "n_init": options.n_init, "seed": options.seed, "limit": options.limit or None,
             "amp": settings.amp, "crf": not options.skip_crf, "load_centroids": sha256_optional(options.load_centroids),
             "checkpoints": {k: v["sha256"] for k, v in manifest.record["checkpoints"].items()}}, options.overwrite,
-            inputs=(options.cityscapes_root / "leftImg8bit" / options.split, options.load_centroids),
+            inputs=(split_images_folder(options), options.load_centroids),
             outputs=RunOutputs.of(("*/*.png",), (cs.output_path(options.output_dir, options.split, k, ".png")
                                                 for k in keys)))
         remove_stale_temp_files(options.output_dir, recursive=False)  # the centroid file's folder
@@ -135,10 +166,15 @@ def _fitted_centroids(model: torch.nn.Module, options: SemanticsOptions, setting
     if resuming and fitted_path.is_file():  # an interrupted run already fitted
         log.info("resuming: reusing %s", fitted_path)
         return load_centroid_file(fitted_path, need_classes=not options.raw_clusters)
-    fit_keys = _first(cs.image_paths(options.cityscapes_root, FIT_SPLIT), options.limit)
-    fitted = cluster_maps.fit_on_split(model, options.cityscapes_root, FIT_SPLIT, fit_keys, settings, options.k,
+    if options.layout == "cityscapes":
+        fit_split, fit_images = FIT_SPLIT, None
+    else:  # no GT: the label-free fit runs on the images being labelled
+        fit_split, fit_images = options.split, frames_of(options)
+    fit_keys = _first(fit_images or cs.image_paths(options.cityscapes_root, fit_split), options.limit)
+    fitted = cluster_maps.fit_on_split(model, options.cityscapes_root, fit_split, fit_keys, settings, options.k,
                                        options.kmeans, options.n_init, options.seed, options.label_free,
-                                       keep=kept if options.split == FIT_SPLIT else None, process=process)
+                                       keep=kept if options.split == fit_split else None, process=process,
+                                       images=fit_images)
     if process.leader:
         write_npz(fitted_path, fitted.to_npz())
         log.info("saved %s (inertia %.2f, %d samples)", fitted_path, fitted.inertia, fitted.n_samples)
@@ -188,7 +224,7 @@ def write_semantic_labels(options: SemanticsOptions) -> Path:
     ``k``, or outputs made with other settings (without ``overwrite``) are an
     :class:`InputError`.
     """
-    images = cs.image_paths(options.cityscapes_root, options.split)
+    images = frames_of(options)
     keys = _first(images, options.limit)
     given = _given_centroids(options) if options.load_centroids else None
     process, device = distributed.start(pick_device(options.device))

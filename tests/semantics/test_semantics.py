@@ -234,3 +234,27 @@ def test_resume_and_cache_recompute_changed_images(dataset: Path, release: Path,
     for key in images:
         assert np.array_equal(cs.read_png(cs.output_path(root / "a", "val", key, ".png")),
                               cs.read_png(cs.output_path(root / "b", "val", key, ".png")))
+
+
+def test_a_folder_of_photos_is_labelled_without_ground_truth(release: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """--layout folder: nested png/jpg of two sizes, a label-free fit on them, label maps at each frame's size."""
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    (photos / "day").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (330, 500, 3), np.uint8)).save(photos / "day" / "a.jpg")
+    Image.fromarray(rng.integers(0, 255, (400, 340, 3), np.uint8)).save(photos / "b.png")
+    out = tmp_path / "out"
+    base = ["--cityscapes_root", str(out), "--checkpoint_dir", str(release), "--device", "cpu", "--skip_crf",
+            "--num_workers", "0", "--k", "4", "--layout", "folder", "--image_root", str(photos), "--split", "train"]
+    with pytest.raises(SystemExit) as info:  # no GT to name clusters by
+        cli.main(base)
+    assert info.value.code == 2 and "--raw_clusters --label_free" in capsys.readouterr().err
+    assert cli.main([*base, "--raw_clusters", "--label_free"]) == 0
+    labels = cs.output_paths(out / "pseudo_semantic_raw_k4", "train", ".png")
+    assert list(labels) == ["b", "day/a"]
+    assert cs.read_png(labels["day/a"]).shape == (330, 500) and cs.read_png(labels["b"]).shape == (400, 340)
+    with pytest.raises(SystemExit):  # outputs inside the photos: refused before anything is written
+        cli.main([*base, "--raw_clusters", "--label_free", "--cityscapes_root", str(photos)])
