@@ -10,8 +10,8 @@ apart and every stage writes ``{output folder}/{split}/{key}{suffix}``.
 Layouts: ``cityscapes`` (:mod:`pseudo_labels.data.cityscapes`, every current
 path unchanged), ``folder`` (a plain folder of images, searched recursively),
 ``kitti_raw`` and ``kitti_step`` (:mod:`pseudo_labels.data.kitti`) and ``bdd100k``
-(:mod:`pseudo_labels.data.bdd100k`). The stages do not read these yet: this is
-the interface they will go through.
+(:mod:`pseudo_labels.data.bdd100k`). The ``semantics`` stage reads its frames
+through this interface (``--layout``, ``--image_root``); the other stages follow.
 """
 
 from __future__ import annotations
