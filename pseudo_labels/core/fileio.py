@@ -335,6 +335,16 @@ def read_json(path: str | Path, what: str, fix: str) -> Any:
         raise InputError(f"{path}: cannot be read as JSON ({exc}); expected {what}. {fix}") from None
 
 
+def is_json_int(value: object) -> bool:
+    """Whether a parsed JSON value is an integer (``true``/``false`` are not, though Python counts them as ints)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_json_number(value: object) -> bool:
+    """Whether a parsed JSON value is a number, integer or not (never ``true``/``false``)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def read_npy(path: str | Path, fix: str = "Re-run the stage that wrote it.") -> np.ndarray:
     """The array of a ``.npy`` file (no pickles); an unreadable file is an InputError naming it and ``fix``."""
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from pseudo_labels.core.errors import InputError
-from pseudo_labels.core.fileio import prepare_output_file, read_npz, sha256_of_lines, write_json, write_npz
+from pseudo_labels.core.fileio import is_json_int, is_json_number, prepare_output_file, read_npz, sha256_of_lines, write_json, write_npz
 from pseudo_labels.core.parallel import check_all_shards, check_partition, check_same_settings, unsharded_path
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.evaluation import panoptic as pan
@@ -213,14 +213,6 @@ class Shard:
     depth_lines: np.ndarray
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _meta_problem(meta: object) -> str | None:
     """What is wrong with a shard's settings (``meta``), or None: the fields a merge reads, with their types."""
     if not isinstance(meta, dict):
@@ -232,21 +224,21 @@ def _meta_problem(meta: object) -> str | None:
             return f"its 'meta' has no {name!r}"
     checks = [
         *((name, isinstance(meta[name], str), "a string") for name in strings),
-        ("k", _is_int(meta["k"]) and meta["k"] >= 1, "an integer >= 1"),
-        ("num_shards", _is_int(meta["num_shards"]) and meta["num_shards"] >= 1, "an integer >= 1"),
-        ("dilation_iters", _is_int(meta["dilation_iters"]) and meta["dilation_iters"] >= 0, "an integer >= 0"),
-        ("depth_blur_sigma", _is_number(meta["depth_blur_sigma"]) and meta["depth_blur_sigma"] >= 0, "a number >= 0"),
+        ("k", is_json_int(meta["k"]) and meta["k"] >= 1, "an integer >= 1"),
+        ("num_shards", is_json_int(meta["num_shards"]) and meta["num_shards"] >= 1, "an integer >= 1"),
+        ("dilation_iters", is_json_int(meta["dilation_iters"]) and meta["dilation_iters"] >= 0, "an integer >= 0"),
+        ("depth_blur_sigma", is_json_number(meta["depth_blur_sigma"]) and meta["depth_blur_sigma"] >= 0, "a number >= 0"),
         ("needs_depth", isinstance(meta["needs_depth"], bool), "true or false"),
         ("protocols", isinstance(meta["protocols"], list) and bool(meta["protocols"])
          and all(isinstance(p, str) and p in pan.PROTOCOLS for p in meta["protocols"])
          and len(set(meta["protocols"])) == len(meta["protocols"]),
          f"a non-empty list of distinct protocols from {list(pan.PROTOCOLS)}"),
         ("grid", isinstance(meta["grid"], list) and bool(meta["grid"]) and all(
-            isinstance(c, list) and len(c) == 2 and (c[0] is None or _is_number(c[0]) and c[0] >= 0)
-            and _is_int(c[1]) and c[1] >= 0 for c in meta["grid"]),
+            isinstance(c, list) and len(c) == 2 and (c[0] is None or is_json_number(c[0]) and c[0] >= 0)
+            and is_json_int(c[1]) and c[1] >= 0 for c in meta["grid"]),
          "a non-empty list of [tau or null, A_min] pairs"),
         ("eval_resolution", isinstance(meta["eval_resolution"], list) and len(meta["eval_resolution"]) == 2
-         and all(_is_int(n) and n >= 1 for n in meta["eval_resolution"]), "[height, width] in pixels"),
+         and all(is_json_int(n) and n >= 1 for n in meta["eval_resolution"]), "[height, width] in pixels"),
         ("centroids", isinstance(meta["centroids"], dict) and isinstance(meta["centroids"].get("path"), str)
          and isinstance(meta["centroids"].get("sha256"), str), "an object with 'path' and 'sha256' strings"),
         ("sources", isinstance(meta.get("sources", {}), dict), "an object"),

@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pseudo_labels.core.errors import InputError
-from pseudo_labels.core.fileio import read_json, remove_stale_temp_files, sha256_optional, write_json, write_npy, write_png
+from pseudo_labels.core.fileio import is_json_int, read_json, remove_stale_temp_files, sha256_optional, write_json, write_npy, write_png
 from pseudo_labels.core.manifest import RunManifest, RunOutputs
 from pseudo_labels.core.parallel import (check_all_shards, check_partition, check_same_settings, default_workers,
                                          ordered_map, run_shard, shard_suffix, unsharded_path)
@@ -189,9 +189,9 @@ def _shard_problem(shard: object) -> str | None:
     if missing:
         return f"its 'shard' entry has no {missing}"
     count, index = shard["count"], shard["index"]
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+    if not is_json_int(count) or count < 1:
         return f"shard.count is {count!r}, not an integer >= 1"
-    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count:
+    if not is_json_int(index) or not 0 <= index < count:
         return f"shard.index is {index!r}, not an integer in 0..{count - 1}"
     if not isinstance(shard["keys"], list) or not all(isinstance(k, str) for k in shard["keys"]):
         return "shard.keys is not a list of image keys (strings)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pseudo_labels.core.errors import InputError
-from pseudo_labels.core.fileio import read_json
+from pseudo_labels.core.fileio import is_json_int, read_json
 
 
 def read_prediction_json(path: str | Path) -> dict[str, dict]:
@@ -37,7 +37,7 @@ def annotations_by_image(entries: list, path: str | Path) -> dict[str, dict]:
         if not isinstance(entry, dict):
             raise InputError(f"{where} is {type(entry).__name__}, not an object.")
         image_id = entry.get("image_id")
-        if type(image_id) not in (str, int):
+        if not (isinstance(image_id, str) or is_json_int(image_id)):
             raise InputError(f"{where}: 'image_id' must be a string or an integer, got {image_id!r}.")
         if not isinstance(entry.get("file_name"), str) or not isinstance(entry.get("segments_info"), list):
             raise InputError(f"{where} (image {image_id!r}) needs a 'file_name' string and a 'segments_info' list.")
@@ -45,7 +45,7 @@ def annotations_by_image(entries: list, path: str | Path) -> dict[str, dict]:
             raise InputError(f"{where}: image {image_id!r} is listed twice.")
         seen: set[int] = set()
         for segment in entry["segments_info"]:
-            if not isinstance(segment, dict) or any(type(segment.get(k)) is not int for k in ("id", "category_id")):
+            if not isinstance(segment, dict) or not all(is_json_int(segment.get(k)) for k in ("id", "category_id")):
                 raise InputError(f"{where} (image {image_id!r}): every segment needs integer 'id' and "
                                  f"'category_id', got {segment!r}.")
             if segment["id"] < 1 or segment["id"] in seen:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pseudo_labels.core.errors import InputError
-from pseudo_labels.core.fileio import read_json
+from pseudo_labels.core.fileio import is_json_int, read_json
 
 
 def _id_lists(path: Path, keys: tuple[str, ...]) -> list[list[int]]:
@@ -33,7 +33,7 @@ def _id_lists(path: Path, keys: tuple[str, ...]) -> list[list[int]]:
         values = data[key]
         if not isinstance(values, list):
             raise InputError(f"{path}: '{key}' must be a list of integer ids, got {type(values).__name__}.")
-        bad = [v for v in values if type(v) is not int]  # bool is an int subclass: refused too
+        bad = [v for v in values if not is_json_int(v)]
         if bad:
             raise InputError(f"{path}: '{key}' must hold integer ids only; found {bad[:5]}.")
         repeated = sorted({v for v in values if values.count(v) > 1})

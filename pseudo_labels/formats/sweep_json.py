@@ -11,20 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.core.errors import InputError
-from pseudo_labels.core.fileio import read_json
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+from pseudo_labels.core.fileio import is_json_int, is_json_number, read_json
 
 
 def _is_score(value: object) -> bool:
     """A PQ/SQ/RQ value: a number, or null where a protocol has none."""
-    return value is None or _is_number(value)
+    return value is None or is_json_number(value)
 
 
 def _class_row_problem(row: object) -> str | None:
@@ -35,11 +27,11 @@ def _class_row_problem(row: object) -> str | None:
         if not isinstance(row.get(name), bool):
             return f"needs {name!r} true or false, got {row.get(name)!r}"
     for name in ("TP", "FP", "FN"):
-        if not _is_int(row.get(name)) or row[name] < 0:
+        if not is_json_int(row.get(name)) or row[name] < 0:
             return f"needs {name!r} a count, got {row.get(name)!r}"
     if row["evaluated"]:
         for name in ("PQ", "SQ", "RQ"):
-            if not _is_number(row.get(name)):
+            if not is_json_number(row.get(name)):
                 return f"is evaluated but its {name!r} is {row.get(name)!r}, not a number"
     return None
 
@@ -57,11 +49,11 @@ def _entry_problem(entry: object, protocols: Sequence[str]) -> str | None:
             return f"has no {name!r}"
         if not _is_score(entry[name]):
             return f"has {name!r} {entry[name]!r}, not a number or null"
-    if entry["mode"] == "depth" and not _is_number(entry.get("grad_threshold")):
+    if entry["mode"] == "depth" and not is_json_number(entry.get("grad_threshold")):
         return f"is a depth configuration with grad_threshold {entry.get('grad_threshold')!r}, not a number"
-    if not _is_int(entry.get("min_area")):
+    if not is_json_int(entry.get("min_area")):
         return f"has min_area {entry.get('min_area')!r}, not an integer"
-    if not _is_number(entry.get("avg_instances")):
+    if not is_json_number(entry.get("avg_instances")):
         return f"has avg_instances {entry.get('avg_instances')!r}, not a number"
     if not isinstance(entry.get("per_class"), dict):
         return "has no 'per_class' object"
@@ -71,7 +63,7 @@ def _entry_problem(entry: object, protocols: Sequence[str]) -> str | None:
             if problem:
                 return f"has a per_class row {name!r} that {problem}"
         if entry["protocol"] == "cups":
-            if not _is_number(entry.get("thing_stuff_threshold")):
+            if not is_json_number(entry.get("thing_stuff_threshold")):
                 return f"has thing_stuff_threshold {entry.get('thing_stuff_threshold')!r}, not a number"
             if not (isinstance(entry.get("things"), list) and isinstance(entry.get("stuffs"), list)):
                 return "has no 'things' and 'stuffs' lists"
@@ -94,14 +86,14 @@ def sweep_problem(record: object, known: Sequence[str] | None = None) -> str | N
     """
     if not isinstance(record, dict):
         return f"JSON {type(record).__name__}, not an object with 'results' and 'best'"
-    fields = (("k", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    fields = (("k", lambda v: is_json_int(v) and v >= 1, "an integer >= 1"),
               ("split", lambda v: isinstance(v, str), "a string"),
-              ("n_images", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+              ("n_images", lambda v: is_json_int(v) and v >= 0, "an integer >= 0"),
               ("eval_resolution", lambda v: isinstance(v, list) and len(v) == 2
-               and all(_is_int(n) and n >= 1 for n in v), "[height, width] in pixels"),
+               and all(is_json_int(n) and n >= 1 for n in v), "[height, width] in pixels"),
               ("depth_subdir", lambda v: isinstance(v, str), "a string"),
-              ("depth_blur_sigma", _is_number, "a number"),
-              ("dilation_iters", _is_int, "an integer"),
+              ("depth_blur_sigma", is_json_number, "a number"),
+              ("dilation_iters", is_json_int, "an integer"),
               ("protocols", lambda v: isinstance(v, list) and bool(v) and len(set(map(str, v))) == len(v)
                and all(isinstance(p, str) and (known is None or p in known) for p in v),
                f"a non-empty list of distinct protocols{'' if known is None else f' from {list(known)}'}"),
