@@ -41,6 +41,8 @@ STYLE = {"font.size": 13, "axes.titlesize": 16, "axes.labelsize": 14, "xtick.lab
          "ytick.labelsize": 12, "legend.fontsize": 12, "figure.titlesize": 17, "svg.hashsalt": "pseudo-labels",
          "svg.fonttype": "none", "pdf.fonttype": 42}
 """At least 12 pt everywhere and 16 pt titles at the native size (still 6 pt at half size); text stays text in SVG/PDF."""
+RC = ["default", STYLE]
+"""What figures are drawn with: matplotlib's own defaults, then :data:`STYLE`; never a user's matplotlibrc (same bytes anywhere)."""
 MIN_CELL_FONT = 12.0
 """Smallest font written in a heat-map cell; below it the values go to a table instead."""
 MAX_CELL_FONT = 14.0
@@ -152,7 +154,7 @@ def heatmap(entries: Sequence[dict], protocol: str, formats: Sequence[str] = ("p
     taus, areas, _ = grid_of(entries, "PQ")
     font = _cell_font(len(taus))
     map_height = max(2.2, HEATMAP_ROW * len(areas) + 1.6)
-    with plt.rc_context(STYLE):
+    with plt.style.context(RC):
         figure, axes = plt.subplots(2, 1, figsize=(HEATMAP_WIDTH, 2 * map_height + 1.0), layout="constrained")
         for axis, metric in zip(axes, ("PQ", "PQ_things")):
             _, _, grid = grid_of(entries, metric)
@@ -210,7 +212,7 @@ def area_lines(entries: Sequence[dict], protocol: str, formats: Sequence[str] = 
     cc = cc_entry(entries)
     taus = sorted({e["grad_threshold"] for e in runs})
     markers = "osD^vP*Xhp<>8"
-    with plt.rc_context(STYLE):
+    with plt.style.context(RC):
         figure, axes = plt.subplots(1, 2, figsize=LINES_SIZE, layout="constrained")
         colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, max(len(taus), 1)))
         for axis, metric, label in ((axes[0], "PQ_things", "PQ_things"), (axes[1], "avg_instances", "instances / image")):
@@ -264,7 +266,7 @@ def per_class(best: dict[str, dict], intervals: dict[str, tuple[Intervals, int]]
     protocols = list(best)
     names = class_order(best)
     known = {name: row["thing"] for p in protocols for name, row in best[p]["per_class"].items()}
-    with plt.rc_context(STYLE):
+    with plt.style.context(RC):
         figure, axis = plt.subplots(figsize=(PER_CLASS_WIDTH, PER_CLASS_ROW * len(names) + 2.0), layout="constrained")
         rows = np.arange(len(names))
         height = 0.8 / max(len(protocols), 1)

@@ -408,18 +408,19 @@ def read_sweep(sweep_json: Path) -> dict:
 
 def write_report(sweep_json: Path, out: Path, pictures: Path | None = None, html: bool = False,
                  note: str | None = None, formats: Sequence[str] = ("png",), resamples: int = RESAMPLES,
-                 seed: int = SEED) -> Path:
+                 seed: int = SEED, relative_to: Path | None = None) -> Path:
     """Render ``sweep_json`` to ``out`` (Markdown; with ``html`` also ``out`` with .html) and its figures beside it.
 
     ``formats``: the figure files written (png, svg, pdf); ``resamples`` and
-    ``seed``: the bootstrap intervals (0 resamples: none).
+    ``seed``: the bootstrap intervals (0 resamples: none); ``relative_to``: the
+    dataset root is named relative to this folder (None: as the sweep's manifest names it).
     """
     out = Path(out)
     record = read_sweep(sweep_json)
     index = read_pictures(pictures) if pictures is not None else None
     base = Path(os.path.relpath(Path(pictures).resolve(), out.parent.resolve())).as_posix() if pictures else ""
     intervals = report_intervals.compute(Path(sweep_json), record, resamples, seed)
-    blocks, figures = render(record, out.stem, data_origin(Path(sweep_json), record), index, base, note, intervals,
+    blocks, figures = render(record, out.stem, data_origin(Path(sweep_json), record, relative_to), index, base, note, intervals,
                              formats, sources_text(Path(sweep_json), record))
     for name, data in figures.items():
         write_bytes_atomic(out.parent / name, data)

@@ -9,6 +9,7 @@ JSONs without them, from the dataset's folders when they are on this machine.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,15 +57,18 @@ def sources_text(sweep_json: Path, record: dict) -> str:
     return text
 
 
-def data_origin(sweep_json: Path, record: dict) -> Origin:
+def data_origin(sweep_json: Path, record: dict, relative_to: Path | None = None) -> Origin:
     """Synthetic or not, from the dataset root named by the sweep's manifest (or its centroid path).
 
     Synthetic splits carry ``{root}/synthetic_{split}.json`` (written by
     :mod:`pseudo_labels.data.synthetic`); a root without it is taken as real data.
+    ``relative_to``: the root is named relative to this folder (the committed
+    reports name no absolute path, :mod:`pseudo_labels.report.refresh`).
     """
     split = record.get("split", "val")
-    for place in _roots(sweep_json, record):
-        marker = marker_path(place, split)
+    for found in _roots(sweep_json, record):
+        place = Path(os.path.relpath(found, relative_to)).as_posix() if relative_to is not None else found
+        marker = marker_path(found, split)
         if marker.is_file():
             try:
                 info = json.loads(marker.read_text())
@@ -74,7 +78,7 @@ def data_origin(sweep_json: Path, record: dict) -> Origin:
                                 f"scenes drawn by `pseudo-labels synthetic` ({info.get('num_images', '?')} images, "
                                 f"seed {info.get('seed', '?')}, marker `{marker.name}`); these numbers say nothing "
                                 f"about Cityscapes.")
-        if (place / "leftImg8bit" / split).is_dir():
+        if (found / "leftImg8bit" / split).is_dir():
             return Origin(False, f"Data: the {split} images under `{place}` (no synthetic marker "
                                  f"`{marker.name}` there).")
     return Origin(None, "Data origin unknown: the sweep's manifest and centroid path lead to no dataset root on this "
