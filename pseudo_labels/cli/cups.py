@@ -33,7 +33,8 @@ from pathlib import Path
 from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.cli.options import add_shard_arguments, add_workers_argument
 from pseudo_labels.cli.options import (FIRST_N_OR_ALL, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT, SplitFlags,
-                                       add_from_sweep_arguments, split_settings)
+                                       add_from_sweep_arguments, add_layout_arguments, frame_source,
+                                       split_settings)
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.data import cityscapes as cs
@@ -95,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="recompute into a folder made with other settings")
     parser.add_argument("--skip_missing", action="store_true",
                         help="skip images without a depth map / instance file instead of stopping")
+    add_layout_arguments(parser, "other than Cityscapes, each image's labels are its size x 0.625 (without "
+                                 "--target_h/--target_w) and CUPS' image folder is made under --cityscapes_root as "
+                                 "links to the images")
     return parser
 
 
@@ -120,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         target=(args.target_h, args.target_w) if args.target_h else None, instance_png_bits=args.instance_png_bits,
         limit=args.limit, num_shards=args.num_shards, shard_index=args.shard_index, workers=args.workers,
         skip_missing=args.skip_missing, overwrite=args.overwrite, manifest=RunManifest("cups", args),
-        requested_tau=args.grad_threshold)
+        requested_tau=args.grad_threshold, source=frame_source(args))
     for level, line in threshold_report(result.interval):
         log.log(level, line)
     print(train_command(args.cityscapes_root, result))

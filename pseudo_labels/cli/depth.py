@@ -1,6 +1,7 @@
 """SPIdepth depth maps for Cityscapes images: ``{output_dir}/{split}/{city}/{stem}.npy``.
 
     python pseudo_labels/generate_depth_spidepth.py --cityscapes_root R --split both
+    pseudo-labels depth --cityscapes_root OUT --layout folder --image_root PHOTOS --split train
 
 Reads ``leftImg8bit`` images only (no ground truth) and the official SPIdepth
 checkpoint (``encoder.pth``, ``depth.pth`` in ``--checkpoint_dir``). Each map is
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
-from pseudo_labels.cli.options import FIRST_N_OR_ALL, NON_NEGATIVE_INT, Number, POSITIVE_INT
+from pseudo_labels.cli.options import FIRST_N_OR_ALL, NON_NEGATIVE_INT, Number, POSITIVE_INT, add_layout_arguments
 from pseudo_labels.core.errors import exit_on_input_error
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.depth.maps import DEFAULT_CHECKPOINT_DIRS, DepthOptions, log_file, write_depth_maps
@@ -50,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="recompute every map, also in a folder made with other settings")
     parser.add_argument("--crop_bottom", type=Number(float, low=0.0, below=1.0), default=0.0,
                         help="fraction of the frame bottom (ego vehicle) not fed to the network; 0 = reference")
+    add_layout_arguments(parser, "other than Cityscapes, each map is written at its frame's working size (short "
+                                 "side 512; --target_size is for Cityscapes)")
     return parser
 
 

@@ -7,6 +7,9 @@ Reads the export's ``*_semantic.png``, ``*_instance.png`` and ``.pt`` files and
 ``gtFine/{split}/*/*_gtFine_instanceIds.png`` (ground truth: evaluation only).
 Prints PQ, SQ, RQ (all, things, stuff), mIoU and accuracy, and the classes
 absent from the GT that the matching still gives pseudo-classes (CUPS' quirk).
+``--gt_layout kitti_step`` or ``bdd100k`` with ``--gt_root`` scores against
+KITTI-STEP panoptic maps or BDD100K pan_seg bitmasks, by default at each
+image's own size (docs/evaluation.md, "Other datasets' ground truth").
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from pseudo_labels.cli.options import FINITE
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.fileio import prepare_output_file, write_json
 from pseudo_labels.evaluation.cups_protocol import RESOLUTIONS
-from pseudo_labels.evaluation.evaluate_cups_protocol import THINGS_FROM, evaluate_export
+from pseudo_labels.data.ground_truth import GT_LAYOUTS, gt_folder
+from pseudo_labels.evaluation.evaluate_cups_protocol import NATIVE, THINGS_FROM, evaluate_export
 from pseudo_labels.formats.cups_labels import CUPS_DEFAULT_THRESHOLD
 
 
@@ -31,9 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", default="val", help="split whose gtFine instanceIds are the ground truth")
     parser.add_argument("--export_dir", required=True, type=Path,
                         help="CUPS label folder (pseudo-labels cups / convert_to_cups_format.py output)")
-    parser.add_argument("--resolution", choices=tuple(RESOLUTIONS), default="1024x2048",
+    parser.add_argument("--resolution", choices=(*RESOLUTIONS, NATIVE), default=None,
                         help="evaluation size: 1024x2048 is CUPS' val.py (the published numbers), 512x1024 its "
-                             "train.py validation, 640x1280 cups/config.py's default")
+                             "train.py validation, 640x1280 cups/config.py's default, native each image's GT size "
+                             "(default: 1024x2048 for Cityscapes GT, native for --gt_layout kitti_step or bdd100k)")
     parser.add_argument("--thing_stuff_threshold", type=FINITE, default=CUPS_DEFAULT_THRESHOLD,
                         help="CUPS' DATA.THING_STUFF_THRESHOLD for the .pt thing/stuff split")
     parser.add_argument("--things_from", choices=THINGS_FROM, default="pt",
@@ -41,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "thing trainIds")
     parser.add_argument("--centroids_path", type=Path, default=None, help="kmeans_centroids.npz (--things_from centroids)")
     parser.add_argument("--output", type=Path, default=None, help="write the result JSON here")
+    parser.add_argument("--gt_layout", choices=GT_LAYOUTS, default="cityscapes",
+                        help="dataset whose panoptic GT is read: gtFine instanceIds, KITTI-STEP panoptic_maps or "
+                             "BDD100K pan_seg bitmasks")
+    parser.add_argument("--gt_root", type=Path, default=None,
+                        help="root of that dataset (default: --cityscapes_root)")
     add_workers_argument(parser)
     return parser
 
@@ -50,7 +60,9 @@ def format_result(record: dict) -> str:
     def number(value: float | None) -> str:
         return "  n/a" if value is None else f"{value:5.2f}"
 
-    lines = [f"CUPS protocol, {record['images']} images at {record['resolution'][0]}x{record['resolution'][1]}, "
+    size = ("their GT size" if record["resolution"] == NATIVE else
+            f"{record['resolution'][0]}x{record['resolution'][1]}")
+    lines = [f"CUPS protocol, {record['images']} images at {size}, "
              f"{len(record['things'])} thing and {len(record['stuffs'])} stuff pseudo-classes",
              f"PQ {number(record['pq'])}  SQ {number(record['sq'])}  RQ {number(record['rq'])}  |  "
              f"PQ_th {number(record['pq_things'])}  PQ_st {number(record['pq_stuff'])}  |  "
@@ -69,13 +81,16 @@ def format_result(record: dict) -> str:
 @exit_on_input_error
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.cityscapes_root.is_dir():
-        raise InputError(f"--cityscapes_root {args.cityscapes_root} is not a folder.")
+    gt_root = args.gt_root or args.cityscapes_root
+    if not gt_root.is_dir():
+        flag = "--gt_root" if args.gt_root else "--cityscapes_root"
+        raise InputError(f"{flag} {gt_root} is not a folder.")
     if args.output:  # before the work: an output that is an input would be overwritten
-        prepare_output_file(args.output, inputs=(args.cityscapes_root / "gtFine" / args.split, args.export_dir,
+        prepare_output_file(args.output, inputs=(gt_folder(args.gt_layout, gt_root, args.split), args.export_dir,
                                                  args.centroids_path))
-    record = evaluate_export(args.cityscapes_root, args.export_dir, args.split, RESOLUTIONS[args.resolution],
-                             args.thing_stuff_threshold, args.things_from, args.centroids_path, args.workers)
+    resolution = RESOLUTIONS.get(args.resolution, args.resolution)  # None: the layout's default
+    record = evaluate_export(gt_root, args.export_dir, args.split, resolution, args.thing_stuff_threshold,
+                             args.things_from, args.centroids_path, args.workers, gt_layout=args.gt_layout)
     print(format_result(record))
     if args.output:
         write_json(args.output, record)

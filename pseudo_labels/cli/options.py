@@ -27,6 +27,7 @@ from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.parallel import MAX_DEFAULT_WORKERS
 from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.data.frames import LAYOUTS, FrameSource
 from pseudo_labels.evaluation.panoptic import REFERENCE
 from pseudo_labels.evaluation.sweep import PROTOCOLS as SWEEP_PROTOCOLS
 from pseudo_labels.instances.settings import SplitSettings, from_sweep
@@ -96,6 +97,22 @@ RANDOM_SEED = Number(int, low=0, high=2**32 - 1)
 """Random seeds: what ``numpy.random.RandomState`` and scikit-learn accept."""
 CLUSTERS = Number(int, low=2, high=cs.MAX_CLUSTERS)
 """k of k-means: at least 2, at most what a 16-bit cluster PNG holds."""
+
+
+def add_layout_arguments(parser: argparse.ArgumentParser, effect: str) -> None:
+    """``--layout`` and ``--image_root``: where a stage's images are when they are not Cityscapes. ``effect`` says
+    what the layout changes in this stage."""
+    parser.add_argument("--layout", choices=tuple(LAYOUTS), default="cityscapes",
+                        help=f"how the images are laid out: Cityscapes, a plain folder (recursive png/jpg), KITTI raw, "
+                             f"KITTI-STEP or BDD100K (docs/datasets.md); {effect}")
+    parser.add_argument("--image_root", type=Path, default=None,
+                        help="where the images are, in --layout (default: --cityscapes_root); outputs go under "
+                             "--cityscapes_root, never inside this folder")
+
+
+def frame_source(args: argparse.Namespace) -> FrameSource:
+    """The :class:`FrameSource` of ``--layout`` and ``--image_root``."""
+    return FrameSource(args.layout, args.image_root)
 
 
 def add_workers_argument(parser: argparse.ArgumentParser) -> None:

@@ -50,7 +50,8 @@ from pathlib import Path
 from pseudo_labels.cli.help import HelpFormatter
 from pseudo_labels.cli.options import add_shard_arguments, add_workers_argument
 from pseudo_labels.cli.options import (FIRST_N_OR_ALL, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT, merge_parser,
-                                       add_from_sweep_arguments, split_settings)
+                                       add_from_sweep_arguments, add_layout_arguments, explicitly_given,
+                                       frame_source, split_settings)
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.data import cityscapes as cs
@@ -100,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_shard_arguments(parser)
     add_workers_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="recompute into a folder made with other settings")
+    add_layout_arguments(parser, "other than Cityscapes, each frame is written at its own size unless --target_h/"
+                                 "--target_w are given, and the JSON lists the images (COCO 'images')")
     return parser
 
 
@@ -129,11 +132,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 manifest=RunManifest("panoptic", args))
         return 0
     settings = split_settings(parser, argv, args, uses_depth=not args.cc_instances)
+    source = frame_source(args)
+    native = not source.is_cityscapes and not explicitly_given(parser, argv, ("target_h", "target_w"))
     write_panoptic_split(args.cityscapes_root, args.split, args.semantic_subdir, settings,
                          centroids_path=args.centroids_path, depth_subdir=args.depth_subdir,
-                         output_subdir=args.output_subdir, target=(args.target_h, args.target_w),
+                         output_subdir=args.output_subdir,
+                         target=None if native else (args.target_h, args.target_w),
                          min_stuff_area=args.min_stuff_area, min_new_pixels=args.min_new_pixels, limit=args.limit,
                          num_shards=args.num_shards, shard_index=args.shard_index, workers=args.workers,
                          overwrite=args.overwrite, manifest=RunManifest("panoptic", args),
-                         requested_tau=args.grad_threshold)
+                         requested_tau=args.grad_threshold, source=source)
     return 0

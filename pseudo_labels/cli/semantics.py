@@ -24,10 +24,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pseudo_labels.cli.help import HelpFormatter
-from pseudo_labels.cli.options import CLUSTERS, FIRST_N_OR_ALL, NON_NEGATIVE_INT, POSITIVE_INT, RANDOM_SEED
+from pseudo_labels.cli.options import CLUSTERS, FIRST_N_OR_ALL, NON_NEGATIVE_INT, POSITIVE_INT, RANDOM_SEED, add_layout_arguments
 from pseudo_labels.core.errors import InputError, exit_on_input_error
 from pseudo_labels.data import published
-from pseudo_labels.data.frames import LAYOUTS
 from pseudo_labels.semantics import clustering, crf
 from pseudo_labels.semantics.overclustered import DEFAULT_K, SemanticsOptions, write_semantic_labels
 from refs.cause.model import CHECKPOINT_FILES
@@ -67,13 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num_workers", type=NON_NEGATIVE_INT, default=2, help="processes decoding images")
     parser.add_argument("--overwrite", action="store_true",
                         help="recompute everything, also in a folder made with other settings")
-    parser.add_argument("--layout", choices=tuple(LAYOUTS), default="cityscapes",
-                        help="how the images are laid out: Cityscapes, a plain folder (recursive png/jpg), KITTI raw, "
-                             "KITTI-STEP or BDD100K; other than Cityscapes needs --load_centroids or --raw_clusters "
-                             "--label_free")
-    parser.add_argument("--image_root", type=Path, default=None,
-                        help="where the images are, in --layout (default: --cityscapes_root); the outputs go under "
-                             "--cityscapes_root, never inside this folder")
+    add_layout_arguments(parser, "other than Cityscapes needs --load_centroids or --raw_clusters --label_free, "
+                                 "and each map is written at its frame's size")
     return parser
 
 

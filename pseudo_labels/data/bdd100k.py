@@ -53,6 +53,9 @@ class Bdd100kLayout:
     def output_path(self, folder: Path, split: str, key: str, suffix: str) -> Path:
         return Path(folder) / split / f"{key}{suffix}"
 
+    def images_folder(self, root: Path, split: str) -> Path:
+        return Path(root) / "images" / "10k" / split
+
     def panoptic_paths(self, root: Path, split: str) -> dict[str, Path]:
         """``key -> bitmask GT PNG`` of a split (ground truth: evaluation only)."""
         folder = Path(root) / "labels" / "pan_seg" / "bitmasks" / split

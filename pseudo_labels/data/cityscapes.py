@@ -240,9 +240,14 @@ def output_paths(folder: str | Path, split: str, suffix: str, what: str = "pseud
     files and folders are skipped. A missing folder, or one without such
     files, is an InputError.
     """
-    base = Path(folder) / split
+    return files_below(Path(folder) / split, suffix, what, "Check --cityscapes_root and --split.")
+
+
+def files_below(base: Path, suffix: str, what: str, fix: str) -> dict[str, Path]:
+    """``{base}/{key}{suffix}`` files at any depth, keyed by ``key``, sorted (hidden files and folders skipped); a
+    missing folder (``fix`` says what to check) or one without such files is an InputError."""
     if not base.is_dir():
-        raise InputError(f"{what} folder not found: {base}. Check --cityscapes_root and --split.")
+        raise InputError(f"{what} folder not found: {base}. {fix}")
     found = {}
     for path in base.rglob(f"*{suffix}"):
         relative = path.relative_to(base)

@@ -49,6 +49,10 @@ class Layout(Protocol):
         """Where the output of frame ``key`` with ``suffix`` goes."""
         ...
 
+    def images_folder(self, root: Path, split: str) -> Path:
+        """The folder a split's images lie in: no output may be written inside it."""
+        ...
+
 
 def read_frame(path: Path) -> np.ndarray:
     """HxWx3 uint8 RGB of any layout's image file (PNG or JPEG; greyscale and palette converted)."""
@@ -66,6 +70,9 @@ class CityscapesLayout:
 
     def output_path(self, folder: Path, split: str, key: str, suffix: str) -> Path:
         return cs.output_path(folder, split, key, suffix)
+
+    def images_folder(self, root: Path, split: str) -> Path:
+        return Path(root) / "leftImg8bit" / split
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,9 @@ class FolderLayout:
     def output_path(self, folder: Path, split: str, key: str, suffix: str) -> Path:
         return Path(folder) / split / f"{key}{suffix}"
 
+    def images_folder(self, root: Path, split: str) -> Path:
+        return Path(root)
+
 
 LAYOUTS: Mapping[str, Layout] = {layout.name: layout for layout in (
     CityscapesLayout(), FolderLayout(), KittiRawLayout(), KittiStepLayout(), Bdd100kLayout())}
@@ -113,6 +123,44 @@ def layout_named(name: str) -> Layout:
         return LAYOUTS[name]
     except KeyError:
         raise InputError(f"unknown layout {name!r}: one of {sorted(LAYOUTS)}.") from None
+
+
+@dataclass(frozen=True)
+class FrameSource:
+    """Where a run's images are: a layout's name and the folder it reads (None: the Cityscapes root of the run).
+
+    The stages after ``semantics`` and ``depth`` find their frames by the maps
+    those wrote; they need the source only where the images matter: the CUPS
+    export links them, the panoptic export lists them, and both give frames of
+    other layouts their own sizes.
+    """
+
+    layout: str = "cityscapes"
+    root: Path | None = None
+
+    @property
+    def is_cityscapes(self) -> bool:
+        """The Cityscapes layout, whose paths and sizes stay the reference's."""
+        return self.layout == "cityscapes"
+
+    def frames(self, split: str, default_root: Path) -> dict[str, Path]:
+        """``key -> image path`` of a split (see :meth:`Layout.frames`); ``default_root`` when no root was given."""
+        return layout_named(self.layout).frames(self.root or default_root, split)
+
+    def images_folder(self, split: str, default_root: Path) -> Path:
+        """The folder a split's images lie in (see :meth:`Layout.images_folder`)."""
+        return layout_named(self.layout).images_folder(self.root or default_root, split)
+
+    def images_of(self, maps: Mapping[str, Path], split: str, default_root: Path) -> dict[str, Path]:
+        """The image of every map's frame (``key -> image``); a map whose frame has no image (made from other
+        images, or another --image_root) is an InputError naming it."""
+        found = self.frames(split, default_root)
+        strays = [key for key in maps if key not in found]
+        if strays:
+            raise InputError(f"{maps[strays[0]]}: no image of frame {strays[0]!r} under "
+                             f"{self.images_folder(split, default_root)} ({len(strays)} such map(s)); pass the "
+                             f"--layout and --image_root the semantics were made from.")
+        return {key: found[key] for key in maps}
 
 
 def cityscapes_names(keys: Sequence[str]) -> dict[str, str]:

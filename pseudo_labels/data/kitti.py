@@ -56,6 +56,9 @@ class KittiRawLayout:
     def output_path(self, folder: Path, split: str, key: str, suffix: str) -> Path:
         return Path(folder) / split / f"{key}{suffix}"
 
+    def images_folder(self, root: Path, split: str) -> Path:
+        return Path(root)
+
 
 @dataclass(frozen=True)
 class KittiStepLayout:
@@ -74,6 +77,9 @@ class KittiStepLayout:
 
     def output_path(self, folder: Path, split: str, key: str, suffix: str) -> Path:
         return Path(folder) / split / f"{key}{suffix}"
+
+    def images_folder(self, root: Path, split: str) -> Path:
+        return Path(root) / "images" / split
 
     def panoptic_paths(self, root: Path, split: str) -> dict[str, Path]:
         """``key -> panoptic GT PNG`` of a split (ground truth: evaluation only)."""

@@ -415,3 +415,41 @@ def write_dataset(root: str | Path, split: str = "val", num_images: int = 4, see
         "depth_subdir": cs.DEPTH_SUBDIR, "prediction_subdir": pred_dir.name if pred_dir is not None else None,
     })
     return keys
+
+
+# --------------------------------------------------------------------------- a folder of photos
+
+PHOTO_KINDS = (
+    ("dashcam", (512, 1024), ".jpg", "RGB"),      # Cityscapes' shape, JPEG
+    ("kitti_like", (376, 1248), ".png", "RGB"),   # KITTI's wide frames
+    ("phone", (640, 360), ".jpg", "RGB"),         # a portrait phone photo
+    ("mono", (400, 800), ".png", "L"),            # a greyscale camera
+)
+"""The photos of :func:`write_photo_folder` in turn: sub-folder, (H, W), format and Pillow mode."""
+
+
+def write_photo_folder(folder: str | Path, depth_root: str | Path, split: str = "train", num_images: int = 8,
+                       seed: int = 0) -> dict[str, Path]:
+    """Synthetic street photos as a user's folder holds them: nested, mixed sizes, JPEG and PNG, a portrait and a
+    greyscale one (:data:`PHOTO_KINDS` in turn), with no ground truth. Their depth is written beside, as the
+    depth stage would (``{depth_root}/depth_spidepth/{split}/{key}.npy`` at each frame's working size), for runs
+    without SPIdepth weights. Returns ``key -> photo``."""
+    from PIL import Image
+
+    from pseudo_labels.data.frames import working_size
+
+    folder, written = Path(folder), {}
+    for index in range(num_images):
+        kind, (height, width), suffix, mode = PHOTO_KINDS[index % len(PHOTO_KINDS)]
+        scene = make_scene(np.random.default_rng([seed, index]), height, width)
+        key = f"{kind}/{index:04d}"
+        path = folder / f"{key}{suffix}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(scene.rgb).convert(mode).save(path, **({"quality": 95} if suffix == ".jpg" else {}))
+        write_npy(cs.output_path(Path(depth_root) / cs.DEPTH_SUBDIR, split, key, ".npy"),
+                  normalised_depth(scene.distance, working_size(height, width)))
+        written[key] = path
+    write_json(Path(depth_root) / f"synthetic_photos_{split}.json", {
+        "generator": "pseudo-labels demo --layout folder", "synthetic": True, "note": MARKER_NOTE, "split": split,
+        "num_images": num_images, "seed": seed, "photo_folder": str(folder), "depth_subdir": cs.DEPTH_SUBDIR})
+    return dict(sorted(written.items()))

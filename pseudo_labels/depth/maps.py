@@ -1,4 +1,4 @@
-"""SPIdepth depth maps of whole Cityscapes splits: ``{output_dir}/{split}/{city}/{stem}.npy``.
+"""SPIdepth depth maps of whole splits: ``{output_dir}/{split}/{key}.npy`` (Cityscapes: ``{city}/{stem}``).
 
 The ``depth`` stage's library side: find the checkpoint, read and batch the
 frames (decoding in worker processes), run :mod:`pseudo_labels.depth.spidepth`
@@ -6,6 +6,11 @@ and write each map atomically with a record of the image it was made from, so
 an interrupted run resumes where it stopped and a changed image is recomputed.
 Under ``torchrun`` each rank takes every WORLD_SIZE-th image; rank 0 claims the
 output folder and writes the manifest.
+
+Frames of other layouts (``layout``: a folder of photos, KITTI, BDD100K) may
+have any size: the network sees each at its training size (as every frame), and
+the map is written at the frame's own working size
+(:func:`~pseudo_labels.data.frames.working_size`), where its instances are split.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pseudo_labels.core.fileio import write_npy
 from pseudo_labels.core.manifest import RunManifest, RunOutputs, record_source, source_fingerprint, split_done
 from pseudo_labels.core.parallel import shard
 from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.data import frames
 from pseudo_labels.depth import spidepth as depth
 from refs.checkpoints import CHECKPOINT_DIR
 from refs.spidepth.model import DEPTH_FILE, ENCODER_FILE, RELEASE, CheckpointError, load_spidepth
@@ -101,15 +107,44 @@ class DepthOptions:
     limit: int | None = None
     overwrite: bool = False
     crop_bottom: float = 0.0
+    layout: str = "cityscapes"
+    """How the images are laid out (:data:`pseudo_labels.data.frames.LAYOUTS`)."""
+    image_root: Path | None = None
+    """Where the images are, in ``layout``; None: ``cityscapes_root``. The maps go under ``cityscapes_root``."""
 
     @property
     def splits(self) -> tuple[str, ...]:
         """The splits to process, in order."""
         return ("train", "val") if self.split == "both" else (self.split,)
 
+    @property
+    def images_root(self) -> Path:
+        """The folder the layout reads the images from."""
+        return self.image_root or self.cityscapes_root
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """Where a frame is and the (H, W) its map is written at."""
+
+    path: Path
+    target_size: tuple[int, int]
+
+
+def plan_frames(options: DepthOptions, split: str) -> dict[str, FramePlan]:
+    """Every frame of a split (the first ``limit``) with its map's size: ``target_size`` for Cityscapes; for other
+    layouts each frame's working size, read from its header (so a bad or too small image is an InputError before
+    any work)."""
+    images = frames.layout_named(options.layout).frames(options.images_root, split)
+    keys = split_keys(images, options.limit)
+    if options.layout == "cityscapes":
+        target = (int(options.target_size[0]), int(options.target_size[1]))
+        return {k: FramePlan(images[k], target) for k in keys}
+    return {k: FramePlan(images[k], frames.working_size(*frames.frame_size(images[k]))) for k in keys}
+
 
 class Frames(Dataset):
-    """Network inputs of a list of images; a bad file yields its error message instead of raising in a worker."""
+    """Network inputs of a list of frames; a bad file yields its error message instead of raising in a worker."""
 
     def __init__(self, paths: Sequence[Path], crop_bottom: float) -> None:
         self.paths = list(paths)
@@ -140,19 +175,18 @@ def split_keys(images: Mapping[str, Path], limit: int | None) -> list[str]:
     return list(images)[:limit] if limit else list(images)
 
 
-def run_split(model: torch.nn.Module, root: Path, split: str, output_dir: Path, options: DepthOptions,
-              device: torch.device, process: distributed.Process = distributed.Process()) -> int:
+def run_split(model: torch.nn.Module, plans: Mapping[str, FramePlan], split: str, output_dir: Path,
+              options: DepthOptions, device: torch.device, process: distributed.Process = distributed.Process()) -> int:
     """Write this process's depth maps of one split; returns how many were written (current ones are skipped)."""
-    images = cs.image_paths(root, split)
-    keys = shard(split_keys(images, options.limit), process.world, process.rank)
+    keys = shard(list(plans), process.world, process.rank)
     outputs = {k: cs.output_path(output_dir, split, k, ".npy") for k in keys}
-    fingerprints = {k: source_fingerprint(images[k]) for k in keys}
+    fingerprints = {k: source_fingerprint(plans[k].path) for k in keys}
     done = split_done(outputs, fingerprints, options.overwrite, "depth maps")
     todo = [k for k in keys if k not in done]
     log.info("%s: %d images, %d already done, %d to compute", split, len(keys), len(keys) - len(todo), len(todo))
     if not todo:
         return 0
-    loader = DataLoader(Frames([images[k] for k in todo], options.crop_bottom), batch_size=options.batch_size,
+    loader = DataLoader(Frames([plans[k].path for k in todo], options.crop_bottom), batch_size=options.batch_size,
                         num_workers=options.num_workers, collate_fn=collate_frames)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if options.amp and device.type == "cuda"
                 else contextlib.nullcontext())
@@ -163,8 +197,9 @@ def run_split(model: torch.nn.Module, root: Path, split: str, output_dir: Path, 
             with autocast:
                 raw = depth.predict(model, batch.to(device), flip=not options.no_flip_augment)
             for index, raw_map in zip(indices, raw):
-                out = depth.normalised_depth(raw_map, options.target_size, options.crop_bottom)
-                record_source(write_npy(outputs[todo[index]], out), fingerprints[todo[index]])
+                key = todo[index]
+                out = depth.normalised_depth(raw_map, plans[key].target_size, options.crop_bottom)
+                record_source(write_npy(outputs[key], out), fingerprints[key])
             progress.update(len(indices))
     return len(todo)
 
@@ -178,13 +213,14 @@ def write_depth_maps(options: DepthOptions) -> dict[str, int]:
     """
     root = options.cityscapes_root
     output_dir = options.output_dir or root / cs.DEPTH_SUBDIR
-    for split in options.splits:  # fail on a missing or empty split before loading the network
-        cs.image_paths(root, split)
+    layout = frames.layout_named(options.layout)
+    if options.checkpoint_dir is None:
+        options = replace(options, checkpoint_dir=default_checkpoint_dir())
+    # every split listed (and other layouts' headers read) before the network loads: bad input stops the run first
+    plans = {split: plan_frames(options, split) for split in options.splits}
     process, device = distributed.start(pick_device(options.device))
     if options.amp and device.type != "cuda":
         log.warning("--amp only applies on CUDA; running in float32 on %s", device)
-    if options.checkpoint_dir is None:
-        options = replace(options, checkpoint_dir=default_checkpoint_dir())
     try:
         model = load_spidepth(options.checkpoint_dir, options.backbone)
     except (FileNotFoundError, CheckpointError) as exc:
@@ -198,15 +234,17 @@ def write_depth_maps(options: DepthOptions) -> dict[str, int]:
                 "backbone": options.backbone, "crop_bottom": options.crop_bottom,
                 "amp": options.amp and device.type == "cuda",
                 "checkpoints": {k: v["sha256"] for k, v in manifest.record["checkpoints"].items()}}
+    if options.layout != "cityscapes":  # the maps follow each frame's size: recorded, so a change is another run
+        settings["target_size"] = "working size of each frame"
     written = {}
     for split in options.splits:
         if process.leader:
-            keys = split_keys(cs.image_paths(root, split), options.limit)
-            manifest.claim(output_dir / split, settings, options.overwrite, inputs=(root / "leftImg8bit" / split,),
-                           outputs=RunOutputs.of(("*/*.npy",), (cs.output_path(output_dir, split, k, ".npy")
-                                                               for k in keys)))
+            manifest.claim(output_dir / split, settings, options.overwrite,
+                           inputs=(layout.images_folder(options.images_root, split),),
+                           outputs=RunOutputs.of(("**/*.npy",), (cs.output_path(output_dir, split, k, ".npy")
+                                                                for k in plans[split])))
         distributed.wait_for_all(process)
-        written[split] = run_split(model, root, split, output_dir, options, device, process)
+        written[split] = run_split(model, plans[split], split, output_dir, options, device, process)
         distributed.wait_for_all(process)
         if process.leader:
             manifest.write(output_dir / split, extra={"written_by_rank_0": written[split], "ranks": process.world,

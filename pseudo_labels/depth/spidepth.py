@@ -9,6 +9,11 @@
    (``align_corners=False``) and min-max normalised per image to [0, 1]
    float32 (all zeros when the range is below 1e-6).
 
+Frames of other datasets and shapes (``depth --layout``) go through the same
+steps: the network sees 320x1024 whatever the frame (see :data:`NETWORK_SIZE`),
+and the map is written at the frame's working size, so it keeps the frame's
+aspect ratio.
+
 ``crop_bottom`` (default 0: the reference) runs the network on the top
 ``1 - crop_bottom`` of the frame, as SPIdepth was trained without the ego
 vehicle, then fills the cropped rows by repeating the last predicted row before
@@ -27,25 +32,12 @@ from PIL import Image
 from pseudo_labels.data.cityscapes import WORKING_SIZE
 
 NETWORK_SIZE = (320, 1024)
-"""(H, W) the network sees."""
+"""(H, W) the network sees, for frames of any size and shape. SPIdepth's decoder adds positional encodings to its
+patch tokens by their row-major index, learnt on the 5x16 token grid of its 320x1024 training frames (Cityscapes'
+and KITTI's checkpoints alike): another input size would move every encoding off its position (and below 256x1024
+there are fewer tokens than queries). So every frame is resized to the training size, as Monodepth2's inference
+does, and the map is resized back to the frame's own shape (:func:`normalised_depth`)."""
 FLAT_RANGE = 1e-6
-TRAINING_STRETCH = {"cityscapes": (1024 / 2048) / (320 / 1024), "kitti": (1024 / 1242) / (320 / 375)}
-"""How much wider than tall each checkpoint's training frames were made (network columns per image column over
-network rows per image row): Cityscapes' 1024x2048 -> 320x1024 is 1.6, KITTI's 375x1242 -> 320x1024 is 0.97."""
-NETWORK_MULTIPLE = 32
-"""The encoder-decoder halves the input five times: each side a multiple of 32."""
-
-
-def network_size(height: int, width: int, stretch: float = TRAINING_STRETCH["cityscapes"]) -> tuple[int, int]:
-    """(H, W) of the SPIdepth input for a ``height`` x ``width`` frame: the checkpoint's 320 rows, and the columns
-    that stretch the frame as the checkpoint's training frames were (a multiple of 32, at least 32).
-
-    So a frame of the checkpoint's own data gets its training size (Cityscapes 1024x2048 and KITTI 375x1242 both
-    give 320x1024, the reference), and other aspect ratios keep their shape: a 720x1280 frame gets 320x896
-    with the Cityscapes checkpoint.
-    """
-    columns = NETWORK_SIZE[0] * width / height * stretch
-    return NETWORK_SIZE[0], max(NETWORK_MULTIPLE, NETWORK_MULTIPLE * round(columns / NETWORK_MULTIPLE))
 
 
 def network_input(rgb: np.ndarray, crop_bottom: float = 0.0) -> np.ndarray:

@@ -5,6 +5,9 @@ Cityscapes labelIds (``image_id`` = ``{city}_{seq}_{frame}``). Ground truth is
 read directly from ``gtFine/{split}/*/*_gtFine_instanceIds.png`` exactly as
 ``createPanopticImgs`` would convert it, so no conversion step is needed, and
 the numbers equal ``cityscapesscripts``' ``evaluatePanoptic`` on the same files.
+KITTI-STEP and BDD100K panoptic GT (``gt_layout``) is read in the same encoding
+through :mod:`pseudo_labels.data.ground_truth`, the one home of GT listing and
+reading; scoring is at each GT image's own size.
 
 Reading a prediction file belongs to the format's writer
 (:func:`pseudo_labels.export.cityscapes_panoptic.read_prediction`), which
@@ -22,7 +25,7 @@ from tqdm import tqdm
 
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.parallel import ordered_map
-from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.data.ground_truth import CITYSCAPES, GtSource, ground_truth, gt_folder
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.formats.panoptic_json import read_prediction_json
 
@@ -32,45 +35,49 @@ PredictionReader = Callable[[Path, dict], pan.Segments]
 """Reads one prediction PNG with its JSON entry into :class:`~pseudo_labels.evaluation.panoptic.Segments`."""
 
 
-def evaluate_one(job: tuple[Path, Path, dict], read_prediction: PredictionReader
+def evaluate_one(job: tuple[GtSource, Path, dict], read_prediction: PredictionReader
                  ) -> tuple[pan.PanopticStats, tuple[int, ...] | None]:
-    """Official statistics of one image: (instanceIds path, prediction PNG, its JSON entry).
+    """Official statistics of one image: (its GT, prediction PNG, its JSON entry).
 
     Also returns the prediction's size when it differed from the GT's (it is
     resized, nearest, to the GT size; cityscapesscripts would refuse it).
     """
-    instance_path, png_path, annotation = job
-    gt = pan.official_gt_segments(cs.load_instance_ids(instance_path))
+    source, png_path, annotation = job
+    gt = pan.official_gt_segments(source.read())
     pred = read_prediction(png_path, annotation)
     resized = pred.ids.shape if pred.ids.shape != gt.ids.shape else None
     return pan.match(gt, pred.resized(gt.ids.shape), pan.OFFICIAL), resized
 
 
 def evaluate(root: Path, split: str, pred_json: Path, pred_dir: Path, workers: int = 1, show_progress: bool = True,
-             *, read_prediction: PredictionReader) -> dict:
+             *, read_prediction: PredictionReader, gt_layout: str = CITYSCAPES) -> dict:
     """Official summary (percent) over every GT image of the split; every GT image needs a prediction.
 
-    ``read_prediction`` reads one prediction (a module-level function: the
+    ``gt_layout`` names the dataset whose GT ``root`` holds
+    (:data:`~pseudo_labels.data.ground_truth.GT_LAYOUTS`); a prediction's
+    ``image_id`` is the GT frame's :func:`~pseudo_labels.data.frames.cityscapes_names`
+    name. ``read_prediction`` reads one prediction (a module-level function: the
     ``workers`` processes receive it by name). The result is
     :func:`~pseudo_labels.evaluation.panoptic.official_summary` plus
     ``n_images`` and the summed ``stats``.
     """
-    gt_files = cs.instance_ids_paths(root, split)
+    gt_files = ground_truth(gt_layout, root, split)
     annotations = read_prediction_json(pred_json)
     jobs, missing = [], []
-    for key, path in gt_files.items():
-        stem = key.split("/")[1]
-        annotation = annotations.get(stem)
+    for name, source in gt_files.items():
+        annotation = annotations.get(name)
         if annotation is None:
-            missing.append(stem)
+            missing.append(name if gt_layout == CITYSCAPES else f"{name} ({source.path})")
             continue
-        jobs.append((path, Path(pred_dir) / annotation["file_name"], annotation))
+        jobs.append((source, Path(pred_dir) / annotation["file_name"], annotation))
     if missing:
-        stems = {key.split("/")[1] for key in gt_files}
-        strays = sorted(set(annotations) - stems)
+        strays = sorted(set(annotations) - set(gt_files))
         hint = f" It lists {len(strays)} image_id(s) with no GT image, e.g. {strays[:5]}." if strays else ""
-        raise InputError(f"{pred_json}: no prediction for {len(missing)} GT image(s) of {root}/gtFine/{split}, "
-                         f"e.g. {missing[:10]}.{hint}")
+        where = f"{root}/gtFine/{split}" if gt_layout == CITYSCAPES else gt_folder(gt_layout, root, split)
+        naming = ("" if gt_layout == CITYSCAPES else " A prediction's image_id is the name cityscapes_names gives "
+                  "its frame among the split's images (the export's naming): export every image of the split.")
+        raise InputError(f"{pred_json}: no prediction for {len(missing)} GT image(s) of {where}, "
+                         f"e.g. {missing[:10]}.{hint}{naming}")
     total = pan.PanopticStats()
     resized = []
     score = partial(evaluate_one, read_prediction=read_prediction)
@@ -85,6 +92,8 @@ def evaluate(root: Path, split: str, pred_json: Path, pred_dir: Path, workers: i
     result = pan.official_summary(total)
     result["n_images"] = len(jobs)
     result["stats"] = total.to_dict()
+    if gt_layout != CITYSCAPES:  # a Cityscapes result keeps its keys
+        result["gt_layout"] = gt_layout
     return result
 
 

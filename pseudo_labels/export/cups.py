@@ -55,12 +55,16 @@ def label_scale(image_size: tuple[int, int], target: tuple[int, int]) -> float:
                      f"or {height}x{width} (the original repo's CUPS copy).")
 
 
-def train_command(root: Path, root_pseudo: Path, threshold: float | None, scale: float) -> str:
-    """Upstream CUPS' training command (from its README) for this label folder, with our values."""
+def train_command(root: Path, root_pseudo: Path, threshold: float | None, scale: float,
+                  crop: tuple[int, int] | None = None) -> str:
+    """Upstream CUPS' training command (from its README) for this label folder, with our values; ``crop`` sets
+    ``DATA.CROP_RESOLUTION`` (labels of other sizes than Cityscapes', which its config crops at 640x1280)."""
     value = "<no threshold separates the thing set; see stats.json>" if threshold is None else f"{threshold:.6g}"
+    crop_setting = "" if crop is None else f' DATA.CROP_RESOLUTION "({crop[0]}, {crop[1]})"'
+    root, root_pseudo = os.path.abspath(root), os.path.abspath(root_pseudo)  # CUPS runs in its own checkout
     return ("python -W ignore train.py --experiment_config_file configs/train_cityscapes.yaml "
             f'DATA.ROOT "{root}" DATA.ROOT_VAL "{root}" DATA.ROOT_PSEUDO "{root_pseudo}" '
-            f"DATA.SCALE {scale:.10g} DATA.THING_STUFF_THRESHOLD {value}")
+            f"DATA.SCALE {scale:.10g} DATA.THING_STUFF_THRESHOLD {value}{crop_setting}")
 
 
 IMAGE_FOLDER = "leftImg8bit_sequence"

@@ -31,7 +31,7 @@ from pseudo_labels.core.fileio import sha256_optional, write_json
 from pseudo_labels.core.manifest import RunManifest, RunOutputs
 from pseudo_labels.core.parallel import default_workers, ordered_map, run_shard, shard_suffix
 from pseudo_labels.data import cityscapes as cs
-from pseudo_labels.data.frames import cityscapes_names
+from pseudo_labels.data.frames import FrameSource, cityscapes_names
 from pseudo_labels.export import cups
 from pseudo_labels.export.cups_images import ExportSettings, check_semantic_job, export_job
 from pseudo_labels.formats.centroids import thing_clusters
@@ -60,6 +60,9 @@ class ExportResult:
     interval: ThresholdInterval
     scale: float
     """CUPS' ``DATA.SCALE`` for these labels."""
+    crop: tuple[int, int] | None = None
+    """CUPS' ``DATA.CROP_RESOLUTION`` for labels of many sizes: the largest crop every image holds (multiples of
+    32); None for one size (CUPS' Cityscapes config fits)."""
 
 
 class _Ids(NamedTuple):
@@ -169,7 +172,7 @@ def export_split(root: Path, split: str = "train", semantic_subdir: str = DEFAUL
                  target: tuple[int, int] | None = None, instance_png_bits: int = 8, limit: int | None = None,
                  num_shards: int = 1, shard_index: int = 0, workers: int | None = None,
                  skip_missing: bool = False, overwrite: bool = False, manifest: RunManifest | None = None,
-                 requested_tau: float | None = None) -> ExportResult:
+                 requested_tau: float | None = None, source: FrameSource = FrameSource()) -> ExportResult:
     """Export ``{root}/{semantic_subdir}/{split}`` as CUPS labels in ``{root}/{output_subdir}``; see the module doc.
 
     ``mode`` is one of :data:`MODES`; ``split_settings`` decides the split
@@ -182,7 +185,12 @@ def export_split(root: Path, split: str = "train", semantic_subdir: str = DEFAUL
     arguments) is claimed for the output folder and completed at the end;
     ``requested_tau`` is the tau it records when the split runs without depth
     (the command line's ``--grad_threshold``; default ``split_settings.tau``).
-    Returns the folder, ``stats.json``'s content and the threshold interval.
+    ``source``: where the images are. Frames of other layouts than Cityscapes
+    may have any size: without ``target`` each gets its own (its size x
+    0.625), and CUPS' image layout is made under ``root`` as links to them
+    (:func:`~pseudo_labels.export.cups.link_images`), so ``root`` is CUPS'
+    ``DATA.ROOT``. Returns the folder, ``stats.json``'s content and the
+    threshold interval.
     """
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} is not one of {MODES}")
@@ -196,6 +204,7 @@ def export_split(root: Path, split: str = "train", semantic_subdir: str = DEFAUL
     root = Path(root)
     use_depth = split_settings.uses_depth
     semantic_files, depth_files, _ = semantic_and_depth(root, semantic_subdir, depth_subdir, split, limit)
+    images = None if source.is_cityscapes else source.images_of(semantic_files, split, root)
     if mode == "npz":
         instances = root / instance_subdir
         aux = {k: instance_npz(instances, split, k) or cs.output_path(instances, split, k, ".npz")
@@ -216,17 +225,21 @@ def export_split(root: Path, split: str = "train", semantic_subdir: str = DEFAUL
     ids = _decide_ids(mode, first, semantic_files[keys[0]], centroids_path, stuff_things, num_classes,
                       trainid_input, use_trainid_things)
 
-    size = image_size(root, split, keys[0], first.shape)
-    target = target or cups.default_target(size)
-    scale = cups.label_scale(size, target)
+    each_own_size = images is not None and target is None  # frames of any size: labels at each one's x 0.625
+    if each_own_size:
+        scale = cups.DEFAULT_SCALE
+    else:
+        size = image_size(root, split, keys[0], first.shape) if images is None else first.shape
+        target = target or cups.default_target(size)
+        scale = cups.label_scale(size, target)
     settings = ExportSettings(root / output_subdir, mode, ids.units or train_id_units(), ids.things,
                               ids.read_things, ids.num_ids, ids.train_ids, ids.output_ids, split_settings, target,
                               ids.num_classes, instance_png_bits)
     workers = workers or default_workers()
     log.info("checking %d semantic maps (ids < %d at full resolution)", len(keys), ids.num_ids)
-    checks = ordered_map(check_semantic_job, [(settings, semantic_files[k]) for k in keys], workers)
+    checks = list(ordered_map(check_semantic_job, [(settings, semantic_files[k]) for k in keys], workers))
     for key, shape in zip(keys, checks):
-        if shape != first.shape:
+        if shape != first.shape and not each_own_size:
             raise InputError(f"{semantic_files[key]}: {shape[0]}x{shape[1]}, where {semantic_files[keys[0]]} is "
                              f"{first.shape[0]}x{first.shape[1]}; all maps of a split must have one size.")
 
@@ -239,21 +252,30 @@ def export_split(root: Path, split: str = "train", semantic_subdir: str = DEFAUL
         "semantic_subdir": semantic_subdir, "mode": mode, "use_depth": use_depth,
         "instance_subdir": instance_subdir if mode == "npz" else None, "grad_threshold": tau,
         "min_instance_area": split_settings.min_area, "depth_blur_sigma": split_settings.sigma,
-        "dilation_iters": split_settings.dilation_iters, "target": list(target), "num_classes": ids.num_classes,
+        "dilation_iters": split_settings.dilation_iters, "target": list(target) if target else "each image x 0.625",
+        "num_classes": ids.num_classes,
         "trainid_input": trainid_input, "use_trainid_things": use_trainid_things,
         "instance_png_bits": instance_png_bits,
         "centroids": sha256_optional(centroids_path), "stuff_things": sha256_optional(stuff_things)},
         overwrite, name=f"manifest{suffix}.json",
         inputs=(root / semantic_subdir / split, root / depth_subdir / split if use_depth else None,
-                root / instance_subdir / split if mode == "npz" else None, centroids_path, stuff_things),
+                root / instance_subdir / split if mode == "npz" else None, centroids_path, stuff_things,
+                None if images is None else source.images_folder(split, root)),
         # what the new run does not rewrite must not stay under its manifest (nor in CUPS' .pt sums)
         outputs=RunOutputs.of([f"*{end}" for end in cups_labels.LABEL_SUFFIXES],
                               [output / f"{split_names[k]}{end}" for k in run_keys for end in cups_labels.LABEL_SUFFIXES]))
     jobs = [(settings, split_names[key], semantic_files[key], aux[key]) for key in keys]
     counts = list(tqdm(ordered_map(export_job, jobs, workers), total=len(jobs), desc=f"cups {split}", unit="img"))
+    if images is not None:  # CUPS reads images by the labels' names, below DATA.ROOT
+        made = cups.link_images({k: images[k] for k in keys}, split_names, root, overwrite=overwrite)
+        log.info("linked %d images (%d new) into %s", len(keys), made, root / cups.IMAGE_FOLDER)
 
     inside, everywhere, pt_files = read_distributions(output)
     interval = threshold_interval(inside, everywhere, ids.things)
+    crop = None
+    if each_own_size:
+        smallest = np.min([cups.default_target(shape) for shape in checks], axis=0)
+        crop = (int(smallest[0]) // 32 * 32, int(smallest[1]) // 32 * 32)
     stats = {
         "images": len(keys), "skipped_missing": len(missing), "instances": int(sum(counts)),
         "instances_per_image": round(float(np.mean(counts)), 4) if counts else 0.0,
@@ -261,14 +283,18 @@ def export_split(root: Path, split: str = "train", semantic_subdir: str = DEFAUL
         "units": "instance files" if ids.units is None else ids.units.source, "thing_classes": list(ids.things),
         "mode": mode if mode != "legacy" else "legacy_" + ("depth" if use_depth else "cc"),
         "grad_threshold": split_settings.tau if use_depth else None,
-        "min_instance_area": split_settings.min_area, "working_size": list(cs.WORKING_SIZE),
-        "target_size": list(target), "cups_data_scale": scale, "num_classes": ids.num_classes,
+        "min_instance_area": split_settings.min_area,
+        "working_size": list(cs.WORKING_SIZE) if images is None else "each frame's, short side 512",
+        "target_size": list(target) if target else "each image x 0.625", "cups_data_scale": scale,
+        "num_classes": ids.num_classes,
         "pt_files_in_folder": pt_files, "cups_thing_stuff_threshold": interval.as_json(),
+        "cups_crop_resolution": list(crop) if crop else None,
     }
     write_json(output / f"stats{suffix}.json", stats)
     manifest.write(output, extra={"images": len(keys)}, name=f"manifest{suffix}.json")
-    log.info("wrote %d images (%d instances) at %dx%d to %s", len(keys), sum(counts), *target, output)
-    return ExportResult(output, stats, interval, scale)
+    log.info("wrote %d images (%d instances) at %s to %s", len(keys), sum(counts),
+             "%dx%d" % tuple(target) if target else "each image's size x 0.625", output)
+    return ExportResult(output, stats, interval, scale, crop)
 
 
 def threshold_report(interval: ThresholdInterval) -> list[tuple[int, str]]:
@@ -292,4 +318,4 @@ def threshold_report(interval: ThresholdInterval) -> list[tuple[int, str]]:
 
 def train_command(root: Path, result: ExportResult) -> str:
     """Upstream CUPS' training command for an export's folder (images under ``root``), with its threshold and scale."""
-    return cups.train_command(root, result.output, result.interval.suggested, result.scale)
+    return cups.train_command(root, result.output, result.interval.suggested, result.scale, result.crop)

@@ -21,6 +21,7 @@ import torch
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import write_png, write_pt
 from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.data.frames import working_size
 from pseudo_labels.evaluation.panoptic import THING_MIN_AREA
 from pseudo_labels.export import cups, training
 from pseudo_labels.formats.cups_labels import class_distributions
@@ -58,7 +59,8 @@ class ExportSettings:
     allow_ignore: bool
     output_ids: np.ndarray | None
     split: SplitSettings
-    target: tuple[int, int]
+    target: tuple[int, int] | None
+    """None: each map's size x CUPS' default scale (frames of other layouts, of any size)."""
     num_classes: int
     png_bits: int
 
@@ -124,17 +126,25 @@ def npz_instances(path: Path, semantic: np.ndarray, things: tuple[int, ...]) -> 
     return instance_map, np.array(classes, np.uint16)
 
 
+def label_size(settings: ExportSettings, semantic: np.ndarray) -> tuple[int, int]:
+    """(H, W) of an image's labels: the export's target, or its map's size x CUPS' default ``DATA.SCALE``."""
+    return settings.target or cups.default_target(semantic.shape)
+
+
 def split_instances(settings: ExportSettings, semantic: np.ndarray, path: Path, depth_path: Path
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """The evaluated algorithm at 512x1024 (or the legacy split at the target size) and each instance's class."""
+    """The evaluated algorithm at the working size (512x1024 for Cityscapes; or the legacy split at the target
+    size) and each instance's class."""
     if settings.mode == "legacy":
         settings.units.unit_map(semantic, path)  # checks the ids
-        labels = cs.resize_nearest(semantic, settings.target)
-        depth = load_depth(depth_path, settings.target) if settings.split.uses_depth else None
+        target = label_size(settings, semantic)
+        labels = cs.resize_nearest(semantic, target)
+        depth = load_depth(depth_path, target) if settings.split.uses_depth else None
         instance_map = training.legacy_instance_map(labels, settings.read_things, depth, settings.split)
     else:
-        labels = cs.resize_nearest(semantic, cs.WORKING_SIZE)
-        depth = load_depth(depth_path, cs.WORKING_SIZE) if settings.split.uses_depth else None
+        size = working_size(*semantic.shape)
+        labels = cs.resize_nearest(semantic, size)
+        depth = load_depth(depth_path, size) if settings.split.uses_depth else None
         found = split(settings.units.unit_map(labels, path), settings.units.things, depth, settings.split)
         instance_map, _ = instance_id_map(found, THING_MIN_AREA)
     return instance_map, instance_classes(instance_map, labels, settings.units.max_id + 1)
@@ -160,7 +170,8 @@ def export_image(settings: ExportSettings, name: str, semantic_path: Path, aux_p
     ``aux_path`` is the image's instance ``.npz`` in the "npz" mode, else its depth map.
     """
     semantic = read_semantic(settings, semantic_path)
-    semantic_out = cs.resize_nearest(semantic, settings.target)
+    target = label_size(settings, semantic)
+    semantic_out = cs.resize_nearest(semantic, target)
     if settings.mode == "npz":
         if settings.output_ids is not None:
             semantic_out = settings.output_ids[semantic_out]
@@ -169,7 +180,7 @@ def export_image(settings: ExportSettings, name: str, semantic_path: Path, aux_p
         instance_map, classes = split_instances(settings, semantic, semantic_path, aux_path)
         if settings.output_ids is not None:
             semantic_out, classes = settings.output_ids[semantic_out], settings.output_ids[classes]
-    instance_out = cs.resize_nearest(instance_map, settings.target)
+    instance_out = cs.resize_nearest(instance_map, target)
     semantic_out = paint_instance_classes(semantic_out, instance_out, classes)
     instance_out = instance_png(instance_out, settings.png_bits, str(semantic_path))
     stem = f"{name}_leftImg8bit"

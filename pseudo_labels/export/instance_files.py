@@ -32,6 +32,7 @@ from pseudo_labels.core.fileio import RowStream, sha256_optional, write_json, wr
 from pseudo_labels.core.manifest import RunManifest, RunOutputs
 from pseudo_labels.core.parallel import default_workers, ordered_map, run_shard, shard_suffix
 from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.data.frames import working_size
 from pseudo_labels.evaluation.panoptic import THING_MIN_AREA
 from pseudo_labels.formats.centroids import cluster_to_class
 from pseudo_labels.formats.depth import load_depth
@@ -113,8 +114,10 @@ class ImageJob:
 
 def write_instances(job: ImageJob) -> np.ndarray:
     """Split one image, write its ``.npz`` and ``_instance.png``; returns the unit id of each instance."""
-    semantic = cs.resize_nearest(job.units.read(job.semantic), cs.WORKING_SIZE)
-    depth = load_depth(job.depth, cs.WORKING_SIZE)
+    semantic = job.units.read(job.semantic)
+    size = working_size(*semantic.shape)  # 512x1024 for Cityscapes
+    semantic = cs.resize_nearest(semantic, size)
+    depth = load_depth(job.depth, size)
     found = split(job.units.unit_map(semantic, job.semantic), job.units.things, depth, job.split)
     found = job.units.named(found, semantic)
     if job.instance_png == "original":
@@ -141,7 +144,7 @@ def write_instance_files(semantic_dir: Path, depth_dir: Path, output_dir: Path, 
     """
     if instance_png not in INSTANCE_PNG_MODES:
         raise ValueError(f"instance_png {instance_png!r} is not one of {INSTANCE_PNG_MODES}")
-    semantic_files = cs.scan_folder(semantic_dir, ".png", "semantic PNG")
+    semantic_files = cs.files_below(Path(semantic_dir), ".png", "semantic PNG", "Check --semantic_dir.")
     keys = list(semantic_files)[:limit] if limit else list(semantic_files)
     depth_files = {k: Path(depth_dir) / f"{k}.npy" for k in keys}
     missing = [str(p) for p in depth_files.values() if not p.is_file()]
@@ -176,7 +179,7 @@ def write_instance_files(semantic_dir: Path, depth_dir: Path, output_dir: Path, 
         **config, "centroids": sha256_optional(centroids_path), "stuff_things": sha256_optional(stuff_things),
         "merge_thing_clusters": merge_thing_clusters, "instance_png": instance_png},
         overwrite, name=f"manifest{suffix}.json", inputs=(semantic_dir, depth_dir, centroids_path, stuff_things),
-        outputs=RunOutputs.of(("*/*.npz", "*/*_instance.png"),
+        outputs=RunOutputs.of(("**/*.npz", "**/*_instance.png"),
                               [Path(output_dir) / f"{k}{end}" for k in run_keys for end in (".npz", "_instance.png")]))
     jobs = [ImageJob(key, semantic_files[key], depth_files[key], output_dir, units, split_settings, instance_png)
             for key in keys]

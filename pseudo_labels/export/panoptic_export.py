@@ -9,7 +9,11 @@ Three runs, one per interface of ``pseudo-labels panoptic``
   protocol assembles its prediction, upsampled to the target size and written
   as ``{out}/{split}/{stem}_panoptic.png`` + ``{out}/{split}.json`` (COCO
   panoptic) and ``{out}/{split}/{stem}_panoptic.npy`` (int32 ``trainId * 1000
-  + n``, -1 void). A shard writes ``{out}/{split}.shard-i-of-N.json``;
+  + n``, -1 void). A shard writes ``{out}/{split}.shard-i-of-N.json``. Frames
+  of other layouts (a folder, KITTI, BDD100K) are split at their own working
+  size, written at their own size by default, named by
+  :func:`~pseudo_labels.data.frames.cityscapes_names`, and the JSON gains COCO's
+  ``images`` list (``id``, ``file_name`` below the image root, ``height``, ``width``);
 * :func:`merge_shards`: the shards' JSON files -> the ``{split}.json`` one run
   writes, byte for byte;
 * :func:`write_original_panoptic` (``--semantic_dir``): the original's
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from pseudo_labels.core.errors import InputError
@@ -34,7 +39,7 @@ from pseudo_labels.core.manifest import RunManifest, RunOutputs
 from pseudo_labels.core.parallel import (check_all_shards, check_partition, check_same_settings, default_workers,
                                          ordered_map, run_shard, shard_suffix, unsharded_path)
 from pseudo_labels.data import cityscapes as cs
-from pseudo_labels.data.frames import cityscapes_names
+from pseudo_labels.data.frames import FrameSource, cityscapes_names, working_size
 from pseudo_labels.evaluation import panoptic as pan
 from pseudo_labels.export import original_panoptic
 from pseudo_labels.export.cityscapes_panoptic import PANOPTIC_SUFFIX, write_prediction_json, write_prediction_png
@@ -85,7 +90,8 @@ class LabelSettings:
     out: Path
     units: Units
     split: SplitSettings
-    target: tuple[int, int]
+    target: tuple[int, int] | None
+    """None: each map's own size (frames of other layouts)."""
     min_stuff_area: int = 1
     min_new_pixels: int = 1
 
@@ -93,15 +99,23 @@ class LabelSettings:
 def label_image(settings: LabelSettings, name: str, semantic_path: Path, depth_path: Path) -> dict:
     """Write one image's panoptic PNG and class*1000+instance array under its Cityscapes-style ``name`` (its
     ``image_id``: :func:`~pseudo_labels.data.frames.cityscapes_names`); returns its JSON annotation."""
-    semantic = settings.units.unit_map(cs.resize_nearest(settings.units.read(semantic_path),
-                                                         cs.WORKING_SIZE),
-                                       semantic_path)
-    depth = load_depth(depth_path, cs.WORKING_SIZE) if settings.split.uses_depth else None
+    read = settings.units.read(semantic_path)
+    size = working_size(*read.shape)  # 512x1024 for Cityscapes
+    semantic = settings.units.unit_map(cs.resize_nearest(read, size), semantic_path)
+    depth = load_depth(depth_path, size) if settings.split.uses_depth else None
     found = split(semantic, settings.units.things, depth, settings.split)
     segments = pan.predicted_segments(semantic, found, settings.min_stuff_area,
-                                     settings.min_new_pixels).resized(settings.target)
+                                     settings.min_new_pixels).resized(settings.target or read.shape)
     write_npy(settings.out / f"{name}{ARRAY_SUFFIX}", class_instance_array(segments, str(semantic_path)))
     return write_prediction_png(settings.out, name, segments)
+
+
+def image_entry(name: str, image: Path, source: FrameSource, root: Path, annotation: dict, out: Path) -> dict:
+    """COCO's ``images`` entry of a frame: its name as id, its path below the image root, the labels' size."""
+    with Image.open(out / annotation["file_name"]) as png:
+        width, height = png.size
+    folder = source.root or root
+    return {"id": name, "file_name": Path(image).relative_to(folder).as_posix(), "height": height, "width": width}
 
 
 def label_job(job: tuple[LabelSettings, str, Path, Path]) -> dict:
@@ -111,11 +125,11 @@ def label_job(job: tuple[LabelSettings, str, Path, Path]) -> dict:
 
 def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, split_settings: SplitSettings, *,
                          centroids_path: Path | None = None, depth_subdir: str = cs.DEPTH_SUBDIR,
-                         output_subdir: str = DEFAULT_OUTPUT_SUBDIR, target: tuple[int, int] = (1024, 2048),
+                         output_subdir: str = DEFAULT_OUTPUT_SUBDIR, target: tuple[int, int] | None = (1024, 2048),
                          min_stuff_area: int = 1, min_new_pixels: int = 1, limit: int | None = None,
                          num_shards: int = 1, shard_index: int = 0, workers: int | None = None,
                          overwrite: bool = False, manifest: RunManifest | None = None,
-                         requested_tau: float | None = None) -> Path:
+                         requested_tau: float | None = None, source: FrameSource = FrameSource()) -> Path:
     """Label ``{root}/{semantic_subdir}/{split_name}`` in Cityscapes panoptic format (see the module doc).
 
     ``split_settings`` with tau None reads no depth (connected components).
@@ -123,10 +137,13 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
     prediction, 1 and 1 the official one's. ``manifest`` (the command line's,
     or one made here) is claimed for ``{root}/{output_subdir}/{split_name}``;
     ``requested_tau`` is the tau it records when the split runs without depth
-    (default ``split_settings.tau``). Returns the JSON written.
+    (default ``split_settings.tau``). ``source`` says where the images are:
+    other layouts than Cityscapes list them in the JSON's ``images``, and
+    ``target`` None writes each frame at its own size. Returns the JSON written.
     """
     root = Path(root)
     semantic_files, depth_files, missing = semantic_and_depth(root, semantic_subdir, depth_subdir, split_name, limit)
+    images = None if source.is_cityscapes else source.images_of(semantic_files, split_name, root)
     if missing and split_settings.uses_depth:
         raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}; generate them or pass --cc_instances.")
     keys = run_shard(list(semantic_files), num_shards, shard_index)  # may be empty: more shards than images
@@ -139,8 +156,8 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
                 "cc_instances": not split_settings.uses_depth,
                 "grad_threshold": split_settings.tau if requested_tau is None else requested_tau,
                 "min_area": split_settings.min_area, "dilation_iters": split_settings.dilation_iters,
-                "depth_blur_sigma": split_settings.sigma, "target": list(target), "min_stuff_area": min_stuff_area,
-                "min_new_pixels": min_new_pixels}
+                "depth_blur_sigma": split_settings.sigma, "target": list(target) if target else "each frame's size",
+                "min_stuff_area": min_stuff_area, "min_new_pixels": min_new_pixels}
     manifest = manifest or RunManifest("panoptic", {
         "cityscapes_root": root, "split": split_name, "semantic_subdir": semantic_subdir,
         "centroids_path": centroids_path, "depth_subdir": depth_subdir, **split_settings.to_dict(),
@@ -149,7 +166,8 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
         "workers": workers, "overwrite": overwrite})
     names = cityscapes_names(list(semantic_files))  # every shard's images
     manifest.claim(out, settings, overwrite, name=f"manifest{suffix}.json",
-                   inputs=(root / semantic_subdir / split_name, root / depth_subdir / split_name, centroids_path),
+                   inputs=(root / semantic_subdir / split_name, root / depth_subdir / split_name, centroids_path,
+                           *([] if images is None else [source.images_folder(split_name, root)])),
                    outputs=RunOutputs.of(PANOPTIC_PATTERNS, [out / f"{n}{end}" for n in names.values() for end in PANOPTIC_ENDS]))
     remove_stale_temp_files(out.parent, recursive=False)  # the folder of the prediction JSON
     shared = LabelSettings(out, units, split_settings, target, min_stuff_area, min_new_pixels)
@@ -157,12 +175,14 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
     annotations = list(tqdm(ordered_map(label_job, jobs, workers or default_workers()), total=len(jobs),
                             desc=f"panoptic {split_name}", unit="img"))
     json_path = root / output_subdir / f"{split_name}{suffix}.json"
+    listed = {} if images is None else {"images": [image_entry(names[k], images[k], source, root, annotation, out)
+                                                   for k, annotation in zip(keys, annotations)]}
     if suffix:
         write_prediction_json(json_path, annotations, shard={"index": shard_index, "count": num_shards,
                                                               "keys": keys, "settings": settings,
-                                                              "depth_subdir": depth_subdir})
+                                                              "depth_subdir": depth_subdir, **listed})
     else:
-        write_prediction_json(json_path, annotations)
+        write_prediction_json(json_path, annotations, **listed)
     manifest.write(out, extra={"images": len(keys)}, name=f"manifest{suffix}.json")
     log.info("wrote %d panoptic labels to %s", len(keys), out)
     if suffix:
@@ -199,6 +219,10 @@ def _shard_problem(shard: object) -> str | None:
         return f"shard.settings is {_json_type(shard['settings'])}, not an object"
     if not isinstance(shard.get("depth_subdir", ""), str):  # absent in shards of older runs
         return f"shard.depth_subdir is {shard['depth_subdir']!r}, not a string"
+    listed = shard.get("images", shard["keys"])  # frames of other layouts: one COCO image entry per key
+    if not isinstance(listed, list) or len(listed) != len(shard["keys"]) or \
+            not all(isinstance(entry, (dict, str)) for entry in listed):
+        return "shard.images is not a list of image entries, one per key"
     return None
 
 
@@ -261,7 +285,11 @@ def merge_shards(shard_paths: list[Path], output: Path | None = None) -> Path:
             raise InputError(f"{path}: the annotation of image {key} names image {annotation['image_id']!r}, not "
                              f"{names[key]!r}; the file is damaged. {SHARD_FIX}")
     output = output or unsharded_path(shard_paths[0], ".json")
-    write_prediction_json(output, [annotation for _, annotation in keyed])
+    listed = {}
+    if all("images" in s for s in shards):  # frames of another layout: COCO's images list, in the same order
+        by_key = {key: entry for s in shards for key, entry in zip(s["keys"], s["images"])}
+        listed = {"images": [by_key[key] for key, _ in keyed]}
+    write_prediction_json(output, [annotation for _, annotation in keyed], **listed)
     log.info("merged %d shards (%d images) into %s", len(parts), len(keyed), output)
     return output
 

@@ -30,6 +30,7 @@ from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import prepare_output_file, write_json, write_text
 from pseudo_labels.core.manifest import RunManifest
 from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.data.frames import working_size
 from pseudo_labels.formats.depth import load_depth
 from pseudo_labels.formats.semantic import read_label_png
 from pseudo_labels.instances import split_ratio, stuff_things
@@ -72,8 +73,10 @@ def measure(files: dict[str, Path], depth_dir: Path, split: str, tau: float, num
                   f"k guessed from {first_path.name}, its largest id + 1: pass --num_clusters, the number of clusters")
     statistics = stuff_things.ClusterStatistics(k)
     for key, path in tqdm(files.items(), desc="cluster statistics", unit="img"):
-        clusters = cs.resize_nearest(read_label_png(path, k, limit_from=limit_from), cs.WORKING_SIZE)
-        depth = load_depth(cs.output_path(depth_dir, split, key, ".npy"), cs.WORKING_SIZE)
+        clusters = read_label_png(path, k, limit_from=limit_from)
+        size = working_size(*clusters.shape)  # 512x1024 for Cityscapes
+        clusters = cs.resize_nearest(clusters, size)
+        depth = load_depth(cs.output_path(depth_dir, split, key, ".npy"), size)
         statistics.add(clusters, inst.depth_gradient(depth, sigma) > tau)
     return statistics
 

@@ -250,9 +250,28 @@ def check_combinations(config: RunConfig, source: str) -> None:
                          f"does not give; leave panoptic out of stages (or set instances.things: majority_vote).")
     if "sweep" in stages and config.sweep.split not in sem.splits and "semantics" in stages:
         raise InputError(f"{source}: sweep.split {config.sweep.split} is not in semantics.splits {sem.splits}.")
+    if config.layout != "cityscapes":
+        _check_other_layout(config, source)
     if config.instances.things == "label_free" and sem.features == "cause27":
         raise InputError(f"{source}: instances.things label_free needs cluster maps (semantics.features cause or "
                          f"stand_in), not cause27 classes.")
+
+
+def _check_other_layout(config: RunConfig, source: str) -> None:
+    """Images of another layout than Cityscapes have no Cityscapes ground truth: no stage may need it."""
+    sem, where = config.semantics, f"{source}: layout {config.layout}"
+    scored = [s for s in ("sweep", "report") if s in config.stages]
+    if scored:
+        raise InputError(f"{where} has no Cityscapes ground truth to sweep or report on: leave {scored} out of "
+                         f"stages (score exports with evaluate-panoptic / evaluate-cups --gt_layout where the data "
+                         f"has ground truth).")
+    if sem.features == "cause27":
+        raise InputError(f"{where}: semantics.features cause27 names CAUSE's classes on Cityscapes only; use cause.")
+    fits_on_gt = sem.features == "cause" and sem.centroids == "fit" and not sem.label_free
+    if fits_on_gt or (sem.features == "stand_in" and config.instances.things != "label_free"):
+        raise InputError(f"{where} has no ground truth to name clusters by: set semantics.centroids: published "
+                         f"(Cityscapes' clusters transferred) or semantics.label_free: true with instances.things: "
+                         f"label_free (stand_in features always fit label-free here).")
 
 
 # --------------------------------------------------------------------------- resolving and writing

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pseudo_labels.data import cityscapes as cs
+from pseudo_labels.data.frames import LAYOUTS, FrameSource
 from pseudo_labels.export.panoptic_export import DEFAULT_OUTPUT_SUBDIR as PANOPTIC_SUBDIR
 from pseudo_labels.instances.label_free import TODAY_TAU
 from pseudo_labels.instances.settings import DEFAULT_DILATION_ITERS, DEFAULT_SIGMA, PUBLISHED_MIN_AREA, PUBLISHED_TAU
@@ -24,6 +25,9 @@ DEFAULT_STAGES = ("semantics", "depth", "sweep", "cups", "panoptic", "report")
 PUBLISHED_K = 80
 CAUSE27_K = 27
 
+
+LayoutName = Literal[tuple(LAYOUTS)]  # type: ignore[valid-type]
+"""The ``layout`` key takes a layout's name (:data:`pseudo_labels.data.frames.LAYOUTS`)."""
 
 def _key(default: Any = None, *, factory: Any = None, low: float | None = None, high: float | None = None,
          below: float | None = None) -> Any:
@@ -167,6 +171,8 @@ class RunConfig:
 
     name: str = "run"
     cityscapes_root: Optional[str] = None
+    layout: LayoutName = "cityscapes"
+    image_root: Optional[str] = None
     stages: list[str] = _key(factory=lambda: list(DEFAULT_STAGES))
     run_dir: Optional[str] = None
     workers: Optional[int] = _key(None, low=1)
@@ -185,3 +191,8 @@ class RunConfig:
     def root(self) -> Path:
         """The Cityscapes root (set by :func:`load_config`)."""
         return Path(self.cityscapes_root or ".")
+
+    @property
+    def source(self) -> FrameSource:
+        """Where the images are: ``layout`` below ``image_root`` (None: the root)."""
+        return FrameSource(self.layout, Path(self.image_root) if self.image_root else None)

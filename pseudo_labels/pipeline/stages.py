@@ -108,6 +108,11 @@ def semantics(config: RunConfig, shard: Shard = Shard()) -> str:
     sem, root = config.semantics, config.root
     out = root / sem.subdir
     if sem.features == "stand_in":
+        if not config.source.is_cityscapes:
+            for split in sem.splits:
+                stand_in_semantics(root, sem.k, [split], images=config.source.frames(split, root))
+            return (f"semantics: weight-free stand-in features, k={sem.k} fitted label-free on the {config.layout} "
+                    f"frames (no ground truth read), labelled {', '.join(sem.splits)} -> {out}")
         stand_in_semantics(root, sem.k, sem.splits)
         return (f"semantics: weight-free stand-in features, k={sem.k} fitted on val (majority vote on val GT), "
                 f"labelled {', '.join(sem.splits)} -> {out}")
@@ -137,7 +142,8 @@ def semantics(config: RunConfig, shard: Shard = Shard()) -> str:
             output_subdir=sem.subdir, load_centroids=load, checkpoint_dir=checkpoints or CHECKPOINT_DIR,
             device=sem.device, limit=sem.limit, batch_size=sem.batch_size, amp=sem.amp,
             label_free=sem.label_free, kmeans=sem.kmeans, n_init=sem.n_init, seed=sem.seed,
-            num_workers=sem.num_workers, overwrite=config.overwrite))
+            num_workers=sem.num_workers, overwrite=config.overwrite, layout=config.layout,
+            image_root=config.source.root))
         load = load or out / CENTROID_FILE  # later splits take the centroids just fitted
     vote = "no ground truth read" if sem.label_free else "classes by majority vote on val GT"
     return f"semantics: CAUSE features, k={sem.k} {how} ({vote}), labelled {', '.join(sem.splits)} -> {out}"
@@ -154,7 +160,8 @@ def depth(config: RunConfig, shard: Shard = Shard()) -> str:
                                   checkpoint_dir=Path(d.checkpoint_dir) if d.checkpoint_dir else None,
                                   device=d.device, flip_augment=d.flip_augment, no_flip_augment=not d.flip_augment,
                                   batch_size=d.batch_size, amp=d.amp, num_workers=d.num_workers, limit=d.limit,
-                                  overwrite=config.overwrite, crop_bottom=d.crop_bottom, **chosen))
+                                  overwrite=config.overwrite, crop_bottom=d.crop_bottom, layout=config.layout,
+                                  image_root=config.source.root, **chosen))
     return f"depth: SPIdepth maps of {split} -> {root / d.subdir}"
 
 
@@ -206,7 +213,7 @@ def cups(config: RunConfig, shard: Shard = Shard()) -> str:
             stuff_things=things_file, num_classes=c.num_classes or config.semantics.k,
             depth_subdir=config.depth.subdir, target=tuple(c.target) if c.target else None,
             instance_png_bits=c.instance_png_bits, limit=c.limit, num_shards=shard.count, shard_index=shard.index,
-            workers=config.workers, skip_missing=c.skip_missing, overwrite=config.overwrite)
+            workers=config.workers, skip_missing=c.skip_missing, overwrite=config.overwrite, source=config.source)
         for level, line in threshold_report(result.interval):
             log.log(level, line)
         log.info("train CUPS on it: %s", train_command(root, result))
@@ -225,9 +232,10 @@ def panoptic(config: RunConfig, shard: Shard = Shard()) -> str:
     for split in p.splits:
         path = panoptic_export.write_panoptic_split(
             config.root, split, config.semantics.subdir, settings, centroids_path=centroids,
-            depth_subdir=config.depth.subdir, output_subdir=p.subdir, target=tuple(p.target),
+            depth_subdir=config.depth.subdir, output_subdir=p.subdir,
+            target=tuple(p.target) if config.source.is_cityscapes else None,  # other layouts: each frame's size
             min_stuff_area=stuff_area, min_new_pixels=new_pixels, limit=p.limit, num_shards=shard.count,
-            shard_index=shard.index, workers=config.workers, overwrite=config.overwrite)
+            shard_index=shard.index, workers=config.workers, overwrite=config.overwrite, source=config.source)
         lines.append(f"panoptic {split}: {p.protocol} protocol's prediction ({settings.describe()}; {how}) -> {path}")
     return "\n".join(lines)
 

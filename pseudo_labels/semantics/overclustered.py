@@ -119,9 +119,7 @@ def frames_of(options: SemanticsOptions) -> dict[str, Path]:
 
 def split_images_folder(options: SemanticsOptions) -> Path:
     """The folder the split's images are read from (what no output may lie in)."""
-    if options.layout == "cityscapes":
-        return options.images_root / "leftImg8bit" / options.split
-    return options.images_root
+    return frames.layout_named(options.layout).images_folder(options.images_root, options.split)
 
 
 def _first(keys: Sequence[str], limit: int) -> list[str]:
@@ -148,7 +146,7 @@ def _claim(manifest: RunManifest, options: SemanticsOptions, settings: cluster_m
             "amp": settings.amp, "crf": not options.skip_crf, "load_centroids": sha256_optional(options.load_centroids),
             "checkpoints": {k: v["sha256"] for k, v in manifest.record["checkpoints"].items()}}, options.overwrite,
             inputs=(split_images_folder(options), options.load_centroids),
-            outputs=RunOutputs.of(("*/*.png",), (cs.output_path(options.output_dir, options.split, k, ".png")
+            outputs=RunOutputs.of(("**/*.png",), (cs.output_path(options.output_dir, options.split, k, ".png")
                                                 for k in keys)))
         remove_stale_temp_files(options.output_dir, recursive=False)  # the centroid file's folder
     return distributed.from_leader(process, resuming)

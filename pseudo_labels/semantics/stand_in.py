@@ -9,7 +9,7 @@ weights; its numbers say nothing about CAUSE.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,19 +41,28 @@ def stand_in_features(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.concatenate([image, spread, rows]).astype(np.float32))
 
 
-def stand_in_semantics(root: Path, k: int, splits: Sequence[str]) -> Path:
-    """Fit k-means on val stand-in features (majority vote on val GT) and write raw cluster PNGs for ``splits``."""
+def stand_in_semantics(root: Path, k: int, splits: Sequence[str], images: Mapping[str, Path] | None = None) -> Path:
+    """Fit k-means on val stand-in features (majority vote on val GT) and write raw cluster PNGs for ``splits``.
+
+    ``images`` (``key -> file``, the frames of another layout, whose maps go to the one split given): fit
+    label-free on them instead (no ground truth anywhere; ``cluster_to_class`` left 255) and label them, each map
+    at its frame's size.
+    """
     out = root / f"pseudo_semantic_raw_k{k}"
-    images = cs.image_paths(root, "val")
-    labels = cs.label_ids_paths(root, "val")
-    sampler = clustering.FitSampler()
-    for key, path in tqdm(images.items(), desc="stand-in features (fit)", unit="img"):
-        sampler.add(features.patch_features(stand_in_features(cs.read_rgb(path))), cs.load_train_ids(labels[key]))
+    if images is not None and len(splits) != 1:
+        raise ValueError("the frames of another layout are labelled into one split")
+    fit_images = cs.image_paths(root, "val") if images is None else images
+    labels = None if images is not None else cs.label_ids_paths(root, "val")
+    sampler = clustering.FitSampler(label_free=labels is None)
+    for key, path in tqdm(fit_images.items(), desc="stand-in features (fit)", unit="img"):
+        sampler.add(features.patch_features(stand_in_features(cs.read_rgb(path))),
+                    None if labels is None else cs.load_train_ids(labels[key]))
     fitted = clustering.fit(sampler, k)
     write_npz(out / "kmeans_centroids.npz", fitted.to_npz())
-    manifest = RunManifest(STAND_IN_COMMAND, {"cityscapes_root": str(root), "k": k, "splits": list(splits)})
+    manifest = RunManifest(STAND_IN_COMMAND, {"cityscapes_root": str(root), "k": k, "splits": list(splits),
+                                              "label_free": labels is None})
     for split in splits:
-        keys = cs.image_paths(root, split)
+        keys = cs.image_paths(root, split) if images is None else images
         for key, path in tqdm(keys.items(), desc=f"clusters {split}", unit="img"):
             rgb = cs.read_rgb(path)
             clusters, _ = features.assign_clusters(stand_in_features(rgb), fitted.centroids)

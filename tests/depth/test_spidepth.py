@@ -192,6 +192,35 @@ def test_cli_writes_resumes_and_reports_bad_images(tiny_checkpoint: Path, tmp_pa
     assert info.value.code == 2 and image.name in err and "Traceback" not in err and "worker" not in err, err
 
 
+def test_a_folder_of_photos_gets_maps_at_each_frames_working_size(tiny_checkpoint: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """--layout folder: nested jpg/png, landscape, portrait and greyscale frames, each map at the frame's working
+    size (short side 512); a zero-byte image stops the run before anything is written."""
+    photos = tmp_path / "photos"
+    (photos / "drive").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (330, 660, 3), np.uint8)).save(photos / "drive" / "a.jpg")
+    Image.fromarray(rng.integers(0, 255, (400, 340), np.uint8)).save(photos / "b.png")  # portrait, greyscale
+    out = tmp_path / "out"
+    argv = ["--cityscapes_root", str(out), "--layout", "folder", "--image_root", str(photos), "--split", "train",
+            "--checkpoint_dir", str(tiny_checkpoint), "--backbone", ATTO, "--device", "cpu", "--num_workers", "0",
+            "--no_flip_augment"]
+    assert cli.main(argv) == 0
+    maps = cs.output_paths(out / cs.DEPTH_SUBDIR, "train", ".npy", "depth")
+    assert {k: np.load(p).shape for k, p in maps.items()} == {"b": (602, 512), "drive/a": (512, 1024)}
+    manifest = json.loads((out / cs.DEPTH_SUBDIR / "train" / "manifest.json").read_text())
+    assert manifest["settings"]["target_size"] == "working size of each frame"
+    (photos / "c.png").write_bytes(b"")
+    with pytest.raises(SystemExit) as info:
+        cli.main([*argv, "--overwrite"])
+    assert info.value.code == 2 and "c.png: zero-byte image" in capsys.readouterr().err
+    assert sorted(cs.output_paths(out / cs.DEPTH_SUBDIR, "train", ".npy", "depth")) == ["b", "drive/a"]
+    (photos / "c.png").unlink()
+    with pytest.raises(SystemExit) as info:  # maps inside the photos: refused
+        cli.main([*argv[:1], str(photos), *argv[2:]])
+    assert info.value.code == 2 and not list(photos.rglob("*.npy"))
+
+
 def test_cli_missing_checkpoint_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from pseudo_labels.data.synthetic import write_dataset
 

@@ -79,6 +79,15 @@ def test_settings_that_cannot_run_together(tmp_path: Path) -> None:
         load_config("k80_depth", ["instances.things=label_free"], tmp_path)
 
 
+def test_other_layouts_never_need_cityscapes_ground_truth(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"layout folder has no Cityscapes ground truth.*\['sweep', 'report'\]"):
+        load_config("k80_depth", ["layout=folder"], tmp_path)
+    transfer = load_config("k80_depth", ["layout=kitti_raw", "stages=[semantics,depth,cups,panoptic]"], tmp_path)
+    assert transfer.source.layout == "kitti_raw" and transfer.source.root is None  # the published clusters, named
+    with pytest.raises(InputError, match="no ground truth to name clusters by"):
+        load_config("k60_depth", ["layout=folder", "stages=[semantics,depth,cups]"], tmp_path)
+
+
 def test_command_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         run.main(["--config", "k80_depth", "--cityscapes_root", str(tmp_path), "cups.instance_png_bits=12"])
