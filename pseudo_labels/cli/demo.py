@@ -17,8 +17,9 @@ synthetic. It ends by printing the best configuration and where everything is.
 ``--layout folder`` runs the pipeline on a user's kind of data instead: a folder
 of synthetic street photos (nested, mixed sizes, JPEG and PNG, a portrait and a
 greyscale one) with no ground truth anywhere: a label-free fit, the label-free
-thing/stuff decision and the CUPS export of every photo at its own size, with
-CUPS' image folder made as links and its training command printed. No sweep and
+thing/stuff decision, the CUPS export of every photo at its own size (CUPS'
+image folder made as links, its training command printed) and COCO panoptic
+labels (one category per cluster). No sweep and
 no report: there is nothing to score against.
 """
 
@@ -74,8 +75,8 @@ def demo_config(args: argparse.Namespace) -> RunConfig:
         overrides += ["semantics.features=cause", "stages=[semantics,depth,stuff_things,sweep,cups,report]"]
     if args.layout == "folder":  # no GT: fit label-free, decide things label-free, export for CUPS
         overrides += ["layout=folder", "semantics.splits=[train]", "instances.from_sweep=null",
-                      "stages=[semantics,stuff_things,cups]" if not args.checkpoint_dir else
-                      "stages=[semantics,depth,stuff_things,cups]"]
+                      "stages=[semantics,stuff_things,cups,panoptic]" if not args.checkpoint_dir else
+                      "stages=[semantics,depth,stuff_things,cups,panoptic]"]
         overrides += ["semantics.label_free=true", "depth.splits=[train]"] if args.checkpoint_dir else []
     config = load_config("demo", overrides, root)
     if args.layout == "folder":
@@ -143,6 +144,7 @@ def folder_demo(args: argparse.Namespace) -> int:
           f"ground truth (synthetic data: the labels say nothing about real photos)\n"
           f"CUPS labels: {cups_dir} ({stats['instances']} instances; each image at its size x 0.625)\n"
           f"CUPS images (links to the photos): {root / cups.IMAGE_FOLDER}\n"
+          f"COCO panoptic labels (a category per cluster): {root / config.panoptic.subdir}\n"
           f"config: {Path(config.run_dir) / 'config.yaml'} (pseudo-labels run --config "
           f"{Path(config.run_dir) / 'config.yaml'} replays it)\n"
           f"train CUPS on them (in a CUPS checkout):\n{command}")

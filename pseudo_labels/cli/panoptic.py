@@ -69,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="semantic PNGs of one split (any subfolders); selects the original interface")
     original.add_argument("--instance_dir", type=Path, default=None,
                           help="instance .npz files (same subfolders and stems); without it, connected components")
-    original.add_argument("--stuff_things", type=Path, default=None, help="stuff_things.json (stuff_ids, thing_ids)")
+    original.add_argument("--stuff_things", type=Path, default=None,
+                          help="stuff_things.json (stuff_ids, thing_ids); with --cityscapes_root (new): label-free "
+                               "clusters, each written as its own category (cluster + 1)")
     original.add_argument("--output_dir", type=Path, default=None, help="where {city}/{stem}.npy, _panoptic.png go")
     original.add_argument("--skip_missing", action="store_true",
                           help="an image without an instance file gets connected components (the original's way)")
@@ -141,5 +143,5 @@ def main(argv: Sequence[str] | None = None) -> int:
                          min_stuff_area=args.min_stuff_area, min_new_pixels=args.min_new_pixels, limit=args.limit,
                          num_shards=args.num_shards, shard_index=args.shard_index, workers=args.workers,
                          overwrite=args.overwrite, manifest=RunManifest("panoptic", args),
-                         requested_tau=args.grad_threshold, source=source)
+                         requested_tau=args.grad_threshold, source=source, stuff_things=args.stuff_things)
     return 0

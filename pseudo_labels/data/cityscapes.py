@@ -148,6 +148,14 @@ CAUSE27_CLASSES = ClassSpace(CAUSE27_NAMES, _colors_of(CAUSE27_LABEL_IDS), CAUSE
 """CUPS' (and CAUSE's) 27 classes: labelIds 7..33 as ids 0..26."""
 
 
+def cluster_classes(num_clusters: int, thing_clusters: tuple[int, ...]) -> ClassSpace:
+    """Label-free clusters as classes (``cluster {c}``, a fixed colour each): no class name is known, only which
+    clusters are things."""
+    colors = np.random.default_rng(num_clusters).integers(0, 256, (num_clusters, 3))
+    return ClassSpace(tuple(f"cluster {c}" for c in range(num_clusters)),
+                      tuple(tuple(int(v) for v in row) for row in colors), tuple(thing_clusters))
+
+
 def label_id(name: str) -> int:
     """Cityscapes labelId of a class name (``"car"`` -> 26), from the official table."""
     try:

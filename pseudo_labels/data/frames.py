@@ -8,7 +8,7 @@ for Cityscapes, ``drive_a/0000000012`` for a folder), so keys keep sub-folders
 apart and every stage writes ``{output folder}/{split}/{key}{suffix}``.
 
 Layouts: ``cityscapes`` (:mod:`pseudo_labels.data.cityscapes`, every current
-path unchanged), ``folder`` (a plain folder of images, searched recursively),
+path unchanged), ``folder`` (:mod:`pseudo_labels.data.folder`: a plain folder of images, searched recursively),
 ``kitti_raw`` and ``kitti_step`` (:mod:`pseudo_labels.data.kitti`) and ``bdd100k``
 (:mod:`pseudo_labels.data.bdd100k`). The ``semantics`` stage reads its frames
 through this interface (``--layout``, ``--image_root``); the other stages follow.
@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -28,10 +28,9 @@ from PIL import Image
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.data.bdd100k import Bdd100kLayout
+from pseudo_labels.data.folder import FolderLayout
 from pseudo_labels.data.kitti import KittiRawLayout, KittiStepLayout
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
-"""What the folder layout takes as an image (any letter case)."""
 MIN_SHORT_SIDE = 322
 """One CAUSE/DINOv2 window (322 px): a smaller image would be enlarged past its own detail."""
 
@@ -73,43 +72,6 @@ class CityscapesLayout:
 
     def images_folder(self, root: Path, split: str) -> Path:
         return Path(root) / "leftImg8bit" / split
-
-
-@dataclass(frozen=True)
-class FolderLayout:
-    """Every PNG or JPEG below ``{root}`` (the split names only the output folder), keyed by relative path.
-
-    ``root/a/b.jpg`` is frame ``a/b``. Two files that differ only in their
-    extension (``b.png`` and ``b.jpg``) would share every output: refused.
-    Hidden files and folders (``.name``) are skipped.
-    """
-
-    name: str = "folder"
-
-    def frames(self, root: Path, split: str) -> dict[str, Path]:
-        root = Path(root)
-        if not root.is_dir():
-            raise InputError(f"{root}: image folder not found. Pass the folder that holds the images.")
-        found: dict[str, Path] = {}
-        for path in sorted(root.rglob("*")):
-            relative = path.relative_to(root)
-            if path.suffix.lower() not in IMAGE_EXTENSIONS or any(p.startswith(".") for p in relative.parts) \
-                    or not path.is_file():
-                continue
-            key = str(PurePosixPath(*relative.parts).with_suffix(""))
-            if key in found:
-                raise InputError(f"{found[key]} and {path} would write the same outputs (frame {key!r}): rename or "
-                                 f"remove one of them.")
-            found[key] = path
-        if not found:
-            raise InputError(f"no image (*{', *'.join(IMAGE_EXTENSIONS)}) under {root}: the folder is empty.")
-        return dict(sorted(found.items()))
-
-    def output_path(self, folder: Path, split: str, key: str, suffix: str) -> Path:
-        return Path(folder) / split / f"{key}{suffix}"
-
-    def images_folder(self, root: Path, split: str) -> Path:
-        return Path(root)
 
 
 LAYOUTS: Mapping[str, Layout] = {layout.name: layout for layout in (

@@ -28,6 +28,7 @@ plain dicts in percent, unrounded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -96,42 +97,49 @@ class Segments:
         return replace(self, ids=cs.resize_nearest(self.ids, tuple(size)))
 
 
-def segments_from_ids(ids: np.ndarray, classes: list[int], crowd: list[bool] | None = None) -> Segments:
+def segments_from_ids(ids: np.ndarray, classes: list[int], crowd: list[bool] | None = None,
+                      space: cs.ClassSpace = cs.TRAIN_ID_CLASSES) -> Segments:
     """:class:`Segments` from an id map (1..n) and the class (and crowd flag) of each id."""
     return Segments(
         ids=ids,
         classes=np.array([cs.IGNORE_ID, *classes], np.uint8),
         crowd=np.array([False, *(crowd or [False] * len(classes))], bool),
+        space=space,
     )
 
 
 # --------------------------------------------------------------------------- predictions
 
 
-def stuff_segment_ids(train_ids: np.ndarray, min_area: int) -> tuple[np.ndarray, list[int]]:
-    """HxW int32 ids 1..S for each stuff class with >= ``min_area`` px (ascending class), 0 elsewhere; and those classes."""
+def stuff_segment_ids(train_ids: np.ndarray, min_area: int, stuff_ids: Sequence[int] = cs.STUFF_TRAIN_IDS
+                      ) -> tuple[np.ndarray, list[int]]:
+    """HxW int32 ids 1..S for each stuff class with >= ``min_area`` px (ascending class), 0 elsewhere; and those classes.
+
+    ``stuff_ids``: the stuff trainIds, or the stuff clusters of a label-free map."""
     counts = np.bincount(train_ids.ravel(), minlength=256)
-    stuff = [c for c in cs.STUFF_TRAIN_IDS if counts[c] >= max(min_area, 1)]
+    stuff = [c for c in stuff_ids if counts[c] >= max(min_area, 1)]
     id_of_class = np.zeros(256, np.int32)
     id_of_class[stuff] = np.arange(1, len(stuff) + 1, dtype=np.int32)
     return id_of_class[train_ids], stuff
 
 
 def predicted_segments(semantic: np.ndarray, instances: Instances, min_stuff_area: int,
-                       min_new_pixels: int) -> Segments:
+                       min_new_pixels: int, space: cs.ClassSpace = cs.TRAIN_ID_CLASSES) -> Segments:
     """Panoptic prediction: stuff classes (ascending, >= ``min_stuff_area`` px), then painted instances.
 
     Thing-class pixels that no painted instance holds are void. ``semantic`` is
-    HxW uint8 trainIds; ``instances`` come from :mod:`pseudo_labels.instances.splitting`.
+    HxW uint8 trainIds (or, with a cluster ``space``, label-free cluster ids);
+    ``instances`` come from :mod:`pseudo_labels.instances.splitting`.
     """
-    ids, stuff = stuff_segment_ids(semantic, min_stuff_area)
+    stuff_ids = [c for c in range(len(space.names)) if c not in space.things]
+    ids, stuff = stuff_segment_ids(semantic, min_stuff_area, stuff_ids)
     owner, painted = paint_instances(instances, min_new_pixels)
     painted_index = np.flatnonzero(painted)
     id_of_instance = np.zeros(len(instances) + 1, np.int32)  # owner -1 -> 0 (void)
     id_of_instance[painted_index] = np.arange(len(stuff) + 1, len(stuff) + 1 + len(painted_index), dtype=np.int32)
     held = owner >= 0
     np.put(ids, instances.pixels[held], id_of_instance[owner[held]])  # flat indices
-    return segments_from_ids(ids, stuff + instances.classes[painted_index].tolist())
+    return segments_from_ids(ids, stuff + instances.classes[painted_index].tolist(), space=space)
 
 
 # --------------------------------------------------------------------------- ground truth

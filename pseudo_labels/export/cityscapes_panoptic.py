@@ -2,7 +2,9 @@
 
 A segment id ``i`` is stored as the colour ``(i % 256, i // 256 % 256, i // 65536)``;
 ``category_id`` is the Cityscapes labelId (as ``createPanopticImgs`` writes GT
-without ``--use-train-id``). This module converts :class:`~pseudo_labels.evaluation.panoptic.Segments`
+without ``--use-train-id``); label-free clusters, which have no class, are
+categories ``cluster + 1`` (COCO numbers categories from 1), each marked thing
+or stuff by the label-free decision. This module converts :class:`~pseudo_labels.evaluation.panoptic.Segments`
 to and from that format; evaluation never needs a GT conversion step.
 """
 
@@ -41,8 +43,22 @@ MAX_TABLE_ID = 1 << 20
 """Stored ids below this are mapped through a lookup table; larger ones by binary search."""
 
 
+def category_ids(space: cs.ClassSpace) -> np.ndarray:
+    """(classes,) COCO ``category_id`` of each class of ``space``: the labelId of a trainId, ``cluster + 1``."""
+    if space == cs.TRAIN_ID_CLASSES:
+        return cs.TRAIN_ID_TO_LABEL_ID[: cs.NUM_CLASSES].astype(np.int64)
+    return np.arange(1, len(space.names) + 1)
+
+
+def categories(space: cs.ClassSpace = cs.TRAIN_ID_CLASSES) -> list[dict]:
+    """The JSON's ``categories``: the 19 evaluated Cityscapes classes, or one per label-free cluster."""
+    ids = category_ids(space)
+    return [{"id": int(ids[c]), "name": name, "isthing": int(c in space.things)} for c, name in enumerate(space.names)]
+
+
 def segments_info(segments: Segments) -> list[dict]:
-    """COCO ``segments_info`` of a prediction: id, labelId category, area, bbox, iscrowd 0."""
+    """COCO ``segments_info`` of a prediction: id, category (:func:`category_ids`), area, bbox, iscrowd 0."""
+    category_of = category_ids(segments.space)
     areas = np.bincount(segments.ids.ravel(), minlength=segments.count + 1)
     boxes = ndimage.find_objects(segments.ids, max_label=segments.count)
     info = []
@@ -52,7 +68,7 @@ def segments_info(segments: Segments) -> list[dict]:
         rows, cols = box
         info.append({
             "id": seg_id,
-            "category_id": int(cs.TRAIN_ID_TO_LABEL_ID[segments.classes[seg_id]]),
+            "category_id": int(category_of[segments.classes[seg_id]]),
             "area": int(areas[seg_id]),
             "bbox": [cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start],
             "iscrowd": 0,
@@ -67,11 +83,10 @@ def write_prediction_png(pred_dir: str | Path, stem: str, segments: Segments) ->
     return {"image_id": stem, "file_name": file_name, "segments_info": segments_info(segments)}
 
 
-def write_prediction_json(json_path: str | Path, annotations: list[dict], **extra: object) -> Path:
-    """The JSON listing ``annotations`` (in the given order) and the 19 evaluated categories."""
-    categories = [{"id": int(cs.TRAIN_ID_TO_LABEL_ID[c]), "name": name, "isthing": int(cs.IS_THING[c])}
-                  for c, name in enumerate(cs.CLASS_NAMES)]
-    return write_json(json_path, {"annotations": annotations, "categories": categories, **extra})
+def write_prediction_json(json_path: str | Path, annotations: list[dict], space: cs.ClassSpace = cs.TRAIN_ID_CLASSES,
+                          **extra: object) -> Path:
+    """The JSON listing ``annotations`` (in the given order) and the categories of ``space`` (:func:`categories`)."""
+    return write_json(json_path, {"annotations": annotations, "categories": categories(space), **extra})
 
 
 def write_predictions(pred_dir: str | Path, json_path: str | Path,

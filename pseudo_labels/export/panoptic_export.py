@@ -26,7 +26,7 @@ Reads no ground truth.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -94,20 +94,34 @@ class LabelSettings:
     """None: each map's own size (frames of other layouts)."""
     min_stuff_area: int = 1
     min_new_pixels: int = 1
+    space: cs.ClassSpace = cs.TRAIN_ID_CLASSES
+    """The classes written: trainIds, or label-free clusters (:func:`~pseudo_labels.data.cityscapes.cluster_classes`)."""
 
 
 def label_image(settings: LabelSettings, name: str, semantic_path: Path, depth_path: Path) -> dict:
     """Write one image's panoptic PNG and class*1000+instance array under its Cityscapes-style ``name`` (its
-    ``image_id``: :func:`~pseudo_labels.data.frames.cityscapes_names`); returns its JSON annotation."""
-    read = settings.units.read(semantic_path)
+    ``image_id``: :func:`~pseudo_labels.data.frames.cityscapes_names`); returns its JSON annotation.
+
+    Label-free clusters keep their ids: the stuff clusters are the stuff segments, the merged thing clusters
+    are split and each instance is named by its majority cluster, as the CUPS export names them."""
+    units = settings.units
+    read = units.read(semantic_path)
     size = working_size(*read.shape)  # 512x1024 for Cityscapes
-    semantic = settings.units.unit_map(cs.resize_nearest(read, size), semantic_path)
+    labels = cs.resize_nearest(read, size)
+    semantic = units.unit_map(labels, semantic_path)
     depth = load_depth(depth_path, size) if settings.split.uses_depth else None
-    found = split(semantic, settings.units.things, depth, settings.split)
-    segments = pan.predicted_segments(semantic, found, settings.min_stuff_area,
-                                     settings.min_new_pixels).resized(settings.target or read.shape)
+    found = units.named(split(semantic, units.things, depth, settings.split), labels)
+    segments = pan.predicted_segments(labels if units.merged else semantic, found, settings.min_stuff_area,
+                                      settings.min_new_pixels, settings.space).resized(settings.target or read.shape)
     write_npy(settings.out / f"{name}{ARRAY_SUFFIX}", class_instance_array(segments, str(semantic_path)))
     return write_prediction_png(settings.out, name, segments)
+
+
+def clusters_entry(space: cs.ClassSpace) -> dict:
+    """A label-free shard's ``clusters`` entry (how many, which are things), so the merge writes its categories."""
+    if space == cs.TRAIN_ID_CLASSES:
+        return {}
+    return {"clusters": {"count": len(space.names), "things": list(space.things)}}
 
 
 def image_entry(name: str, image: Path, source: FrameSource, root: Path, annotation: dict, out: Path) -> dict:
@@ -129,7 +143,8 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
                          min_stuff_area: int = 1, min_new_pixels: int = 1, limit: int | None = None,
                          num_shards: int = 1, shard_index: int = 0, workers: int | None = None,
                          overwrite: bool = False, manifest: RunManifest | None = None,
-                         requested_tau: float | None = None, source: FrameSource = FrameSource()) -> Path:
+                         requested_tau: float | None = None, source: FrameSource = FrameSource(),
+                         stuff_things: Path | None = None) -> Path:
     """Label ``{root}/{semantic_subdir}/{split_name}`` in Cityscapes panoptic format (see the module doc).
 
     ``split_settings`` with tau None reads no depth (connected components).
@@ -139,7 +154,10 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
     ``requested_tau`` is the tau it records when the split runs without depth
     (default ``split_settings.tau``). ``source`` says where the images are:
     other layouts than Cityscapes list them in the JSON's ``images``, and
-    ``target`` None writes each frame at its own size. Returns the JSON written.
+    ``target`` None writes each frame at its own size. ``stuff_things`` (a
+    label-free decision) reads raw clusters without classes: each cluster is a
+    category (:func:`~pseudo_labels.export.cityscapes_panoptic.categories`).
+    Returns the JSON written.
     """
     root = Path(root)
     semantic_files, depth_files, missing = semantic_and_depth(root, semantic_subdir, depth_subdir, split_name, limit)
@@ -148,11 +166,18 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
         raise InputError(f"{len(missing)} depth map(s) missing, e.g. {missing[:10]}; generate them or pass --cc_instances.")
     keys = run_shard(list(semantic_files), num_shards, shard_index)  # may be empty: more shards than images
     first = keys[0] if keys else next(iter(semantic_files))  # the units do not depend on the shard
-    units = decide_units(read_label_png(semantic_files[first]), centroids_path, None,
+    units = decide_units(read_label_png(semantic_files[first]), centroids_path, stuff_things,
                          str(semantic_files[first]))
+    space = cs.TRAIN_ID_CLASSES
+    if units.merged:  # label-free clusters: as many categories as the decision lists clusters
+        assert stuff_things is not None
+        clusters = max(sum(read_stuff_and_things(stuff_things), [])) + 1
+        units = replace(units, max_id=min(units.max_id, clusters - 1))
+        space = cs.cluster_classes(clusters, units.thing_clusters)
     out = root / output_subdir / split_name
     suffix = shard_suffix(num_shards, shard_index)
     settings = {"semantic_subdir": semantic_subdir, "centroids": sha256_optional(centroids_path),
+                **({"stuff_things": sha256_optional(stuff_things)} if stuff_things else {}),
                 "cc_instances": not split_settings.uses_depth,
                 "grad_threshold": split_settings.tau if requested_tau is None else requested_tau,
                 "min_area": split_settings.min_area, "dilation_iters": split_settings.dilation_iters,
@@ -167,10 +192,11 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
     names = cityscapes_names(list(semantic_files))  # every shard's images
     manifest.claim(out, settings, overwrite, name=f"manifest{suffix}.json",
                    inputs=(root / semantic_subdir / split_name, root / depth_subdir / split_name, centroids_path,
+                           stuff_things,
                            *([] if images is None else [source.images_folder(split_name, root)])),
                    outputs=RunOutputs.of(PANOPTIC_PATTERNS, [out / f"{n}{end}" for n in names.values() for end in PANOPTIC_ENDS]))
     remove_stale_temp_files(out.parent, recursive=False)  # the folder of the prediction JSON
-    shared = LabelSettings(out, units, split_settings, target, min_stuff_area, min_new_pixels)
+    shared = LabelSettings(out, units, split_settings, target, min_stuff_area, min_new_pixels, space)
     jobs = [(shared, names[key], semantic_files[key], depth_files[key]) for key in keys]
     annotations = list(tqdm(ordered_map(label_job, jobs, workers or default_workers()), total=len(jobs),
                             desc=f"panoptic {split_name}", unit="img"))
@@ -178,11 +204,12 @@ def write_panoptic_split(root: Path, split_name: str, semantic_subdir: str, spli
     listed = {} if images is None else {"images": [image_entry(names[k], images[k], source, root, annotation, out)
                                                    for k, annotation in zip(keys, annotations)]}
     if suffix:
-        write_prediction_json(json_path, annotations, shard={"index": shard_index, "count": num_shards,
-                                                              "keys": keys, "settings": settings,
-                                                              "depth_subdir": depth_subdir, **listed})
+        write_prediction_json(json_path, annotations, space, shard={"index": shard_index, "count": num_shards,
+                                                                     "keys": keys, "settings": settings,
+                                                                     "depth_subdir": depth_subdir, **listed,
+                                                                     **clusters_entry(space)})
     else:
-        write_prediction_json(json_path, annotations, **listed)
+        write_prediction_json(json_path, annotations, space, **listed)
     manifest.write(out, extra={"images": len(keys)}, name=f"manifest{suffix}.json")
     log.info("wrote %d panoptic labels to %s", len(keys), out)
     if suffix:
@@ -219,6 +246,11 @@ def _shard_problem(shard: object) -> str | None:
         return f"shard.settings is {_json_type(shard['settings'])}, not an object"
     if not isinstance(shard.get("depth_subdir", ""), str):  # absent in shards of older runs
         return f"shard.depth_subdir is {shard['depth_subdir']!r}, not a string"
+    clusters = shard.get("clusters", {"count": 1, "things": []})  # label-free shards only
+    if not isinstance(clusters, dict) or not is_json_int(clusters.get("count")) or \
+            not 1 <= clusters["count"] <= 256 or not isinstance(clusters.get("things"), list) or \
+            not all(is_json_int(t) and 0 <= t < clusters["count"] for t in clusters["things"]):
+        return "shard.clusters is not {'count': 1..256, 'things': [cluster ids]}"
     listed = shard.get("images", shard["keys"])  # frames of other layouts: one COCO image entry per key
     if not isinstance(listed, list) or len(listed) != len(shard["keys"]) or \
             not all(isinstance(entry, (dict, str)) for entry in listed):
@@ -289,7 +321,9 @@ def merge_shards(shard_paths: list[Path], output: Path | None = None) -> Path:
     if all("images" in s for s in shards):  # frames of another layout: COCO's images list, in the same order
         by_key = {key: entry for s in shards for key, entry in zip(s["keys"], s["images"])}
         listed = {"images": [by_key[key] for key, _ in keyed]}
-    write_prediction_json(output, [annotation for _, annotation in keyed], **listed)
+    clusters = shards[0].get("clusters")  # the same in every shard: their settings name one stuff_things file
+    space = cs.cluster_classes(clusters["count"], tuple(clusters["things"])) if clusters else cs.TRAIN_ID_CLASSES
+    write_prediction_json(output, [annotation for _, annotation in keyed], space, **listed)
     log.info("merged %d shards (%d images) into %s", len(parts), len(keyed), output)
     return output
 

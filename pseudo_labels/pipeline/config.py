@@ -240,14 +240,11 @@ def check_combinations(config: RunConfig, source: str) -> None:
     if sem.label_free and sem.features != "cause":
         raise InputError(f"{source}: semantics.label_free needs semantics.features: cause.")
     if sem.label_free:
-        needs_classes = [s for s in ("sweep", "panoptic", "report") if s in stages]
+        needs_classes = [s for s in ("sweep", "report") if s in stages]
         if needs_classes or config.instances.things != "label_free":
             raise InputError(f"{source}: semantics.label_free leaves clusters without classes: set "
-                             f"instances.things: label_free and leave {needs_classes or 'sweep, panoptic, report'} "
+                             f"instances.things: label_free and leave {needs_classes or 'sweep, report'} "
                              f"out of stages.")
-    if config.instances.things == "label_free" and "panoptic" in stages:
-        raise InputError(f"{source}: the panoptic export names segments by class, which instances.things: label_free "
-                         f"does not give; leave panoptic out of stages (or set instances.things: majority_vote).")
     if "sweep" in stages and config.sweep.split not in sem.splits and "semantics" in stages:
         raise InputError(f"{source}: sweep.split {config.sweep.split} is not in semantics.splits {sem.splits}.")
     if config.layout != "cityscapes":

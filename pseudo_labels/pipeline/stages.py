@@ -226,7 +226,7 @@ def panoptic(config: RunConfig, shard: Shard = Shard()) -> str:
     """The Cityscapes panoptic export of each of ``panoptic.splits``."""
     p = config.panoptic
     settings = split_settings(config)
-    centroids, _, how = _things(config)
+    centroids, things_file, how = _things(config)
     stuff_area, new_pixels = pan.area_rule(p.protocol)
     lines = []
     for split in p.splits:
@@ -235,7 +235,8 @@ def panoptic(config: RunConfig, shard: Shard = Shard()) -> str:
             depth_subdir=config.depth.subdir, output_subdir=p.subdir,
             target=tuple(p.target) if config.source.is_cityscapes else None,  # other layouts: each frame's size
             min_stuff_area=stuff_area, min_new_pixels=new_pixels, limit=p.limit, num_shards=shard.count,
-            shard_index=shard.index, workers=config.workers, overwrite=config.overwrite, source=config.source)
+            shard_index=shard.index, workers=config.workers, overwrite=config.overwrite, source=config.source,
+            stuff_things=things_file)
         lines.append(f"panoptic {split}: {p.protocol} protocol's prediction ({settings.describe()}; {how}) -> {path}")
     return "\n".join(lines)
 

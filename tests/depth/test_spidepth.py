@@ -221,6 +221,34 @@ def test_a_folder_of_photos_gets_maps_at_each_frames_working_size(tiny_checkpoin
     assert info.value.code == 2 and not list(photos.rglob("*.npy"))
 
 
+@pytest.mark.parametrize("case", ["empty folder", "zero-byte", "unreadable", "too small", "same key"])
+def test_bad_photos_stop_before_anything_is_written(case: str, tiny_checkpoint: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    good = np.zeros((330, 400, 3), np.uint8)
+    Image.fromarray(good).save(photos / "a.png")
+    named = {"empty folder": "no image", "zero-byte": "b.jpg", "unreadable": "b.jpg", "too small": "b.jpg",
+             "same key": "a.jpg"}[case]
+    if case == "empty folder":
+        (photos / "a.png").unlink()
+    elif case == "zero-byte":
+        (photos / "b.jpg").write_bytes(b"")
+    elif case == "unreadable":
+        (photos / "b.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    elif case == "too small":
+        Image.fromarray(good[:100, :300]).save(photos / "b.jpg")
+    else:
+        Image.fromarray(good).save(photos / "a.jpg")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--cityscapes_root", str(out), "--layout", "folder", "--image_root", str(photos), "--split",
+                  "train", "--checkpoint_dir", str(tiny_checkpoint), "--backbone", ATTO, "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and named in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 def test_cli_missing_checkpoint_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from pseudo_labels.data.synthetic import write_dataset
 

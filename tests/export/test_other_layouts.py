@@ -117,3 +117,34 @@ def test_instance_files_follow_each_frame_and_a_map_without_its_image_is_refused
     err = capsys.readouterr().err
     assert info.value.code == 2 and "no image of frame 'night/c'" in err and "--image_root" in err
     assert not (stray / "panoptic_pseudolabels").exists()
+
+
+def test_label_free_clusters_become_coco_categories_and_shards_merge_to_the_same_json(
+        photos_and_maps: tuple[Path, Path], tmp_path: Path) -> None:
+    """Raw clusters with a label-free decision: every cluster a category (cluster + 1), things split by depth."""
+    photos, root = photos_and_maps
+    to_cluster = np.full(256, 255, np.uint8)
+    to_cluster[[0, 10, 13]] = [0, 1, 2]  # road -> 0, sky -> 1, car -> 2
+    labelled = tmp_path / "clusters"
+    for key, (height, width, _) in SIZES.items():
+        write_png(cs.output_path(labelled / "raw", "train", key, ".png"), to_cluster[scene(height, width)[0]])
+        (labelled / cs.DEPTH_SUBDIR / "train" / key).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(cs.output_path(root / cs.DEPTH_SUBDIR, "train", key, ".npy"),
+                   cs.output_path(labelled / cs.DEPTH_SUBDIR, "train", key, ".npy"))
+    decision = tmp_path / "stuff_things.json"
+    decision.write_text(json.dumps({"stuff_ids": [0, 1], "thing_ids": [2]}))
+    argv = ["--cityscapes_root", str(labelled), "--split", "train", "--semantic_subdir", "raw", "--min_area", "100",
+            "--layout", "folder", "--image_root", str(photos), "--stuff_things", str(decision), "--workers", "1"]
+    assert gp.main(argv) == 0
+    single = (labelled / "panoptic_pseudolabels" / "train.json").read_bytes()
+    data = json.loads(single)
+    assert data["categories"] == [{"id": 1, "name": "cluster 0", "isthing": 0},
+                                  {"id": 2, "name": "cluster 1", "isthing": 0},
+                                  {"id": 3, "name": "cluster 2", "isthing": 1}]
+    for annotation in data["annotations"]:
+        categories = sorted(s["category_id"] for s in annotation["segments_info"])
+        assert categories == [1, 2, 3, 3]  # road, sky and the two cars cut apart at their depth edge
+    for index in range(2):
+        assert gp.main([*argv, "--output_subdir", "sharded", "--num_shards", "2", "--shard_index", str(index)]) == 0
+    assert gp.main(["merge", *map(str, sorted((labelled / "sharded").glob("train.shard-*.json")))]) == 0
+    assert (labelled / "sharded" / "train.json").read_bytes() == single

@@ -75,8 +75,11 @@ def test_bad_override_names_it(tmp_path: Path) -> None:
 def test_settings_that_cannot_run_together(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="semantics.centroids published holds k = 80"):
         load_config("k80_depth", ["semantics.k=60"], tmp_path)
-    with pytest.raises(InputError, match="leave panoptic out of stages"):
-        load_config("k80_depth", ["instances.things=label_free"], tmp_path)
+    with pytest.raises(InputError, match=r"label_free leaves clusters without classes.*\['sweep', 'report'\]"):
+        load_config("k80_depth", ["semantics.centroids=fit", "semantics.label_free=true",
+                                  "instances.things=label_free"], tmp_path)
+    # label-free clusters are exported for panoptic too, each cluster its own category
+    assert load_config("k80_label_free", ["stages=[semantics,depth,stuff_things,cups,panoptic]"], tmp_path)
 
 
 def test_other_layouts_never_need_cityscapes_ground_truth(tmp_path: Path) -> None:

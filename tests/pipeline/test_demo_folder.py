@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from pseudo_labels.export.cups import image_link
 def test_a_folder_of_photos_is_labelled_and_exported_for_cups(tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
-    assert demo.main(["--layout", "folder", "--out", str(out), "--num_images", str(len(PHOTO_KINDS)), "--k", "12"]) == 0
+    assert demo.main(["--layout", "folder", "--out", str(out), "--num_images", str(len(PHOTO_KINDS))]) == 0
     printed = capsys.readouterr().out
     photos = FolderLayout().frames(out / demo.PHOTO_FOLDER, "train")
     assert len(photos) == len(PHOTO_KINDS) and {p.suffix for p in photos.values()} == {".jpg", ".png"}
@@ -34,3 +35,6 @@ def test_a_folder_of_photos_is_labelled_and_exported_for_cups(tmp_path: Path,
         assert link.is_symlink() and Path(os.readlink(link)) == photo.resolve()
     assert 'DATA.CROP_RESOLUTION "(224, 224)"' in printed and "no ground truth" in printed
     assert "layout: folder" in (out / "runs" / "demo" / "config.yaml").read_text()
+    coco = json.loads((out / "panoptic_pseudolabels" / "train.json").read_text())
+    assert {i["file_name"] for i in coco["images"]} == {p.relative_to(out / demo.PHOTO_FOLDER).as_posix() for p in photos.values()}
+    assert len(coco["categories"]) == 40 and any(c["isthing"] for c in coco["categories"])

@@ -258,3 +258,16 @@ def test_a_folder_of_photos_is_labelled_without_ground_truth(release: Path, tmp_
     assert cs.read_png(labels["day/a"]).shape == (330, 500) and cs.read_png(labels["b"]).shape == (400, 340)
     with pytest.raises(SystemExit):  # outputs inside the photos: refused before anything is written
         cli.main([*base, "--raw_clusters", "--label_free", "--cityscapes_root", str(photos)])
+    # transfer: Cityscapes' published k=80 clusters on these photos, then exported for CUPS through their classes
+    from pseudo_labels.cli import cups as cups_cli
+    from pseudo_labels.data.published import verified_centroids_k80_path
+
+    assert cli.main([*base, "--raw_clusters", "--load_centroids", "published", "--k", "80"]) == 0
+    transferred = cs.output_paths(out / "pseudo_semantic_raw_k80", "train", ".png")
+    assert {k: cs.read_png(p).shape for k, p in transferred.items()} == {"b": (400, 340), "day/a": (330, 500)}
+    assert max(int(cs.read_png(p).max()) for p in transferred.values()) < 80
+    assert cups_cli.main(["--cityscapes_root", str(out), "--semantic_subdir", "pseudo_semantic_raw_k80",
+                          "--centroids_path", str(verified_centroids_k80_path()), "--num_classes", "80",
+                          "--cc_instances", "--layout", "folder", "--image_root", str(photos)]) == 0
+    assert (out / "leftImg8bit_sequence" / "train" / "day" / "day_000000_000000_leftImg8bit.png").is_symlink()
+    assert cs.read_png(out / "cups_pseudo_labels" / "frames_000000_000000_leftImg8bit_semantic.png").shape == (250, 212)
