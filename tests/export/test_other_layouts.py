@@ -148,3 +148,14 @@ def test_label_free_clusters_become_coco_categories_and_shards_merge_to_the_same
         assert gp.main([*argv, "--output_subdir", "sharded", "--num_shards", "2", "--shard_index", str(index)]) == 0
     assert gp.main(["merge", *map(str, sorted((labelled / "sharded").glob("train.shard-*.json")))]) == 0
     assert (labelled / "sharded" / "train.json").read_bytes() == single
+    # the real client: cityscapesscripts' COCO-panoptic evaluator reads the JSON's categories and the PNGs
+    import contextlib
+    import io
+
+    from cityscapesscripts.evaluation.evalPanopticSemanticLabeling import evaluatePanoptic
+
+    folder = labelled / "panoptic_pseudolabels"
+    with contextlib.redirect_stdout(io.StringIO()):
+        scores = evaluatePanoptic(str(folder / "train.json"), str(folder / "train"), str(folder / "train.json"),
+                                  str(folder / "train"), str(tmp_path / "self.json"))
+    assert scores["All"]["pq"] == 1.0 and scores["All"]["n"] == 3 and scores["Things"]["n"] == 1
