@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _refresh(args.reports_dir or refresh.REPORTS_DIR)
     if args.reports_dir is not None:
         parser.error("--reports_dir goes with --refresh")
-    out = args.out or Path("reports") / f"{args.sweep.stem}.md"
+    out = args.out or refresh.REPORTS_DIR / f"{args.sweep.stem}.md"
     for written in (out, out.with_suffix(".html")):  # before rendering: never over the sweep JSON or the pictures
         check_not_an_input(written, (args.sweep, args.pictures / "index.json" if args.pictures else None), "--out")
     chosen = {"formats": args.formats, "resamples": args.resamples, "seed": args.seed}

@@ -112,6 +112,12 @@ def describe_item(item: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def first_n(items: Iterable[T], limit: int | None) -> list[T]:
+    """The items a run takes (``--limit``): all of them, or the first ``limit`` (None or 0: all)."""
+    items = list(items)
+    return items[:limit] if limit else items
+
+
 def shard(items: Sequence[T], num_shards: int, shard_index: int) -> list[T]:
     """Every ``num_shards``-th item starting at ``shard_index`` (sorted inputs give disjoint, covering shards)."""
     if num_shards < 1 or not 0 <= shard_index < num_shards:

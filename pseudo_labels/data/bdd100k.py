@@ -42,7 +42,7 @@ class Bdd100kLayout:
     name: str = "bdd100k"
 
     def frames(self, root: Path, split: str) -> dict[str, Path]:
-        folder = Path(root) / "images" / "10k" / split
+        folder = self.images_folder(root, split)
         if not folder.is_dir():
             raise InputError(f"{folder}: BDD100K split not found. Check the root (it holds images/10k/) and --split.")
         files = sorted(folder.glob("*.jpg"))
@@ -50,15 +50,16 @@ class Bdd100kLayout:
             raise InputError(f"no BDD100K frames (*.jpg) under {folder}: the split is empty.")
         return {path.stem: path for path in files}
 
-    def output_path(self, folder: Path, split: str, key: str, suffix: str) -> Path:
-        return Path(folder) / split / f"{key}{suffix}"
-
     def images_folder(self, root: Path, split: str) -> Path:
         return Path(root) / "images" / "10k" / split
 
+    def panoptic_folder(self, root: Path, split: str) -> Path:
+        """The folder of a split's panoptic bitmasks (ground truth: evaluation only)."""
+        return Path(root) / "labels" / "pan_seg" / "bitmasks" / split
+
     def panoptic_paths(self, root: Path, split: str) -> dict[str, Path]:
         """``key -> bitmask GT PNG`` of a split (ground truth: evaluation only)."""
-        folder = Path(root) / "labels" / "pan_seg" / "bitmasks" / split
+        folder = self.panoptic_folder(root, split)
         files = sorted(folder.glob("*.png"))
         if not files:
             raise InputError(f"no BDD100K panoptic bitmasks under {folder}. Download the pan_seg labels for {split}.")

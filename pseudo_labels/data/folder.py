@@ -41,8 +41,5 @@ class FolderLayout:
             raise InputError(f"no image (*{', *'.join(IMAGE_EXTENSIONS)}) under {root}: the folder is empty.")
         return dict(sorted(found.items()))
 
-    def output_path(self, folder: Path, split: str, key: str, suffix: str) -> Path:
-        return Path(folder) / split / f"{key}{suffix}"
-
     def images_folder(self, root: Path, split: str) -> Path:
         return Path(root)

@@ -1,11 +1,14 @@
 """The images of a dataset, whatever its layout: one small interface, one module per layout.
 
-A layout answers three questions: which frames a split holds (``key -> image
-path``, sorted by key), how to read one (8-bit RGB, any size), and where the
-outputs of a frame go. A key is the frame's path below the split's image folder
-without the layout's image suffix, in POSIX form (``frankfurt/frankfurt_000000_000294``
+A layout answers two questions: which frames a split holds (``key -> image
+path``, sorted by key) and in which folder they lie (where no output may go).
+Every frame is read the same way, 8-bit RGB at any size
+(:func:`~pseudo_labels.data.cityscapes.read_rgb`), and its outputs go where every
+layout's go: a key is the frame's path below the split's image folder without
+the layout's image suffix, in POSIX form (``frankfurt/frankfurt_000000_000294``
 for Cityscapes, ``drive_a/0000000012`` for a folder), so keys keep sub-folders
-apart and every stage writes ``{output folder}/{split}/{key}{suffix}``.
+apart and every stage writes ``{output folder}/{split}/{key}{suffix}``
+(:func:`~pseudo_labels.data.cityscapes.output_path`).
 
 Layouts: ``cityscapes`` (:mod:`pseudo_labels.data.cityscapes`, every current
 path unchanged), ``folder`` (:mod:`pseudo_labels.data.folder`: a plain folder of images, searched recursively),
@@ -22,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
 from PIL import Image
 
 from pseudo_labels.core.errors import InputError
@@ -44,18 +46,9 @@ class Layout(Protocol):
         """``key -> image path`` of one split, sorted by key; an empty or missing split is an InputError."""
         ...
 
-    def output_path(self, folder: Path, split: str, key: str, suffix: str) -> Path:
-        """Where the output of frame ``key`` with ``suffix`` goes."""
-        ...
-
     def images_folder(self, root: Path, split: str) -> Path:
         """The folder a split's images lie in: no output may be written inside it."""
         ...
-
-
-def read_frame(path: Path) -> np.ndarray:
-    """HxWx3 uint8 RGB of any layout's image file (PNG or JPEG; greyscale and palette converted)."""
-    return cs.read_rgb(path)
 
 
 @dataclass(frozen=True)
@@ -66,9 +59,6 @@ class CityscapesLayout:
 
     def frames(self, root: Path, split: str) -> dict[str, Path]:
         return cs.image_paths(root, split)
-
-    def output_path(self, folder: Path, split: str, key: str, suffix: str) -> Path:
-        return cs.output_path(folder, split, key, suffix)
 
     def images_folder(self, root: Path, split: str) -> Path:
         return Path(root) / "leftImg8bit" / split

@@ -60,12 +60,9 @@ def _check_layout(layout: str) -> None:
 def gt_folder(layout: str, root: str | Path, split: str) -> Path:
     """The folder holding the split's GT files (for messages, and so an output is never written inside it)."""
     _check_layout(layout)
-    root = Path(root)
     if layout == CITYSCAPES:
-        return root / "gtFine" / split
-    if layout == "kitti_step":
-        return root / "panoptic_maps" / split
-    return root / "labels" / "pan_seg" / "bitmasks" / split
+        return Path(root) / "gtFine" / split
+    return layout_named(layout).panoptic_folder(root, split)
 
 
 def ground_truth(layout: str, root: str | Path, split: str) -> dict[str, GtSource]:

@@ -53,9 +53,6 @@ class KittiRawLayout:
                         f"Expected {{date}}/{{date}}_drive_{{nnnn}}_sync/{RAW_CAMERA}/data/*.png.")
         return {f"{path.parents[2].name}/{path.stem}": path for path in files}
 
-    def output_path(self, folder: Path, split: str, key: str, suffix: str) -> Path:
-        return Path(folder) / split / f"{key}{suffix}"
-
     def images_folder(self, root: Path, split: str) -> Path:
         return Path(root)
 
@@ -67,7 +64,7 @@ class KittiStepLayout:
     name: str = "kitti_step"
 
     def frames(self, root: Path, split: str) -> dict[str, Path]:
-        folder = Path(root) / "images" / split
+        folder = self.images_folder(root, split)
         if not folder.is_dir():
             raise InputError(f"{folder}: KITTI-STEP split not found. Check the root (it holds images/ and "
                              f"panoptic_maps/) and --split.")
@@ -75,15 +72,16 @@ class KittiStepLayout:
                         "Expected images/{split}/{seq:04d}/{frame:06d}.png.")
         return {f"{path.parent.name}/{path.stem}": path for path in files}
 
-    def output_path(self, folder: Path, split: str, key: str, suffix: str) -> Path:
-        return Path(folder) / split / f"{key}{suffix}"
-
     def images_folder(self, root: Path, split: str) -> Path:
         return Path(root) / "images" / split
 
+    def panoptic_folder(self, root: Path, split: str) -> Path:
+        """The folder of a split's panoptic GT maps (ground truth: evaluation only)."""
+        return Path(root) / "panoptic_maps" / split
+
     def panoptic_paths(self, root: Path, split: str) -> dict[str, Path]:
         """``key -> panoptic GT PNG`` of a split (ground truth: evaluation only)."""
-        folder = Path(root) / "panoptic_maps" / split
+        folder = self.panoptic_folder(root, split)
         files = _listed(sorted(folder.glob("*/*.png")), folder, "KITTI-STEP panoptic maps",
                         "The test split has no ground truth; download kitti-step.tar.gz for train and val.")
         return {f"{path.parent.name}/{path.stem}": path for path in files}

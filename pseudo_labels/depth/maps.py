@@ -31,7 +31,7 @@ from pseudo_labels.core.devices import pick_device
 from pseudo_labels.core.errors import LOG_FORMAT, InputError
 from pseudo_labels.core.fileio import write_npy
 from pseudo_labels.core.manifest import RunManifest, RunOutputs, record_source, source_fingerprint, split_done
-from pseudo_labels.core.parallel import shard
+from pseudo_labels.core.parallel import first_n, shard
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.data import frames
 from pseudo_labels.depth import spidepth as depth
@@ -136,7 +136,7 @@ def plan_frames(options: DepthOptions, split: str) -> dict[str, FramePlan]:
     layouts each frame's working size, read from its header (so a bad or too small image is an InputError before
     any work)."""
     images = frames.layout_named(options.layout).frames(options.images_root, split)
-    keys = split_keys(images, options.limit)
+    keys = first_n(images, options.limit)
     if options.layout == "cityscapes":
         target = (int(options.target_size[0]), int(options.target_size[1]))
         return {k: FramePlan(images[k], target) for k in keys}
@@ -168,11 +168,6 @@ def collate_frames(items: list[tuple[int, torch.Tensor | None, str | None]]
         if error:
             return [], None, error
     return [i for i, _, _ in items], torch.stack([x for _, x, _ in items]), None
-
-
-def split_keys(images: Mapping[str, Path], limit: int | None) -> list[str]:
-    """The images of a split a run labels: all of them, or the first ``limit``."""
-    return list(images)[:limit] if limit else list(images)
 
 
 def run_split(model: torch.nn.Module, plans: Mapping[str, FramePlan], split: str, output_dir: Path,

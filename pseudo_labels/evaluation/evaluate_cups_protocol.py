@@ -92,8 +92,7 @@ def pair_images(root: Path, split: str, export_dir: Path, gt_layout: str = CITYS
                          f"{naming}")
     extra = sorted(stems - {name for name, _ in order})
     if extra:
-        gt_where = f"{root}/gtFine/{split}" if gt_layout == CITYSCAPES else where
-        raise InputError(f"{len(extra)} exported image(s) have no GT image in {gt_where}:"
+        raise InputError(f"{len(extra)} exported image(s) have no GT image in {gt_folder(gt_layout, root, split)}:"
                          f"{_listed([str(export_dir / (s + cups_labels.SEMANTIC_SUFFIX)) for s in extra])}\n"
                          f"Score an export of that split only (--split), or remove them.")
     images = []

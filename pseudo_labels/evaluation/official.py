@@ -73,7 +73,7 @@ def evaluate(root: Path, split: str, pred_json: Path, pred_dir: Path, workers: i
     if missing:
         strays = sorted(set(annotations) - set(gt_files))
         hint = f" It lists {len(strays)} image_id(s) with no GT image, e.g. {strays[:5]}." if strays else ""
-        where = f"{root}/gtFine/{split}" if gt_layout == CITYSCAPES else gt_folder(gt_layout, root, split)
+        where = gt_folder(gt_layout, root, split)
         naming = ("" if gt_layout == CITYSCAPES else " A prediction's image_id is the name cityscapes_names gives "
                   "its frame among the split's images (the export's naming): export every image of the split.")
         raise InputError(f"{pred_json}: no prediction for {len(missing)} GT image(s) of {where}, "

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import RowStream, sha256_optional, write_json, write_npz, write_png
 from pseudo_labels.core.manifest import RunManifest, RunOutputs
-from pseudo_labels.core.parallel import default_workers, ordered_map, run_shard, shard_suffix
+from pseudo_labels.core.parallel import default_workers, first_n, ordered_map, run_shard, shard_suffix
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.data.frames import working_size
 from pseudo_labels.evaluation.panoptic import THING_MIN_AREA
@@ -145,7 +145,7 @@ def write_instance_files(semantic_dir: Path, depth_dir: Path, output_dir: Path, 
     if instance_png not in INSTANCE_PNG_MODES:
         raise ValueError(f"instance_png {instance_png!r} is not one of {INSTANCE_PNG_MODES}")
     semantic_files = cs.files_below(Path(semantic_dir), ".png", "semantic PNG", "Check --semantic_dir.")
-    keys = list(semantic_files)[:limit] if limit else list(semantic_files)
+    keys = first_n(semantic_files, limit)
     depth_files = {k: Path(depth_dir) / f"{k}.npy" for k in keys}
     missing = [str(p) for p in depth_files.values() if not p.is_file()]
     if missing and not skip_missing:

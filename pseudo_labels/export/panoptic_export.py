@@ -37,7 +37,7 @@ from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import is_json_int, read_json, remove_stale_temp_files, sha256_optional, write_json, write_npy, write_png
 from pseudo_labels.core.manifest import RunManifest, RunOutputs
 from pseudo_labels.core.parallel import (check_all_shards, check_partition, check_same_settings, default_workers,
-                                         ordered_map, run_shard, shard_suffix, unsharded_path)
+                                         first_n, ordered_map, run_shard, shard_suffix, unsharded_path)
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.data.frames import FrameSource, cityscapes_names, working_size
 from pseudo_labels.evaluation import panoptic as pan
@@ -342,8 +342,7 @@ def write_original_panoptic(semantic_dir: Path, stuff_things: Path, output_dir: 
     if not semantic_dir.is_dir():
         raise InputError(f"--semantic_dir {semantic_dir}: folder not found.")
     stuff, things = read_stuff_and_things(stuff_things)
-    files = sorted(semantic_dir.rglob("*.png"))
-    files = files[:limit] if limit else files
+    files = first_n(sorted(semantic_dir.rglob("*.png")), limit)
     if not files:
         raise InputError(f"no PNG under {semantic_dir}: pass the folder of one split's semantic maps.")
     relative = [f.relative_to(semantic_dir) for f in files]

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from pseudo_labels.core.errors import InputError
+from pseudo_labels.core.parallel import first_n
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.data import published
 from pseudo_labels.formats.centroids import cluster_to_class
@@ -155,8 +156,7 @@ def centroids_beside(semantic_dir: Path) -> Path | None:
 def semantic_and_depth(root: Path, semantic_subdir: str, depth_subdir: str, split: str, limit: int | None = None
                        ) -> tuple[dict[str, Path], dict[str, Path], list[str]]:
     """Semantic PNGs of a split (the first ``limit``), the matching depth paths, and those that are missing."""
-    semantic = cs.output_paths(Path(root) / semantic_subdir, split, ".png", "semantic PNG")
-    if limit:
-        semantic = dict(list(semantic.items())[:limit])
+    found = cs.output_paths(Path(root) / semantic_subdir, split, ".png", "semantic PNG")
+    semantic = {key: found[key] for key in first_n(found, limit)}
     depth = {k: cs.output_path(Path(root) / depth_subdir, split, k, ".npy") for k in semantic}
     return semantic, depth, [str(p) for p in depth.values() if not p.is_file()]

@@ -96,6 +96,10 @@ def _run_demo(spec: DemoReport, work: Path) -> Path:
     return root / f"sweep_k{spec.k}_spidepth_val.json"
 
 
+def _files(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in Path(folder).rglob("*") if p.is_file()}
+
+
 def generate(dest: Path, work: Path | None = None) -> list[str]:
     """Write every committed report into ``dest`` (created); the names written, sorted.
 
@@ -113,11 +117,7 @@ def generate(dest: Path, work: Path | None = None) -> list[str]:
             demo_s = time.perf_counter() - started
             write_report(sweep, dest / f"{spec.name}.md", note=spec.note(), formats=FORMATS, relative_to=folder)
             log.info("%s: demo %.1f s, report %.1f s", spec.name, demo_s, time.perf_counter() - started - demo_s)
-    return sorted(str(p.relative_to(dest).as_posix()) for p in dest.rglob("*") if p.is_file())
-
-
-def _files(folder: Path) -> set[str]:
-    return {p.relative_to(folder).as_posix() for p in Path(folder).rglob("*") if p.is_file()}
+    return sorted(_files(dest))
 
 
 def first_difference(committed: bytes, fresh: bytes, text: bool) -> str:

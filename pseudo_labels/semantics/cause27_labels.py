@@ -28,7 +28,7 @@ from tqdm import tqdm
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import write_json, write_png, write_pt
 from pseudo_labels.core.manifest import RunManifest, RunOutputs
-from pseudo_labels.core.parallel import default_workers
+from pseudo_labels.core.parallel import default_workers, first_n
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.semantics import cause27, crf, features
 from refs.cause import dinov3
@@ -198,7 +198,7 @@ def run_hungarian(model: torch.nn.Module, probe: torch.nn.Module, root: Path, li
                   device: torch.device, geometry: features.Geometry = features.DINOV2_GEOMETRY) -> dict:
     """Match clusters to classes on val centre crops (one window each)."""
     images, labels = cs.image_paths(root, "val"), cs.label_ids_paths(root, "val")
-    keys = list(images)[:limit] if limit else list(images)
+    keys = first_n(images, limit)
     counts = np.zeros((cause27.NUM, cause27.NUM), np.int64)
     crop = geometry.crop
     for key in tqdm(keys, desc="Hungarian matching (val)", unit="img"):
@@ -217,7 +217,7 @@ def write_split_labels(networks: Networks, options: Cause27Options, split: str, 
                        device: torch.device, manifest: RunManifest) -> Path:
     """One split's class PNGs (and probabilities), then its manifest; returns the split folder."""
     images = cs.image_paths(options.cityscapes_root, split)
-    keys = list(images)[: options.limit] if options.limit else list(images)
+    keys = first_n(images, options.limit)
     labels_dir = options.labels_dir
     ends = (".png", "_logits.pt")  # the kinds of file a label folder holds; this run writes the logits only if asked
     written = ends if options.save_logits else ends[:1]

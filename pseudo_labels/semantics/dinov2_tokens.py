@@ -25,7 +25,7 @@ from pseudo_labels.core.devices import pick_device
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import write_json, write_npy
 from pseudo_labels.core.manifest import RunManifest, RunOutputs, record_source, source_fingerprint, split_done
-from pseudo_labels.core.parallel import shard
+from pseudo_labels.core.parallel import first_n, shard
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.semantics.features import IMAGENET_MEAN, IMAGENET_STD
 from refs.cause.dinov2 import EMBED_DIM, PATCH_SIZE, DinoVisionTransformer
@@ -106,7 +106,7 @@ def extract_split(model: DinoVisionTransformer, options: TokenOptions, split: st
     Returns the split's output folder.
     """
     images = cs.image_paths(options.cityscapes_root, split)
-    keys = list(images)[: options.limit] if options.limit else list(images)
+    keys = first_n(images, options.limit)
     out = options.cityscapes_root / options.output_subdir / split
     manifest = RunManifest("dinov2_features", asdict(options))
     manifest.add_checkpoints({"dinov2": options.checkpoint})

@@ -28,7 +28,7 @@ from pseudo_labels.core.devices import pick_device
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.core.fileio import remove_stale_temp_files, sha256_optional, write_json, write_npz, write_png
 from pseudo_labels.core.manifest import RunManifest, RunOutputs, record_source, source_fingerprint, split_done
-from pseudo_labels.core.parallel import shard
+from pseudo_labels.core.parallel import first_n, shard
 from pseudo_labels.data import cityscapes as cs
 from pseudo_labels.data import frames
 from pseudo_labels.formats.centroids import load_centroid_file
@@ -122,10 +122,6 @@ def split_images_folder(options: SemanticsOptions) -> Path:
     return frames.layout_named(options.layout).images_folder(options.images_root, options.split)
 
 
-def _first(keys: Sequence[str], limit: int) -> list[str]:
-    return list(keys)[:limit] if limit else list(keys)
-
-
 def _given_centroids(options: SemanticsOptions) -> Centroids:
     """The centroids of ``load_centroids``; their number must be ``k`` (the output folder is named for it)."""
     centroids, table = load_centroid_file(options.load_centroids, need_classes=not options.raw_clusters)
@@ -168,7 +164,7 @@ def _fitted_centroids(model: torch.nn.Module, options: SemanticsOptions, setting
         fit_split, fit_images = FIT_SPLIT, None
     else:  # no GT: the label-free fit runs on the images being labelled
         fit_split, fit_images = options.split, frames_of(options)
-    fit_keys = _first(fit_images or cs.image_paths(options.cityscapes_root, fit_split), options.limit)
+    fit_keys = first_n(fit_images or cs.image_paths(options.cityscapes_root, fit_split), options.limit)
     fitted = cluster_maps.fit_on_split(model, options.cityscapes_root, fit_split, fit_keys, settings, options.k,
                                        options.kmeans, options.n_init, options.seed, options.label_free,
                                        keep=kept if options.split == fit_split else None, process=process,
@@ -223,7 +219,7 @@ def write_semantic_labels(options: SemanticsOptions) -> Path:
     :class:`InputError`.
     """
     images = frames_of(options)
-    keys = _first(images, options.limit)
+    keys = first_n(images, options.limit)
     given = _given_centroids(options) if options.load_centroids else None
     process, device = distributed.start(pick_device(options.device))
     try:

@@ -10,8 +10,7 @@ from PIL import Image
 
 from pseudo_labels.core.errors import InputError
 from pseudo_labels.data import cityscapes as cs
-from pseudo_labels.data.frames import (MIN_SHORT_SIDE, CityscapesLayout, FolderLayout, frame_sizes, layout_named,
-                                       read_frame)
+from pseudo_labels.data.frames import MIN_SHORT_SIDE, CityscapesLayout, FolderLayout, frame_sizes, layout_named
 
 
 def _image(path: Path, size: tuple[int, int], mode: str = "RGB") -> Path:
@@ -40,8 +39,8 @@ def test_a_folder_lists_every_image_by_its_path(dashcam: Path) -> None:
     assert list(frames) == ["day/a", "day/b", "night/a", "portrait"]  # sorted, sub-folders kept apart
     assert frame_sizes(frames) == {"day/a": (375, 1242), "day/b": (360, 640), "night/a": (480, 640),
                                    "portrait": (640, 360)}
-    assert read_frame(frames["night/a"]).shape == (480, 640, 3)  # greyscale read as RGB
-    out = FolderLayout().output_path(Path("/o"), "all", "day/a", ".png")
+    assert cs.read_rgb(frames["night/a"]).shape == (480, 640, 3)  # greyscale read as RGB
+    out = cs.output_path(Path("/o"), "all", "day/a", ".png")
     assert out == Path("/o/all/day/a.png")
 
 
@@ -50,8 +49,8 @@ def test_cityscapes_layout_keeps_its_paths(synthetic_val: Path) -> None:
     assert isinstance(layout, CityscapesLayout)
     frames = layout.frames(synthetic_val, "val")
     assert frames == cs.image_paths(synthetic_val, "val")
-    key = next(iter(frames))
-    assert layout.output_path(Path("/o"), "val", key, ".png") == cs.output_path(Path("/o"), "val", key, ".png")
+    assert layout.images_folder(synthetic_val, "val") == synthetic_val / "leftImg8bit" / "val"
+    assert all(path.parent.parent == layout.images_folder(synthetic_val, "val") for path in frames.values())
 
 
 def test_bad_folders_and_images_are_named(tmp_path: Path) -> None:
